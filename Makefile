@@ -1,0 +1,35 @@
+# ioc — two commands for a newcomer: `make run` and `make test`.
+GO      ?= go
+BIN     := bin/ioc
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all build run test deps vet bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/ioc
+
+## run: build and start everything on embedded defaults with the Bến Tre demo feed.
+run: build
+	./$(BIN) serve --config configs/demo.yaml
+
+## test: install what the tests need (Mosquitto, InfluxDB 1.8, …) if missing, then run every test.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+deps:
+	bash .ci/deps
+
+vet:
+	$(GO) vet ./...
+
+## bench: the benchmarks recorded in docs/PERFORMANCE.md.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/app/
+	$(GO) test -run '^$$' -bench . -timeout 30m ./stream/ ./collectors/...
+
+clean:
+	rm -rf bin data

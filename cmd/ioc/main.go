@@ -1,0 +1,169 @@
+// Command ioc runs the Intelligent Operations Center backend.
+//
+//	ioc serve [--config FILE] [--demo]   run everything (embedded defaults without a file)
+//	ioc config check FILE                 list every problem of a config file; exit 1 if any
+//	ioc simulate --broker URL             publish the Bến Tre demo feed to an MQTT broker
+//	ioc version                           print the version
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/internal/app"
+	"github.com/ioc-vn/ioc/internal/config"
+	"github.com/ioc-vn/ioc/internal/simulate"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "config":
+		if len(args) != 3 || args[1] != "check" {
+			fmt.Fprintln(stderr, "usage: ioc config check FILE")
+			return 2
+		}
+		return configCheck(args[2], stdout, stderr)
+	case "simulate":
+		return simulateCmd(args[1:], stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "ioc", version)
+		return 0
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "ioc: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `ioc — Trung tâm điều hành thông minh / Intelligent Operations Center
+
+usage:
+  ioc serve [--config FILE] [--demo]   run everything (embedded defaults without a file)
+  ioc config check FILE                 list every problem of a config file
+  ioc simulate --broker URL             publish the Bến Tre demo feed to an MQTT broker
+  ioc version
+`)
+}
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	lvl := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.Level]
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML config file (default: embedded defaults)")
+	demo := fs.Bool("demo", false, "also run the built-in Bến Tre demo feed")
+	admin := fs.String("admin", "configs/admin/83.geojson", "province boundaries used by the demo feed")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path, os.Environ())
+	if err != nil {
+		fmt.Fprintln(stderr, "ioc:", err)
+		return 1
+	}
+	if *demo {
+		cfg.Demo.Enabled = true
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "ioc: invalid configuration:\n%s\n", indent(err))
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.Start(ctx, cfg, log, app.Options{Web: dashboard.Web(), AdminFile: *admin})
+	if err != nil {
+		fmt.Fprintln(stderr, "ioc:", err)
+		return 1
+	}
+	mqtt := "external brokers only"
+	if a.Broker != nil {
+		mqtt = a.Broker.URL()
+	}
+	fmt.Fprintf(stdout, "ioc %s is live: %s  (MQTT: %s, started %s)\n", version, a.URL(), mqtt,
+		time.Now().In(dashboard.VietnamTime).Format(time.RFC3339))
+	if err := a.Wait(); err != nil {
+		fmt.Fprintln(stderr, "ioc:", err)
+		return 1
+	}
+	return 0
+}
+
+func configCheck(path string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		fmt.Fprintln(stderr, "ioc:", err)
+		return 1
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: invalid configuration:\n%s\n", path, indent(err))
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return 0
+}
+
+func simulateCmd(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := config.Default().Demo
+	broker := fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	devices := fs.Int("devices", def.Devices, "number of devices")
+	interval := fs.Duration("interval", def.Interval, "time between two readings of one device")
+	seed := fs.Int64("seed", def.Seed, "random seed for device placement")
+	admin := fs.String("admin", "configs/admin/83.geojson", "province boundaries to place devices in")
+	clientID := fs.String("client-id", "ioc-simulate", "MQTT client id")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *devices < 1 || *interval <= 0 {
+		fmt.Fprintln(stderr, "ioc simulate: --devices must be ≥ 1 and --interval positive")
+		return 2
+	}
+	log := newLogger(config.Log{Level: "info", Format: "text"}, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := simulate.Run(ctx, simulate.Config{Broker: *broker, ClientID: *clientID, Devices: *devices, Interval: *interval,
+		Seed: *seed, AdminFile: *admin}, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "ioc simulate:", err)
+		return 1
+	}
+	return 0
+}
+
+func indent(err error) string {
+	return "  " + strings.ReplaceAll(err.Error(), "\n", "\n  ")
+}

@@ -1,0 +1,145 @@
+package mqtt
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ioc-vn/ioc/stream"
+)
+
+var now = time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)
+
+func TestDecode(t *testing.T) {
+	ts := now.Add(-time.Minute)
+	tests := []struct {
+		name    string
+		format  string
+		device  string
+		payload string
+		want    []stream.Event // Entity, Time, Values, Attrs, Location checked
+		reasons []string       // rejection reasons, in order
+	}{
+		{name: "tb flat", format: FormatThingsBoard, device: "aq-1", payload: `{"pm25":12.5,"pm10":20}`,
+			want: []stream.Event{{Entity: "aq-1", Time: now, Values: map[string]float64{"pm25": 12.5, "pm10": 20}}}},
+		{name: "tb ts values", format: FormatThingsBoard, device: "sal-1",
+			payload: `{"ts":` + ms(ts) + `,"values":{"salinity":4.2,"lat":10.24,"lon":106.37,"state":"ok","pump":true}}`,
+			want: []stream.Event{{Entity: "sal-1", Time: ts, Values: map[string]float64{"salinity": 4.2, "pump": 1},
+				Attrs: map[string]string{"state": "ok"}, Location: [2]float64{106.37, 10.24}, HasLocation: true}}},
+		{name: "tb array keeps valid entries", format: FormatThingsBoard, device: "wl-1",
+			payload: `[{"ts":` + ms(ts) + `,"values":{"water_level":1.2}},{"ts":"soon","values":{"water_level":1}},{"water_level":1.3}, 7]`,
+			want: []stream.Event{{Entity: "wl-1", Time: ts, Values: map[string]float64{"water_level": 1.2}},
+				{Entity: "wl-1", Time: now, Values: map[string]float64{"water_level": 1.3}}},
+			reasons: []string{stream.ReasonWrongType, stream.ReasonWrongType}},
+		{name: "tb malformed", format: FormatThingsBoard, device: "x", payload: `{"pm25":`, reasons: []string{stream.ReasonMalformed}},
+		{name: "tb huge number", format: FormatThingsBoard, device: "x", payload: `{"pm25":1e999}`, reasons: []string{stream.ReasonNotFinite}},
+		{name: "tb nested object", format: FormatThingsBoard, device: "x", payload: `{"pm25":{"a":1}}`, reasons: []string{stream.ReasonWrongType}},
+		{name: "tb lat without lon", format: FormatThingsBoard, device: "x", payload: `{"lat":10,"pm25":1}`, reasons: []string{stream.ReasonBadLocation}},
+		{name: "tb lat out of range", format: FormatThingsBoard, device: "x", payload: `{"lat":100,"lon":106,"pm25":1}`, reasons: []string{stream.ReasonBadLocation}},
+		{name: "tb no device", format: FormatThingsBoard, payload: `{"pm25":1}`, reasons: []string{stream.ReasonNoEntity}},
+		{name: "tb empty", format: FormatThingsBoard, device: "x", payload: `{}`, reasons: []string{stream.ReasonEmpty}},
+		{name: "tb scalar", format: FormatThingsBoard, device: "x", payload: `42`, reasons: []string{stream.ReasonWrongType}},
+		{name: "tb trailing data", format: FormatThingsBoard, device: "x", payload: `{"a":1}{"b":2}`, reasons: []string{stream.ReasonMalformed}},
+		{name: "gateway", format: FormatThingsBoardGateway,
+			payload: `{"trf-2":[{"ts":` + ms(ts) + `,"values":{"vehicles":31}}],"trf-1":[{"ts":` + ms(ts) + `,"values":{"vehicles":12}},{"ts":` + ms(now) + `,"values":{"vehicles":14}}]}`,
+			want: []stream.Event{{Entity: "trf-1", Time: ts, Values: map[string]float64{"vehicles": 12}},
+				{Entity: "trf-1", Time: now, Values: map[string]float64{"vehicles": 14}},
+				{Entity: "trf-2", Time: ts, Values: map[string]float64{"vehicles": 31}}}},
+		{name: "gateway bad device keeps others", format: FormatThingsBoardGateway,
+			payload: `{"a":"nope","b":[{"ts":` + ms(ts) + `,"values":{"vehicles":1}}]}`,
+			want:    []stream.Event{{Entity: "b", Time: ts, Values: map[string]float64{"vehicles": 1}}},
+			reasons: []string{stream.ReasonWrongType}},
+		{name: "gateway not object", format: FormatThingsBoardGateway, payload: `[1]`, reasons: []string{stream.ReasonWrongType}},
+		{name: "senml base fields", format: FormatSenML, device: "",
+			payload: `[{"bn":"urn:dev:rain-7:","bt":` + secs(ts) + `,"bu":"mm","n":"rain_mm","v":1.5},{"n":"temperature","u":"Cel","v":27.5},{"n":"rain_mm","t":60,"v":2}]`,
+			want: []stream.Event{
+				{Entity: "urn:dev:rain-7", Time: ts, Values: map[string]float64{"rain_mm": 1.5, "temperature": 27.5},
+					Attrs: map[string]string{"unit.rain_mm": "mm", "unit.temperature": "Cel"}},
+				{Entity: "urn:dev:rain-7", Time: ts.Add(time.Minute), Values: map[string]float64{"rain_mm": 2}, Attrs: map[string]string{"unit.rain_mm": "mm"}}}},
+		{name: "senml topic device, relative time, base value", format: FormatSenML, device: "rain-8",
+			payload: `[{"bn":"x:","bv":10,"n":"level","v":0.5,"t":-30},{"n":"lon","v":106.3},{"n":"lat","v":10.2},{"n":"ok","vb":true},{"n":"note","vs":"mưa rào"}]`,
+			want: []stream.Event{
+				{Entity: "rain-8", Time: now.Add(-30 * time.Second), Values: map[string]float64{"level": 10.5}},
+				{Entity: "rain-8", Time: now, Values: map[string]float64{"ok": 1}, Attrs: map[string]string{"note": "mưa rào"},
+					Location: [2]float64{106.3 + 10, 10.2 + 10}, HasLocation: true}}},
+		{name: "senml no name", format: FormatSenML, payload: `[{"v":1}]`, reasons: []string{stream.ReasonNoEntity}},
+		{name: "senml data value refused", format: FormatSenML, device: "d", payload: `[{"n":"img","vd":"AAA"},{"n":"t","v":1}]`,
+			want: []stream.Event{{Entity: "d", Time: now, Values: map[string]float64{"t": 1}}}, reasons: []string{stream.ReasonWrongType}},
+		{name: "senml wrong type", format: FormatSenML, device: "d", payload: `[{"n":"t","v":"1"}]`, reasons: []string{stream.ReasonWrongType}},
+		{name: "senml not array", format: FormatSenML, device: "d", payload: `{"n":"t"}`, reasons: []string{stream.ReasonWrongType}},
+		{name: "senml overflow", format: FormatSenML, device: "d", payload: `[{"n":"t","bv":1e308,"v":1e308}]`, reasons: []string{stream.ReasonNotFinite}},
+		{name: "senml empty", format: FormatSenML, device: "d", payload: ``, reasons: []string{stream.ReasonMalformed}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dec, ok := DecoderFor(tt.format)
+			if !ok {
+				t.Fatalf("no decoder for %s", tt.format)
+			}
+			got, errs := dec(tt.device, []byte(tt.payload), now)
+			var reasons []string
+			for _, e := range errs {
+				reasons = append(reasons, stream.ReasonOf(e))
+			}
+			if strings.Join(reasons, ",") != strings.Join(tt.reasons, ",") {
+				t.Errorf("reasons = %v (%v), want %v", reasons, errs, tt.reasons)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d events %+v, want %d", len(got), got, len(tt.want))
+			}
+			for i, w := range tt.want {
+				g := got[i]
+				if g.Entity != w.Entity || !g.Time.Equal(w.Time) || g.Type != stream.TypeTelemetry {
+					t.Errorf("event %d = %s %s %s, want %s %s telemetry", i, g.Entity, g.Time, g.Type, w.Entity, w.Time)
+				}
+				if !sameMap(g.Values, w.Values) || !sameMap(g.Attrs, w.Attrs) {
+					t.Errorf("event %d values %v attrs %v, want %v %v", i, g.Values, g.Attrs, w.Values, w.Attrs)
+				}
+				if g.HasLocation != w.HasLocation || (w.HasLocation && g.Location != w.Location) {
+					t.Errorf("event %d location %v %v, want %v %v", i, g.HasLocation, g.Location, w.HasLocation, w.Location)
+				}
+			}
+		})
+	}
+}
+
+func TestMatchFilter(t *testing.T) {
+	tests := []struct {
+		filter, topic, device string
+		ok                    bool
+	}{
+		{"ioc/devices/+/telemetry", "ioc/devices/sal-1/telemetry", "sal-1", true},
+		{"ioc/devices/+/telemetry", "ioc/devices/sal-1/attributes", "", false},
+		{"ioc/devices/+/telemetry", "ioc/devices/telemetry", "", false},
+		{"ioc/senml/#", "ioc/senml/a/b", "a/b", true},
+		{"ioc/senml/#", "ioc/senml", "", true},
+		{"v1/gateway/telemetry", "v1/gateway/telemetry", "", true},
+		{"v1/gateway/telemetry", "v1/gateway/telemetry/x", "", false},
+		{"$share/ioc/ioc/devices/+/telemetry", "ioc/devices/wl-2/telemetry", "wl-2", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.filter+" "+tt.topic, func(t *testing.T) {
+			dev, ok := matchFilter(strings.Split(TopicOf(tt.filter), "/"), strings.Split(tt.topic, "/"))
+			if ok != tt.ok || dev != tt.device {
+				t.Errorf("matchFilter = %q %v, want %q %v", dev, ok, tt.device, tt.ok)
+			}
+		})
+	}
+}
+
+func sameMap[V comparable](a, b map[string]V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func secs(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }

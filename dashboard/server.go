@@ -1,0 +1,263 @@
+// Package dashboard is ioc's HTTP face: the JSON API, the /api/v1/live websocket hub, health and
+// metrics endpoints, and the embedded web pages.
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ioc-vn/ioc/internal/httpapi"
+	"github.com/ioc-vn/ioc/internal/registry"
+	"github.com/ioc-vn/ioc/stream"
+)
+
+// VietnamTime is Asia/Ho_Chi_Minh (UTC+7, no daylight saving time).
+var VietnamTime = time.FixedZone("Asia/Ho_Chi_Minh", 7*3600)
+
+// Deps are what the HTTP server serves from.
+type Deps struct {
+	Registry *registry.Registry
+	Readings stream.ReadingStore
+	Events   stream.EventStore
+	Hub      *Hub
+	Gatherer prometheus.Gatherer
+	Checks   map[string]stream.Checker // readiness checks by dependency name
+	Web      fs.FS                     // static pages; nil serves none
+	// Mount adds routes of other components (alarms, reports, camera ingest) to the mux.
+	Mount func(mux *http.ServeMux)
+}
+
+// Server is the HTTP server.
+type Server struct {
+	addr    string
+	log     *slog.Logger
+	d       Deps
+	ln      net.Listener
+	handler http.Handler
+}
+
+// NewServer listens on addr and prepares the routes. A taken port is reported with the config key
+// that changes it.
+func NewServer(addr string, log *slog.Logger, d Deps) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("http: %s is already in use (change http.addr, env IOC_HTTP_ADDR)", addr)
+		}
+		return nil, fmt.Errorf("http: listen %s: %w", addr, err)
+	}
+	s := &Server{addr: addr, log: log.With("component", "http"), d: d, ln: ln}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Handler is the root handler (for tests).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	h := func(fn httpapi.HandlerFunc) http.Handler { return httpapi.Wrap(s.log, fn) }
+	mux.Handle("GET /healthz", h(func(w http.ResponseWriter, _ *http.Request) error {
+		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))
+	mux.Handle("GET /readyz", h(s.ready))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
+	mux.Handle("GET /api/v1/devices", h(s.devices))
+	mux.Handle("GET /api/v1/devices/{id}", h(s.device))
+	mux.Handle("GET /api/v1/readings", h(s.readings))
+	mux.Handle("GET /api/v1/events", h(s.events))
+	mux.Handle("GET /api/v1/live", s.d.Hub)
+	if s.d.Mount != nil {
+		s.d.Mount(mux)
+	}
+	if s.d.Web != nil {
+		// "/" for every method (a method-specific pattern would clash with components' "/api/v1/x/"
+		// prefixes); anything but GET and HEAD is refused.
+		files := http.FileServerFS(s.d.Web)
+		mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				w.Header().Set("Allow", "GET, HEAD")
+				return httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "chỉ GET / only GET")
+			}
+			files.ServeHTTP(w, r)
+			return nil
+		}))
+	}
+	mux.Handle("/api/", h(func(_ http.ResponseWriter, r *http.Request) error {
+		return httpapi.NotFound("không có API này / no such API: %s %s", r.Method, r.URL.Path)
+	}))
+	return mux
+}
+
+// Run serves until ctx ends, then shuts down within timeout.
+func (s *Server) Run(ctx context.Context, timeout time.Duration) error {
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http: shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	status, code := map[string]string{}, http.StatusOK
+	for name, c := range s.d.Checks {
+		if err := c.Check(ctx); err != nil {
+			status[name], code = err.Error(), http.StatusServiceUnavailable
+		} else {
+			status[name] = "ok"
+		}
+	}
+	return httpapi.WriteJSON(w, code, map[string]any{"ready": code == http.StatusOK, "checks": status})
+}
+
+func (s *Server) devices(w http.ResponseWriter, r *http.Request) error {
+	kind := r.URL.Query().Get("kind")
+	out := []Item{}
+	for _, e := range s.d.Registry.List(stream.TypeTelemetry) {
+		if kind == "" || e.Kind == kind {
+			out = append(out, ItemOf(e))
+		}
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"devices": out, "count": len(out)})
+}
+
+func (s *Server) device(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	e, ok := s.d.Registry.Get(id)
+	if !ok {
+		return httpapi.NotFound("không tìm thấy thiết bị / device %q not found", id)
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, struct {
+		Item
+		Metadata map[string]string `json:"metadata,omitempty"`
+	}{ItemOf(e), e.Meta})
+}
+
+// readings serves GET /api/v1/readings?device=&field=&from=&to=&every=&agg=.
+func (s *Server) readings(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	now := time.Now()
+	from, err := parseTime(q.Get("from"), now.Add(-24*time.Hour))
+	if err != nil {
+		return httpapi.BadRequest("from: %v", err)
+	}
+	to, err := parseTime(q.Get("to"), now.Add(time.Minute))
+	if err != nil {
+		return httpapi.BadRequest("to: %v", err)
+	}
+	rq := stream.ReadingQuery{Entity: q.Get("device"), Field: q.Get("field"), From: from, To: to, Agg: q.Get("agg")}
+	if ev := q.Get("every"); ev != "" {
+		d, err := parseEvery(ev)
+		if err != nil {
+			return httpapi.BadRequest("every: %v", err)
+		}
+		rq.Every = d
+		if rq.Agg == "" {
+			rq.Agg = "mean"
+		}
+	} else if rq.Agg != "" {
+		return httpapi.BadRequest("agg needs every (1m, 1h, 1d …)")
+	}
+	if err := rq.Check(); err != nil {
+		return httpapi.BadRequest("%v", err)
+	}
+	samples, err := s.d.Readings.Readings(r.Context(), rq)
+	if err != nil {
+		return fmt.Errorf("readings: %w", err)
+	}
+	type sample struct {
+		TS    string  `json:"ts"`
+		Value float64 `json:"value"`
+	}
+	out := make([]sample, len(samples))
+	for i, sm := range samples {
+		out[i] = sample{TS: sm.Time.In(VietnamTime).Format(time.RFC3339Nano), Value: sm.Value}
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"device": rq.Entity, "field": rq.Field,
+		"from": from.In(VietnamTime).Format(time.RFC3339), "to": to.In(VietnamTime).Format(time.RFC3339),
+		"every": q.Get("every"), "agg": rq.Agg, "samples": out})
+}
+
+// events serves GET /api/v1/events?type=&camera=&entity=&label=&from=&to=&limit=.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	now := time.Now()
+	from, err := parseTime(q.Get("from"), now.Add(-24*time.Hour))
+	if err != nil {
+		return httpapi.BadRequest("from: %v", err)
+	}
+	to, err := parseTime(q.Get("to"), now.Add(time.Minute))
+	if err != nil {
+		return httpapi.BadRequest("to: %v", err)
+	}
+	eq := stream.EventQuery{Type: q.Get("type"), Entity: q.Get("entity"), From: from, To: to, Attrs: map[string]string{}}
+	if cam := q.Get("camera"); cam != "" {
+		eq.Type, eq.Entity = stream.TypeCamera, cam
+	}
+	if label := q.Get("label"); label != "" {
+		eq.Attrs["label"] = label
+	}
+	events, err := s.d.Events.Events(r.Context(), eq)
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	out := make([]Item, len(events))
+	for i, e := range events {
+		out[i] = ItemOf(registry.Entity{ID: e.Entity, Kind: e.Kind, Type: e.Type, Time: e.Time, Location: e.Location,
+			HasLocation: e.HasLocation, Values: e.Values, Attrs: e.Attrs, Areas: e.Areas})
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"events": out, "count": len(out)})
+}
+
+func parseTime(s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time with an offset (e.g. 2026-03-01T07:00:00+07:00)", s)
+	}
+	return t, nil
+}
+
+// parseEvery accepts Go durations and a day suffix (1d).
+func parseEvery(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := time.ParseDuration(n + "h")
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a window like 1m, 1h or 1d", s)
+		}
+		return d * 24, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("%q is not a window like 1m, 1h or 1d (at least 1s)", s)
+	}
+	return d, nil
+}

@@ -1,0 +1,303 @@
+// Package app builds ioc from its configuration and runs it: sinks before sources, sources stopped
+// first, the pipeline drained into the store before anything else closes.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	mqttc "github.com/ioc-vn/ioc/collectors/mqtt"
+	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/internal/alarm"
+	"github.com/ioc-vn/ioc/internal/broker"
+	"github.com/ioc-vn/ioc/internal/cluster"
+	"github.com/ioc-vn/ioc/internal/config"
+	"github.com/ioc-vn/ioc/internal/registry"
+	"github.com/ioc-vn/ioc/internal/report"
+	"github.com/ioc-vn/ioc/internal/simulate"
+	"github.com/ioc-vn/ioc/internal/store/sqlite"
+	"github.com/ioc-vn/ioc/stream"
+)
+
+// Options are run-time choices that are not configuration.
+type Options struct {
+	Web       fs.FS  // embedded web pages (nil: none)
+	AdminFile string // province boundary file used by the demo feed
+}
+
+// App is a running ioc.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	Registry *registry.Registry
+	Store    *sqlite.Store
+	Broker   *broker.Broker
+	Pipeline *stream.Pipeline
+	Hub      *dashboard.Hub
+	HTTP     *dashboard.Server
+	Gatherer prometheus.Gatherer
+	Cluster  *cluster.Node // nil on a single node
+	Alarms   *alarm.Engine
+	Reports  *report.Service
+
+	alarmStore  *alarm.SQLStore
+	reportStore report.Store
+	feed        *feed // events from HTTP-side components (reports) into the pipeline
+	closers     []func() error
+	handlers    map[string]http.Handler // extra routes (camera push endpoints)
+
+	collectors []stream.Collector
+	done       chan struct{}
+	err        error
+}
+
+// Start builds every component and starts it. Cancel ctx to stop; Wait returns when everything has
+// stopped and the pipeline has been drained into the store.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	a := &App{cfg: cfg, log: log, done: make(chan struct{})}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Gatherer = reg
+
+	st, err := sqlite.Open(ctx, cfg.Store.Path)
+	if err != nil {
+		return nil, err
+	}
+	a.Store = st
+	closeOnErr := func(err error) (*App, error) { return nil, errors.Join(err, st.Close()) }
+
+	var hub *dashboard.Hub
+	a.Registry = registry.New(cfg.Devices.AutoRegister, func(es []registry.Entity) { hub.PublishEntities(es) })
+	if cfg.Devices.File != "" {
+		if err := a.Registry.LoadDevices(cfg.Devices.File); err != nil {
+			return closeOnErr(err)
+		}
+	}
+	saved, err := st.Entities(ctx)
+	if err != nil {
+		return closeOnErr(err)
+	}
+	a.Registry.Restore(saved)
+
+	hub = dashboard.NewHub(dashboard.HubConfig{PingInterval: cfg.Live.PingInterval, WriteTimeout: cfg.Live.WriteTimeout,
+		MaxMessage: cfg.Live.MaxMessage, MaxPending: cfg.Live.MaxPending, FlushInterval: cfg.Live.FlushInterval,
+		AllowedOrigins: cfg.HTTP.AllowedOrigins}, log, reg, func() []dashboard.Item {
+		es := a.Registry.List()
+		items := make([]dashboard.Item, len(es))
+		for i, e := range es {
+			items[i] = dashboard.ItemOf(e)
+		}
+		return items
+	})
+	a.Hub = hub
+
+	checks := map[string]stream.Checker{"store": st}
+	if cfg.Broker.Enabled {
+		var watch []string
+		for _, c := range cfg.Collectors {
+			if c.Broker == "embedded" {
+				watch = append(watch, c.ClientID)
+			}
+		}
+		if cfg.Frigate.Enabled && cfg.Frigate.Broker == "embedded" {
+			watch = append(watch, cfg.Frigate.ClientID)
+		}
+		b, err := broker.New(broker.Config{Listen: cfg.Broker.Listen, MaxInflight: cfg.Broker.MaxInflight, Watch: watch}, log, reg)
+		if err != nil {
+			return closeOnErr(err)
+		}
+		a.Broker = b
+		checks["broker"] = b
+	}
+
+	sinks := []stream.SinkSpec{{Name: "store", Sink: st, Durable: true}, {Name: "state", Sink: a.Registry}}
+	if cfg.Cluster.NATSURL != "" {
+		a.Cluster, err = cluster.Join(ctx, cluster.Config{NodeID: cfg.Cluster.NodeID, NATSURL: cfg.Cluster.NATSURL,
+			Bucket: cfg.Cluster.Bucket}, log, reg, a.Registry.Write)
+		if err != nil {
+			return closeOnErr(err)
+		}
+		sinks = append(sinks, stream.SinkSpec{Name: "cluster", Sink: a.Cluster})
+		checks["nats"] = a.Cluster
+	}
+
+	if err := a.startAlarms(ctx, reg, checks); err != nil {
+		return closeOnErr(err)
+	}
+	stages := []stream.Stage{a.Registry, a.Alarms}
+
+	pl := cfg.Pipeline
+	a.Pipeline, err = stream.NewPipeline(stream.PipelineConfig{QueueSize: pl.QueueSize, OnFull: pl.OnFull, MaxFuture: pl.MaxFuture,
+		SinkQueueSize: pl.SinkQueueSize, SinkBatch: pl.SinkBatch, FlushInterval: pl.FlushInterval},
+		log.With("component", "pipeline"), reg,
+		stages, sinks)
+	if err != nil {
+		return closeOnErr(err)
+	}
+
+	cm := mqttc.NewMetrics(reg)
+	for _, c := range cfg.Collectors {
+		url := c.Broker
+		if url == "embedded" {
+			url = a.Broker.URL()
+		}
+		topics := make([]mqttc.Topic, len(c.Topics))
+		for i, t := range c.Topics {
+			topics[i] = mqttc.Topic{Filter: t.Filter, Format: t.Format}
+		}
+		col, err := mqttc.New(mqttc.Config{Name: c.Name, Broker: url, ClientID: c.ClientID, Username: c.Username,
+			Password: c.Password, QoS: byte(c.QoS), CleanSession: c.CleanSession, Ack: c.Ack, MaxPayload: c.MaxPayload,
+			KeepAlive: c.KeepAlive, Topics: topics}, log, cm)
+		if err != nil {
+			return closeOnErr(err)
+		}
+		a.collectors = append(a.collectors, col)
+	}
+
+	if err := a.startReports(ctx, reg, checks); err != nil {
+		return closeOnErr(err)
+	}
+	if err := a.startCameras(reg, opts); err != nil {
+		return closeOnErr(err)
+	}
+	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: st, Events: st,
+		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount})
+	if err != nil {
+		return closeOnErr(err)
+	}
+
+	var demo []simulate.Device
+	if cfg.Demo.Enabled {
+		if demo, err = simulate.Fleet(a.demoConfig(opts)); err != nil {
+			return closeOnErr(err)
+		}
+		for _, d := range demo {
+			a.Registry.Register(d.Device)
+		}
+	}
+	go a.run(ctx, opts)
+	return a, nil
+}
+
+// run starts sinks, then sources; on ctx end it stops sources, drains the pipeline, then stops the rest.
+func (a *App) run(ctx context.Context, opts Options) {
+	defer close(a.done)
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	var bgWG sync.WaitGroup
+	errs := make(chan error, 8)
+	goBG := func(name string, fn func(context.Context) error) {
+		bgWG.Add(1)
+		go func() {
+			defer bgWG.Done()
+			if err := fn(bg); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	// Sinks and servers first.
+	drainCtx, cancelDrain := context.WithCancel(context.Background())
+	defer cancelDrain()
+	plDone := make(chan struct{})
+	go func() {
+		defer close(plDone)
+		_ = a.Pipeline.Run(drainCtx)
+	}()
+	goBG("live hub", a.Hub.Run)
+	goBG("http", func(c context.Context) error { return a.HTTP.Run(c, a.cfg.Shutdown.Timeout) })
+	if a.Broker != nil {
+		goBG("broker", a.Broker.Run)
+	}
+	if a.Cluster != nil {
+		goBG("cluster", a.Cluster.Run)
+	}
+
+	// Sources.
+	srcCtx, stopSrc := context.WithCancel(ctx)
+	defer stopSrc()
+	var srcWG sync.WaitGroup
+	for _, c := range a.collectors {
+		srcWG.Add(1)
+		go func() {
+			defer srcWG.Done()
+			if err := c.Run(srcCtx, a.Pipeline.Emit); err != nil {
+				errs <- fmt.Errorf("collector: %w", err)
+			}
+		}()
+	}
+	for name, src := range map[string]stream.Collector{"alarm engine": a.Alarms, "feed": a.feed} {
+		srcWG.Add(1)
+		go func() {
+			defer srcWG.Done()
+			if err := src.Run(srcCtx, a.Pipeline.Emit); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	goBG("reports", a.Reports.Run)
+	if a.cfg.Demo.Enabled {
+		srcWG.Add(1)
+		go func() {
+			defer srcWG.Done()
+			if err := simulate.Run(srcCtx, a.demoConfig(opts), a.log); err != nil {
+				errs <- fmt.Errorf("demo feed: %w", err)
+			}
+		}()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+		a.log.Error("component failed; shutting down", "error", runErr)
+	}
+	a.log.Info("shutting down: stopping sources, draining the pipeline", "timeout", a.cfg.Shutdown.Timeout)
+	stopSrc()
+	srcWG.Wait()
+	a.Pipeline.Close()
+	timer := time.AfterFunc(a.cfg.Shutdown.Timeout, cancelDrain) // give up on failing sink writes after the deadline
+	<-plDone
+	timer.Stop()
+	stopBG()
+	bgWG.Wait()
+	close(errs)
+	for err := range errs {
+		runErr = errors.Join(runErr, err)
+	}
+	for _, c := range a.closers {
+		runErr = errors.Join(runErr, c())
+	}
+	a.err = errors.Join(runErr, a.Store.Close())
+	a.log.Info("stopped")
+}
+
+// Wait blocks until the app has stopped and returns what went wrong, if anything.
+func (a *App) Wait() error {
+	<-a.done
+	return a.err
+}
+
+// URL is the address browsers use.
+func (a *App) URL() string {
+	host, port, err := net.SplitHostPort(a.HTTP.Addr())
+	if err != nil {
+		return "http://" + a.HTTP.Addr() + "/"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}

@@ -1,0 +1,104 @@
+package app
+
+import (
+	"bytes"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/internal/camera"
+	"github.com/ioc-vn/ioc/internal/mqtttest"
+)
+
+// TestCameraEventsEndToEnd: a Frigate event published through a real Mosquitto and a Hikvision ISAPI
+// alarm pushed as multipart over HTTP each show up on /api/v1/live at the camera's registered place and
+// in GET /api/v1/events.
+func TestCameraEventsEndToEnd(t *testing.T) {
+	m := mqtttest.StartMosquitto(t)
+	cfg := testConfig(t)
+	cfg.Broker.Enabled = false
+	cfg.Collectors[0].Broker = m.URL
+	cfg.Frigate.Enabled, cfg.Frigate.Broker = true, m.URL
+	cfg.Hikvision.Enabled = true
+	cfg.Hikvision.Auth = camera.AuthConfig{Mode: "none", AllowCIDRs: []string{"127.0.0.1/32"}}
+	leLoi, hik := [2]float64{106.3778, 10.2401}, [2]float64{106.3702, 10.2365}
+	cfg.Cameras = []camera.Config{
+		{ID: "cam-le-loi", Name: "Ngã tư Lê Lợi", Location: leLoi, FOV: 90, Source: camera.SourceConfig{Kind: "frigate", Name: "nga_tu_le_loi"}},
+		{ID: "cam-cong-vien", Name: "Công viên Đồng Khởi", Location: hik, FOV: 90,
+			Source: camera.SourceConfig{Kind: "hikvision", MAC: "bc:ad:28:44:55:66", Channel: 1}},
+	}
+	a := startApp(t, cfg)
+	live := dialLive(t, a.HTTP.Addr())
+
+	frigateEvent, err := os.ReadFile("../../collectors/frigate/testdata/event_new.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := publisher(t, m.URL, "frigate-sim")
+	publish(t, pub, "frigate/events", string(frigateEvent))
+
+	isapi, err := os.ReadFile("../../collectors/hikvision/testdata/linedetection.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="linedetection"`}, "Content-Type": {"application/xml"}})
+	part.Write(isapi)
+	pic, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {`form-data; name="linedetectionImage"; filename="p.jpg"`}, "Content-Type": {"image/jpeg"}})
+	pic.Write([]byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0, 0xff, 0xd9})
+	mw.Close()
+	resp, err := http.Post("http://"+a.HTTP.Addr()+"/api/v1/ingest/hikvision", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ISAPI push: %d %s", resp.StatusCode, b)
+	}
+
+	want := map[string][2]float64{"cam-le-loi": leLoi, "cam-cong-vien": hik}
+	seen := map[string]dashboard.Item{}
+	timeout := time.After(10 * time.Second)
+	for len(seen) < len(want) {
+		select {
+		case f := <-live.items:
+			for _, it := range f.Items {
+				if _, ok := want[it.ID]; ok && f.Type == "update" && it.Attrs["label"] != "" {
+					seen[it.ID] = it
+				}
+			}
+		case <-timeout:
+			t.Fatalf("camera events on the live feed: got %v, want both cameras", seen)
+		}
+	}
+	for id, it := range seen {
+		if it.Location == nil || *it.Location != want[id] || it.Type != "camera" {
+			t.Errorf("%s: type %s location %v, want camera at %v", id, it.Type, it.Location, want[id])
+		}
+	}
+	if got := seen["cam-le-loi"].Attrs["label"]; got != "motorcycle" {
+		t.Errorf("frigate label %q, want motorcycle", got)
+	}
+	for _, q := range []url.Values{{"camera": {"cam-le-loi"}, "label": {"motorcycle"}}, {"camera": {"cam-cong-vien"}}} {
+		q.Set("from", time.Now().Add(-400*24*time.Hour).Format(time.RFC3339))
+		var out struct {
+			Count  int              `json:"count"`
+			Events []dashboard.Item `json:"events"`
+		}
+		waitFor(t, 5*time.Second, "camera event stored: "+q.Encode(), func() bool {
+			getJSON(t, "http://"+a.HTTP.Addr()+"/api/v1/events?"+q.Encode(), &out)
+			return out.Count > 0
+		})
+		if ev := out.Events[0]; ev.Location == nil || *ev.Location != want[q.Get("camera")] {
+			t.Errorf("%s: stored event location %v", q.Get("camera"), ev.Location)
+		}
+	}
+}

@@ -1,0 +1,429 @@
+// Package config loads ioc's YAML configuration: one struct per component, defaults in one place
+// (Default), any key overridable from the environment (IOC_<PATH>, secrets also from IOC_<PATH>_FILE), and
+// Validate reporting every problem at once with its key path.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ioc-vn/ioc/collectors/frigate"
+	"github.com/ioc-vn/ioc/collectors/hikvision"
+	"github.com/ioc-vn/ioc/collectors/onvif"
+	"github.com/ioc-vn/ioc/collectors/webhook"
+	"github.com/ioc-vn/ioc/internal/alarm"
+	"github.com/ioc-vn/ioc/internal/camera"
+	"github.com/ioc-vn/ioc/internal/report"
+)
+
+// Config is the whole of ioc's configuration.
+type Config struct {
+	Log        Log             `yaml:"log"`
+	HTTP       HTTP            `yaml:"http"`
+	Broker     Broker          `yaml:"broker"`
+	Collectors []Collector     `yaml:"collectors"`
+	Pipeline   Pipeline        `yaml:"pipeline"`
+	Store      Store           `yaml:"store"`
+	Devices    Devices         `yaml:"devices"`
+	Live       Live            `yaml:"live"`
+	Demo       Demo            `yaml:"demo"`
+	Cameras    []camera.Config `yaml:"cameras"`
+	Frigate    Frigate         `yaml:"frigate"`
+	Hikvision  Hikvision       `yaml:"hikvision"`
+	ONVIF      ONVIF           `yaml:"onvif"`
+	Webhook    Webhook         `yaml:"webhook"`
+	Alarm      alarm.Config    `yaml:"alarm"`
+	Reports    report.Config   `yaml:"reports"`
+	Cluster    Cluster         `yaml:"cluster"`
+	Shutdown   Shutdown        `yaml:"shutdown"`
+}
+
+// Frigate is the Frigate MQTT camera collector; broker "embedded" uses the embedded broker.
+type Frigate struct {
+	Enabled        bool `yaml:"enabled"`
+	frigate.Config `yaml:",inline"`
+}
+
+// Hikvision is the Hikvision ISAPI collector (push listener on POST /api/v1/ingest/hikvision, optional pulls).
+type Hikvision struct {
+	Enabled          bool `yaml:"enabled"`
+	hikvision.Config `yaml:",inline"`
+}
+
+// ONVIF is the ONVIF PullPoint collector.
+type ONVIF struct {
+	Enabled      bool `yaml:"enabled"`
+	onvif.Config `yaml:",inline"`
+}
+
+// Webhook is the generic camera webhook on POST /api/v1/ingest/camera/{source}.
+type Webhook struct {
+	Enabled        bool `yaml:"enabled"`
+	webhook.Config `yaml:",inline"`
+}
+
+// Cluster joins several ioc nodes through NATS JetStream (empty nats_url: a single node).
+type Cluster struct {
+	NodeID  string `yaml:"node_id"`  // unique per node
+	NATSURL string `yaml:"nats_url"` // nats://127.0.0.1:4222
+	Bucket  string `yaml:"bucket"`   // JetStream key-value bucket for entity state
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// HTTP configures the HTTP server.
+type HTTP struct {
+	Addr           string   `yaml:"addr"`            // listen address; ":8080" is IPv4 and IPv6
+	AllowedOrigins []string `yaml:"allowed_origins"` // websocket origins besides the server's own host
+	MaxBody        int64    `yaml:"max_body"`        // bytes, for JSON request bodies
+}
+
+// Broker configures the embedded MQTT broker.
+type Broker struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"` // host:port; port 0 picks a free one
+	// MaxInflight bounds unacknowledged QoS 1 messages toward one subscriber before publishers are slowed down.
+	MaxInflight int `yaml:"max_inflight"`
+}
+
+// Collector configures one collector.
+type Collector struct {
+	Name         string        `yaml:"name"`
+	Type         string        `yaml:"type"`   // mqtt
+	Broker       string        `yaml:"broker"` // "embedded" or tcp://host:port, ssl://host:port
+	ClientID     string        `yaml:"client_id"`
+	Username     string        `yaml:"username"`
+	Password     string        `yaml:"password"` // or IOC_COLLECTORS_<i>_PASSWORD_FILE
+	QoS          int           `yaml:"qos"`
+	CleanSession bool          `yaml:"clean_session"`
+	Ack          string        `yaml:"ack"`         // after_store | on_receive
+	MaxPayload   int           `yaml:"max_payload"` // bytes
+	KeepAlive    time.Duration `yaml:"keep_alive"`
+	Topics       []Topic       `yaml:"topics"`
+}
+
+// Topic maps an MQTT topic filter to a payload format.
+type Topic struct {
+	Filter string `yaml:"filter"`
+	Format string `yaml:"format"` // thingsboard | thingsboard_gateway | senml
+}
+
+// Pipeline sizes the event pipeline.
+type Pipeline struct {
+	QueueSize     int           `yaml:"queue_size"`
+	OnFull        string        `yaml:"on_full"` // block | drop
+	MaxFuture     time.Duration `yaml:"max_future"`
+	SinkQueueSize int           `yaml:"sink_queue_size"`
+	SinkBatch     int           `yaml:"sink_batch"`
+	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// Store configures the embedded store.
+type Store struct {
+	Type string `yaml:"type"` // sqlite
+	Path string `yaml:"path"`
+}
+
+// Devices configures the device registry.
+type Devices struct {
+	File         string `yaml:"file"` // YAML list of devices; empty for none
+	AutoRegister bool   `yaml:"auto_register"`
+}
+
+// Live configures the websocket live hub.
+type Live struct {
+	PingInterval  time.Duration `yaml:"ping_interval"`
+	WriteTimeout  time.Duration `yaml:"write_timeout"`
+	MaxMessage    int64         `yaml:"max_message"`    // largest frame accepted from a browser, bytes
+	MaxPending    int           `yaml:"max_pending"`    // entities waiting per slow client before it is cut off
+	FlushInterval time.Duration `yaml:"flush_interval"` // longest a coalesced update waits
+}
+
+// Demo runs the built-in Bến Tre simulator inside ioc serve.
+type Demo struct {
+	Enabled  bool          `yaml:"enabled"`
+	Devices  int           `yaml:"devices"`
+	Interval time.Duration `yaml:"interval"`
+	Seed     int64         `yaml:"seed"`
+	Cameras  int           `yaml:"cameras"` // Frigate cameras in the demo (needs frigate.enabled)
+}
+
+// Shutdown bounds graceful shutdown.
+type Shutdown struct {
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Default returns the configuration ioc runs with when no file is given.
+func Default() Config {
+	return Config{
+		Log:    Log{Level: "info", Format: "text"},
+		HTTP:   HTTP{Addr: ":8080", MaxBody: 1 << 20},
+		Broker: Broker{Enabled: true, Listen: "127.0.0.1:1883", MaxInflight: 4096},
+		Collectors: []Collector{{
+			Name: "telemetry", Type: "mqtt", Broker: "embedded", ClientID: "ioc-telemetry", QoS: 1,
+			Ack: "after_store", MaxPayload: 64 << 10, KeepAlive: 30 * time.Second,
+			Topics: []Topic{
+				{Filter: "ioc/devices/+/telemetry", Format: "thingsboard"},
+				{Filter: "v1/gateway/telemetry", Format: "thingsboard_gateway"},
+				{Filter: "ioc/senml/#", Format: "senml"},
+			},
+		}},
+		Pipeline: Pipeline{QueueSize: 8192, OnFull: "block", MaxFuture: time.Hour, SinkQueueSize: 8192,
+			SinkBatch: 2000, FlushInterval: 20 * time.Millisecond},
+		Store:     Store{Type: "sqlite", Path: "data/ioc.db"},
+		Devices:   Devices{AutoRegister: true},
+		Live:      Live{PingInterval: 25 * time.Second, WriteTimeout: 10 * time.Second, MaxMessage: 16 << 10, MaxPending: 200000, FlushInterval: 50 * time.Millisecond},
+		Demo:      Demo{Devices: 300, Interval: 5 * time.Second, Seed: 83, Cameras: 30},
+		Frigate:   Frigate{Config: withBroker(frigate.Defaults())},
+		Hikvision: Hikvision{Config: hikvision.Defaults()},
+		ONVIF:     ONVIF{Config: onvif.Defaults()},
+		Webhook:   Webhook{Config: webhook.Defaults()},
+		Alarm:     alarm.Defaults(),
+		Reports:   report.Defaults(),
+		Cluster:   Cluster{Bucket: "ioc_state"},
+		Shutdown:  Shutdown{Timeout: 15 * time.Second},
+	}
+}
+
+// Load reads a YAML file over the defaults (an empty path means defaults only), then applies environment
+// overrides from env (normally os.Environ()).
+func Load(path string, env []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		if err := decode(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, env); err != nil {
+		return cfg, fmt.Errorf("environment: %w", err)
+	}
+	return cfg, nil
+}
+
+// decode parses YAML strictly: unknown keys are errors, so a typo never silently falls back to a default.
+func decode(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Validate reports every problem with its key path.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	oneOf(add, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(add, "log.format", c.Log.Format, "text", "json")
+	if c.HTTP.Addr == "" {
+		add("http.addr", "must be set (for example \":8080\")")
+	}
+	if c.HTTP.MaxBody <= 0 {
+		add("http.max_body", "must be positive")
+	}
+	if c.Broker.Enabled {
+		if c.Broker.Listen == "" {
+			add("broker.listen", "must be set when the embedded broker is enabled")
+		}
+		if c.Broker.MaxInflight < 16 || c.Broker.MaxInflight > 60000 {
+			add("broker.max_inflight", "must be between 16 and 60000")
+		}
+	}
+	names := map[string]bool{}
+	for i, col := range c.Collectors {
+		p := fmt.Sprintf("collectors[%d]", i)
+		if col.Name != "" {
+			p += " (" + col.Name + ")"
+		}
+		if col.Name == "" {
+			add(p+".name", "must be set")
+		} else if names[col.Name] {
+			add(p+".name", "duplicate collector name %q", col.Name)
+		}
+		names[col.Name] = true
+		oneOf(add, p+".type", col.Type, "mqtt")
+		switch {
+		case col.Broker == "":
+			add(p+".broker", "must be \"embedded\" or a URL like tcp://host:1883")
+		case col.Broker == "embedded":
+			if !c.Broker.Enabled {
+				add(p+".broker", "is \"embedded\" but broker.enabled is false")
+			}
+		case !strings.HasPrefix(col.Broker, "tcp://") && !strings.HasPrefix(col.Broker, "ssl://") &&
+			!strings.HasPrefix(col.Broker, "tls://") && !strings.HasPrefix(col.Broker, "mqtt://") &&
+			!strings.HasPrefix(col.Broker, "mqtts://") && !strings.HasPrefix(col.Broker, "ws://"):
+			add(p+".broker", "%q is not \"embedded\" nor a tcp://, ssl://, mqtt:// or ws:// URL", col.Broker)
+		}
+		if col.ClientID == "" {
+			add(p+".client_id", "must be set (a durable session needs a stable client id)")
+		}
+		if col.QoS < 0 || col.QoS > 2 {
+			add(p+".qos", "must be 0, 1 or 2")
+		}
+		oneOf(add, p+".ack", col.Ack, "after_store", "on_receive")
+		if col.MaxPayload <= 0 || col.MaxPayload > 16<<20 {
+			add(p+".max_payload", "must be between 1 and 16777216 bytes")
+		}
+		if col.KeepAlive < time.Second {
+			add(p+".keep_alive", "must be at least 1s")
+		}
+		if len(col.Topics) == 0 {
+			add(p+".topics", "must list at least one topic")
+		}
+		for j, t := range col.Topics {
+			tp := fmt.Sprintf("%s.topics[%d]", p, j)
+			if t.Filter == "" {
+				add(tp+".filter", "must be set")
+			} else if err := checkFilter(strings.TrimPrefix(t.Filter, "$share/")); err != nil {
+				add(tp+".filter", "%v", err)
+			}
+			oneOf(add, tp+".format", t.Format, "thingsboard", "thingsboard_gateway", "senml")
+		}
+	}
+	pl := c.Pipeline
+	positive(add, "pipeline.queue_size", pl.QueueSize)
+	positive(add, "pipeline.sink_queue_size", pl.SinkQueueSize)
+	positive(add, "pipeline.sink_batch", pl.SinkBatch)
+	oneOf(add, "pipeline.on_full", pl.OnFull, "block", "drop")
+	if pl.MaxFuture < 0 {
+		add("pipeline.max_future", "must not be negative")
+	}
+	if pl.FlushInterval <= 0 {
+		add("pipeline.flush_interval", "must be positive")
+	}
+	oneOf(add, "store.type", c.Store.Type, "sqlite")
+	if c.Store.Path == "" {
+		add("store.path", "must be set")
+	}
+	if c.Live.PingInterval < time.Second {
+		add("live.ping_interval", "must be at least 1s")
+	}
+	if c.Live.WriteTimeout < time.Second {
+		add("live.write_timeout", "must be at least 1s")
+	}
+	if c.Live.MaxMessage < 512 {
+		add("live.max_message", "must be at least 512 bytes")
+	}
+	positive(add, "live.max_pending", c.Live.MaxPending)
+	if c.Live.FlushInterval <= 0 {
+		add("live.flush_interval", "must be positive")
+	}
+	if c.Demo.Enabled {
+		if c.Demo.Devices < 1 || c.Demo.Devices > 100000 {
+			add("demo.devices", "must be between 1 and 100000")
+		}
+		if c.Demo.Interval < 100*time.Millisecond {
+			add("demo.interval", "must be at least 100ms")
+		}
+		if !c.Broker.Enabled {
+			add("demo.enabled", "the demo feed publishes to the embedded broker: set broker.enabled")
+		}
+	}
+	if c.Cluster.NATSURL != "" {
+		if c.Cluster.NodeID == "" {
+			add("cluster.node_id", "must be set when cluster.nats_url is (unique per node)")
+		}
+		if !strings.HasPrefix(c.Cluster.NATSURL, "nats://") && !strings.HasPrefix(c.Cluster.NATSURL, "tls://") {
+			add("cluster.nats_url", "%q is not a nats:// or tls:// URL", c.Cluster.NATSURL)
+		}
+		if c.Cluster.Bucket == "" {
+			add("cluster.bucket", "must be set")
+		}
+	}
+	if len(c.Cameras) > 0 {
+		nested(add, "cameras", camera.Validate(c.Cameras))
+	}
+	if c.Frigate.Enabled {
+		fc := c.Frigate.Config
+		if fc.Broker == "embedded" {
+			if !c.Broker.Enabled {
+				add("frigate.broker", "is \"embedded\" but broker.enabled is false")
+			}
+			fc.Broker = "tcp://127.0.0.1:1883" // resolved at start
+		}
+		nested(add, "frigate", fc.Validate())
+	}
+	if c.Hikvision.Enabled {
+		nested(add, "hikvision", c.Hikvision.Validate())
+	}
+	if c.ONVIF.Enabled {
+		nested(add, "onvif", c.ONVIF.Validate())
+	}
+	if c.Webhook.Enabled {
+		nested(add, "webhook", c.Webhook.Validate())
+	}
+	nested(add, "alarm", c.Alarm.Validate())
+	reports := c.Reports
+	if reports.FormSecret == "" {
+		reports.FormSecret = strings.Repeat("x", 32) // generated at start (app) when not configured
+	}
+	nested(add, "reports", reports.Validate())
+	if c.Shutdown.Timeout <= 0 {
+		add("shutdown.timeout", "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+func oneOf(add func(string, string, ...any), path, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	add(path, "%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+func withBroker(c frigate.Config) frigate.Config {
+	c.Broker = "embedded"
+	return c
+}
+
+// nested reports a component's own validation errors under its config key.
+func nested(add func(string, string, ...any), key string, err error) {
+	if err == nil {
+		return
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			add(key, "%s", line)
+		}
+	}
+}
+
+func positive(add func(string, string, ...any), path string, v int) {
+	if v <= 0 {
+		add(path, "must be positive")
+	}
+}
+
+// checkFilter checks an MQTT topic filter's wildcards.
+func checkFilter(f string) error {
+	levels := strings.Split(f, "/")
+	for i, l := range levels {
+		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
+			return fmt.Errorf("%q: '#' must be a whole last level", f)
+		}
+		if strings.Contains(l, "+") && l != "+" {
+			return fmt.Errorf("%q: '+' must be a whole level", f)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+// Package mqtttest starts real MQTT brokers for tests: a Mosquitto process on a free loopback port.
+// It is imported only by tests.
+package mqtttest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Mosquitto is a running mosquitto process.
+type Mosquitto struct {
+	URL  string // tcp://127.0.0.1:PORT
+	Addr string
+	cmd  *exec.Cmd
+	conf string
+	dir  string
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartMosquitto starts mosquitto on a free loopback port with TCP_NODELAY, anonymous access, a large
+// queue for offline persistent sessions and the given extra config lines. It fails the test if
+// mosquitto is missing (make test installs it) or does not come up. The broker is stopped at cleanup.
+func StartMosquitto(t testing.TB, extra ...string) *Mosquitto {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr != nil {
+			t.Fatalf("mosquitto not found (make test installs it with apt-get): %v", err)
+		}
+		bin = "/usr/sbin/mosquitto"
+	}
+	dir := t.TempDir()
+	port := FreePort(t)
+	m := &Mosquitto{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, conf: filepath.Join(dir, "mosquitto.conf")}
+	m.URL = "tcp://" + m.Addr
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n"+
+		"max_queued_messages 1000000\nmax_inflight_messages 1000\n", port)
+	for _, l := range extra {
+		conf += l + "\n"
+	}
+	if err := os.WriteFile(m.conf, []byte(conf), 0o644); err != nil {
+		t.Fatalf("mosquitto config: %v", err)
+	}
+	m.start(t, bin)
+	t.Cleanup(m.Stop)
+	return m
+}
+
+func (m *Mosquitto) start(t testing.TB, bin string) {
+	t.Helper()
+	m.cmd = exec.Command(bin, "-c", m.conf)
+	m.cmd.Stdout, m.cmd.Stderr = nil, nil
+	if err := m.cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", m.Addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			m.Stop()
+			t.Fatalf("mosquitto did not listen on %s: %v", m.Addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the broker.
+func (m *Mosquitto) Stop() {
+	if m.cmd != nil && m.cmd.Process != nil {
+		_ = m.cmd.Process.Kill()
+		_ = m.cmd.Wait()
+		m.cmd = nil
+	}
+}

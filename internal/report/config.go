@@ -1,0 +1,154 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Config configures the report component. Defaults() holds every default value.
+type Config struct {
+	Catalogue     string        `yaml:"catalogue"`       // service catalogue file (configs/services.yaml)
+	Store         StoreConfig   `yaml:"store"`           // where reports are kept
+	PhotoDir      string        `yaml:"photo_dir"`       // directory of cleaned photos and thumbnails
+	PublicURL     string        `yaml:"public_url"`      // absolute base URL used in Open311 media_url
+	CodePrefix    string        `yaml:"code_prefix"`     // tracking code prefix: BT → BT-7K3Q9X
+	Timezone      string        `yaml:"timezone"`        // zone of Open311 datetimes
+	MaxPhotos     int           `yaml:"max_photos"`      // photos per report
+	MaxPhotoBytes int64         `yaml:"max_photo_bytes"` // per photo
+	MaxBodyBytes  int64         `yaml:"max_body_bytes"`  // whole request body
+	NearbyRadius  float64       `yaml:"nearby_radius_m"` // duplicate suggestion radius, metres
+	ReopenWindow  time.Duration `yaml:"reopen_window"`   // how long after resolution a citizen may reopen
+	EscalateEvery time.Duration `yaml:"escalate_every"`  // how often overdue reports are looked for
+	RateIP        RateConfig    `yaml:"rate_ip"`         // anonymous submissions per client IP
+	RateDevice    RateConfig    `yaml:"rate_device"`     // anonymous submissions per device_id
+	MaxClients    int           `yaml:"max_clients"`     // rate limiter entries kept (least recently seen evicted)
+	BotCheck      string        `yaml:"bot_check"`       // on | off: form token + honeypot on the native API
+	FormSecret    string        `yaml:"form_secret"`     // HMAC key of form tokens (≥ 32 characters)
+	MinFillTime   time.Duration `yaml:"min_fill_time"`   // a form token younger than this is refused
+	FormMaxAge    time.Duration `yaml:"form_max_age"`    // a form token older than this is refused
+	Open311       Open311Config `yaml:"open311"`
+}
+
+// RateConfig is a token bucket: one submission per Every, bursts up to Burst.
+type RateConfig struct {
+	Every time.Duration `yaml:"every"`
+	Burst int           `yaml:"burst"`
+}
+
+// Open311Config fills the Open311 discovery document.
+type Open311Config struct {
+	Contact    string `yaml:"contact"`     // who to contact about the API
+	KeyService string `yaml:"key_service"` // how to get an api_key
+	Changeset  string `yaml:"changeset"`   // RFC 3339 time of the last change to the endpoints
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		Catalogue:     "configs/services.yaml",
+		Store:         StoreConfig{Driver: DriverSQLite, Path: "data/reports.db"},
+		PhotoDir:      "data/photos",
+		PublicURL:     "http://localhost:8080",
+		CodePrefix:    "BT",
+		Timezone:      "Asia/Ho_Chi_Minh",
+		MaxPhotos:     5,
+		MaxPhotoBytes: 8 << 20,
+		MaxBodyBytes:  45 << 20,
+		NearbyRadius:  50,
+		ReopenWindow:  7 * 24 * time.Hour,
+		EscalateEvery: time.Minute,
+		RateIP:        RateConfig{Every: 20 * time.Second, Burst: 10},
+		RateDevice:    RateConfig{Every: time.Minute, Burst: 5},
+		MaxClients:    100_000,
+		BotCheck:      "on",
+		MinFillTime:   3 * time.Second,
+		FormMaxAge:    2 * time.Hour,
+		Open311: Open311Config{
+			Contact:    "Trung tâm IOC tỉnh Bến Tre / Bến Tre IOC, ioc@bentre.gov.vn",
+			KeyService: "Liên hệ Trung tâm IOC để được cấp api_key / contact the IOC for an api_key",
+			Changeset:  "2025-01-01T00:00:00+07:00",
+		},
+	}
+}
+
+var prefixRE = regexp.MustCompile(`^[A-Z]{1,4}$`)
+
+// Validate reports every problem at once with its key path. It does no I/O.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Catalogue == "" {
+		bad("catalogue: required")
+	}
+	switch c.Store.Driver {
+	case DriverSQLite:
+		if c.Store.Path == "" {
+			bad("store.path: required for driver sqlite")
+		}
+	case DriverPostgres:
+		if c.Store.DSN == "" {
+			bad("store.dsn: required for driver postgres")
+		}
+	default:
+		bad("store.driver: must be %s or %s, got %q", DriverSQLite, DriverPostgres, c.Store.Driver)
+	}
+	if c.PhotoDir == "" {
+		bad("photo_dir: required")
+	}
+	if c.PublicURL == "" {
+		bad("public_url: required")
+	}
+	if !prefixRE.MatchString(c.CodePrefix) {
+		bad("code_prefix: must be 1-4 capital letters, got %q", c.CodePrefix)
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
+		bad("timezone: unknown zone %q", c.Timezone)
+	}
+	if c.MaxPhotos < 0 || c.MaxPhotos > 20 {
+		bad("max_photos: must be 0..20")
+	}
+	if c.MaxPhotoBytes <= 0 {
+		bad("max_photo_bytes: must be positive")
+	}
+	if c.MaxBodyBytes < c.MaxPhotoBytes*int64(c.MaxPhotos) {
+		bad("max_body_bytes: must be at least max_photos × max_photo_bytes")
+	}
+	if c.NearbyRadius <= 0 || c.NearbyRadius > 5000 {
+		bad("nearby_radius_m: must be in (0, 5000]")
+	}
+	if c.ReopenWindow <= 0 {
+		bad("reopen_window: must be positive")
+	}
+	if c.EscalateEvery <= 0 {
+		bad("escalate_every: must be positive")
+	}
+	for _, r := range []struct {
+		name string
+		RateConfig
+	}{{"rate_ip", c.RateIP}, {"rate_device", c.RateDevice}} {
+		if r.Every <= 0 {
+			bad("%s.every: must be positive", r.name)
+		}
+		if r.Burst < 1 {
+			bad("%s.burst: must be at least 1", r.name)
+		}
+	}
+	if c.MaxClients < 1 {
+		bad("max_clients: must be at least 1")
+	}
+	switch c.BotCheck {
+	case "on":
+		if len(c.FormSecret) < 32 {
+			bad("form_secret: must be at least 32 characters when bot_check is on")
+		}
+		if c.MinFillTime < 0 || c.FormMaxAge <= c.MinFillTime {
+			bad("form_max_age: must be longer than min_fill_time (≥ 0)")
+		}
+	case "off":
+	default:
+		bad("bot_check: must be on or off, got %q", c.BotCheck)
+	}
+	return errors.Join(errs...)
+}

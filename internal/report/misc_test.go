@@ -1,0 +1,277 @@
+package report
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ioc-vn/ioc/internal/report/photo"
+	"github.com/ioc-vn/ioc/internal/report/reporttest"
+	"go.yaml.in/yaml/v3"
+)
+
+const durabilityEnv = "REPORT_DURABILITY_DB"
+
+// TestMain turns the test binary into a tiny report server when durabilityEnv is set, so
+// TestDurability can kill -9 it.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(durabilityEnv); path != "" {
+		if err := serveForDurability(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func serveForDurability(path string) error {
+	st, err := OpenStore(context.Background(), StoreConfig{Driver: DriverSQLite, Path: path})
+	if err != nil {
+		return err
+	}
+	cfg := Defaults()
+	cfg.BotCheck = "off"
+	cat, err := LoadCatalogue("../../configs/services.yaml")
+	if err != nil {
+		return err
+	}
+	svc, err := New(cfg, Deps{Store: st, Catalogue: cat, Locate: reporttest.Locate,
+		Photos: &photo.Store{Blobs: &photo.Disk{Dir: filepath.Dir(path)}, Limits: photo.DefaultLimits()}})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	return http.Serve(ln, mux)
+}
+
+func TestDurability(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reports.db")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), durabilityEnv+"="+path)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		addr, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			cmd.Process.Kill()
+			t.Fatalf("server did not start: %v", err)
+		}
+		ct, body := multipartBody(t, map[string]string{"device_id": fmt.Sprintf("kill-%d", i)})
+		res, err := http.Post("http://"+strings.TrimSpace(addr)+"/api/v1/reports", ct, body)
+		if err != nil {
+			cmd.Process.Kill()
+			t.Fatal(err)
+		}
+		var got submitted
+		if res.StatusCode != http.StatusCreated {
+			cmd.Process.Kill()
+			t.Fatalf("POST: %d", res.StatusCode)
+		}
+		if err := cmd.Process.Kill(); err != nil { // SIGKILL right after the 201
+			t.Fatal(err)
+		}
+		var buf strings.Builder
+		if _, err := fmt.Fprint(&buf, readAll(t, res)); err != nil {
+			t.Fatal(err)
+		}
+		mustJSONDecode(t, buf.String(), &got)
+		cmd.Wait()
+
+		st, err := OpenStore(t.Context(), StoreConfig{Driver: DriverSQLite, Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := st.ByCode(t.Context(), got.Code)
+		st.Close()
+		if err != nil || r.ID != got.ID || r.Contact.DeviceID != fmt.Sprintf("kill-%d", i) {
+			t.Fatalf("round %d: report %s lost after kill -9: %v", i, got.Code, err)
+		}
+	}
+}
+
+func readAll(t *testing.T, res *http.Response) string {
+	defer res.Body.Close()
+	var sb strings.Builder
+	if _, err := bufio.NewReader(res.Body).WriteTo(&sb); err != nil {
+		t.Fatal(err)
+	}
+	return sb.String()
+}
+
+func TestPhotoUploads(t *testing.T) {
+	e := newEnv(t, DriverSQLite, func(c *Config) { c.RateIP.Burst = 100; c.RateDevice.Burst = 100 })
+	for _, tc := range []struct {
+		name   string
+		files  []upload
+		status int
+	}{
+		{"oversized", []upload{{"big.jpg", append(testJPEG(t, 8, 8), make([]byte, 1<<20)...)}}, 413},
+		{"text renamed .jpg", []upload{{"photo.jpg", []byte("MZ\x90\x00 this is an executable, not a photo")}}, 415},
+		{"six photos", []upload{{"1.jpg", testJPEG(t, 8, 8)}, {"2.jpg", testJPEG(t, 8, 8)}, {"3.jpg", testJPEG(t, 8, 8)},
+			{"4.jpg", testJPEG(t, 8, 8)}, {"5.jpg", testJPEG(t, 8, 8)}, {"6.jpg", testJPEG(t, 8, 8)}}, 400},
+		{"two photos", []upload{{"1.png.jpg", testJPEG(t, 800, 600)}, {"x", testJPEG(t, 8, 8)}}, 201},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, s := e.submit(nil, nil, tc.files...)
+			if r.status != tc.status {
+				t.Fatalf("got %d %s, want %d", r.status, r.body, tc.status)
+			}
+			if tc.status != 201 {
+				return
+			}
+			rep, _, err := e.svc.Track(t.Context(), s.Code)
+			if err != nil || len(rep.Photos) != 2 {
+				t.Fatalf("photos not attached: %v %+v", err, rep.Photos)
+			}
+			for _, suffix := range []string{"", "/thumb"} {
+				p := e.get("/api/v1/reports/photos/" + rep.Photos[0] + suffix)
+				if p.status != 200 || p.header.Get("Content-Type") != "image/jpeg" {
+					t.Fatalf("photo%s: %d", suffix, p.status)
+				}
+			}
+			if p := e.get("/api/v1/reports/photos/0123"); p.status != 404 {
+				t.Fatalf("unknown photo: %d", p.status)
+			}
+		})
+	}
+}
+
+func TestKPI(t *testing.T) {
+	for _, drv := range drivers {
+		t.Run(drv, func(t *testing.T) {
+			e := newEnv(t, drv, func(c *Config) { c.RateIP.Burst = 100; c.RateDevice.Burst = 100 })
+			resolveAfter := func(cat, lon string, d time.Duration) {
+				fields := map[string]string{"category": cat, "lon": lon}
+				if cat != "RAC_THAI" {
+					fields["attribute[volume]"] = ""
+				}
+				_, s := e.submit(fields, nil)
+				e.clock.Advance(d)
+				for _, to := range []string{"triaged", "assigned", "in_progress", "resolved"} {
+					if _, err := e.svc.Transition(t.Context(), s.ID, "op", Move{To: Status(to)}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			resolveAfter("RAC_THAI", "106.3759", 10*time.Hour)                                                  // 829, within 48 h
+			resolveAfter("RAC_THAI", "106.3759", 60*time.Hour)                                                  // 829, late
+			resolveAfter("NGAP_NUOC", "106.30", 20*time.Hour)                                                   // 831, within 24 h
+			e.submit(map[string]string{"category": "NGAP_NUOC", "attribute[volume]": "", "lon": "106.30"}, nil) // backlog
+			e.clock.Advance(30 * time.Hour)                                                                     // … and overdue
+			from, to := testStart, e.clock.Now().Add(time.Hour)
+
+			r := e.operator("GET", "/api/v1/reports/kpi?from="+from.Format(time.RFC3339)+"&to="+to.Format(time.RFC3339), "")
+			var total []KPIRow
+			mustJSONDecode(t, r.body, &total)
+			want := KPIRow{Received: 4, Resolved: 3, Backlog: 1, Overdue: 1, WithinSLAPct: 200.0 / 3, MedianHours: 20}
+			if len(total) != 1 || total[0] != want {
+				t.Fatalf("total: %s, want %+v", r.body, want)
+			}
+			byArea, err := e.svc.KPI(t.Context(), from, to, ByArea)
+			if err != nil || len(byArea) != 2 || byArea[0].Key != "829" || byArea[0].Resolved != 2 || byArea[0].WithinSLAPct != 50 ||
+				byArea[0].MedianHours != 35 || byArea[1].Key != "831" || byArea[1].Backlog != 1 {
+				t.Fatalf("by area: %+v %v", byArea, err)
+			}
+			byCat, err := e.svc.KPI(t.Context(), from, to, ByCategory)
+			if err != nil || len(byCat) != 2 || byCat[0].Key != "NGAP_NUOC" || byCat[0].Received != 2 {
+				t.Fatalf("by category: %+v %v", byCat, err)
+			}
+		})
+	}
+}
+
+func TestCatalogueValidate(t *testing.T) {
+	good, err := LoadCatalogue("../../configs/services.yaml")
+	if err != nil || len(good.Services) != 6 {
+		t.Fatalf("shipped catalogue: %v", err)
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"empty", `services: []`, []string{"services: at least one service is required"}},
+		{"many problems", `
+services:
+  - code: A
+    name: x
+    group: g
+    sla: 0s
+    units: {"829": u}
+    attributes:
+      - {code: c, datatype: singlevaluelist, description: d}
+      - {code: c, datatype: blob, description: d}
+  - {code: A, name: "", group: g, sla: 1h, units: {default: u}}`, []string{
+			"services[0] (A): sla: must be a positive duration",
+			`services[0] (A): units: a "default" unit is required`,
+			"services[0] (A): attributes[0] (c): values: required for singlevaluelist",
+			"services[0] (A): attributes[1] (c): code: duplicate",
+			"services[0] (A): attributes[1] (c): datatype: must be one of",
+			"services[1] (A): code: duplicate",
+			"services[1] (A): name: required",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Catalogue
+			if err := yaml.Unmarshal([]byte(tc.yaml), &c); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Validate()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	def := Defaults()
+	if err := def.Validate(); err == nil || !strings.Contains(err.Error(), "form_secret") {
+		t.Fatalf("defaults without a form secret must fail on form_secret: %v", err)
+	}
+	def.FormSecret = strings.Repeat("k", 32)
+	if err := def.Validate(); err != nil {
+		t.Fatalf("defaults with a secret: %v", err)
+	}
+	bad := def
+	bad.Store = StoreConfig{Driver: "mysql"}
+	bad.CodePrefix = "bt"
+	bad.RateIP.Burst = 0
+	bad.BotCheck = "maybe"
+	bad.Timezone = "Mars/Olympus"
+	err := bad.Validate()
+	for _, w := range []string{"store.driver: must be sqlite or postgres", "code_prefix:", "rate_ip.burst:", "bot_check: must be on or off", "timezone: unknown zone"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in %v", w, err)
+		}
+	}
+}

@@ -1,0 +1,176 @@
+// Package report handles citizen field reports (phản ánh hiện trường): a service catalogue, intake
+// over Open311 GeoReport v2 and a native JSON API, photo handling, the triage → assign → resolve
+// workflow with SLA and escalation, KPIs for leaders, and storage on SQLite or PostgreSQL.
+//
+// Contact data (name, phone, email, device and account IDs) is private: it is kept in Report.Contact
+// and only ever rendered by operator routes; every public view is built from Public.
+package report
+
+import (
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/paulmach/orb"
+)
+
+// Status is a report's workflow state.
+type Status string
+
+// Workflow states.
+const (
+	StatusNew        Status = "new"
+	StatusTriaged    Status = "triaged"
+	StatusAssigned   Status = "assigned"
+	StatusInProgress Status = "in_progress"
+	StatusResolved   Status = "resolved"
+	StatusClosed     Status = "closed"
+	StatusDuplicate  Status = "duplicate"
+	StatusRejected   Status = "rejected"
+	StatusReopened   Status = "reopened"
+)
+
+// Statuses lists every state.
+var Statuses = []Status{StatusNew, StatusTriaged, StatusAssigned, StatusInProgress, StatusResolved,
+	StatusClosed, StatusDuplicate, StatusRejected, StatusReopened}
+
+// transitions says which states an operator may move a report to from each state. Reopening is the
+// citizen's move and is checked separately (Reopen).
+var transitions = map[Status][]Status{
+	StatusNew:        {StatusTriaged, StatusDuplicate, StatusRejected},
+	StatusTriaged:    {StatusAssigned, StatusDuplicate, StatusRejected},
+	StatusAssigned:   {StatusAssigned, StatusInProgress, StatusResolved, StatusRejected},
+	StatusInProgress: {StatusAssigned, StatusResolved},
+	StatusResolved:   {StatusClosed, StatusReopened},
+	StatusReopened:   {StatusTriaged, StatusAssigned, StatusInProgress},
+	StatusClosed:     {StatusReopened},
+	StatusDuplicate:  {},
+	StatusRejected:   {},
+}
+
+// Open reports whether the report still needs work (Open311 status "open").
+func (s Status) Open() bool {
+	switch s {
+	case StatusResolved, StatusClosed, StatusDuplicate, StatusRejected:
+		return false
+	}
+	return true
+}
+
+// Valid reports whether s is a known state.
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
+
+// Open311 maps the workflow state onto Open311's open/closed.
+func (s Status) Open311() string {
+	if s.Open() {
+		return "open"
+	}
+	return "closed"
+}
+
+// Public reports whether a report in this state may appear on the public map: only after an operator
+// has looked at it, and not when it was rejected.
+func (s Status) Public() bool {
+	return s != StatusNew && s != StatusRejected
+}
+
+// CanMove reports whether an operator may move a report from s to to, and why not.
+func (s Status) CanMove(to Status) error {
+	if !to.Valid() {
+		return fmt.Errorf("trạng thái không hợp lệ / unknown status %q", to)
+	}
+	if slices.Contains(transitions[s], to) {
+		return nil
+	}
+	allowed := make([]string, 0, len(transitions[s]))
+	for _, t := range transitions[s] {
+		allowed = append(allowed, string(t))
+	}
+	return fmt.Errorf("không thể chuyển từ %s sang %s / cannot move from %s to %s (allowed: %s)",
+		s, to, s, to, strings.Join(allowed, ", "))
+}
+
+// Contact is the reporter's private contact data. It never appears in a public response or event.
+type Contact struct {
+	FirstName string `json:"first_name,omitempty"`
+	LastName  string `json:"last_name,omitempty"`
+	Phone     string `json:"phone,omitempty"`
+	Email     string `json:"email,omitempty"`
+	DeviceID  string `json:"device_id,omitempty"`
+	AccountID string `json:"account_id,omitempty"`
+	IP        string `json:"ip,omitempty"`
+}
+
+// Report is one citizen field report. Location is [lon, lat].
+type Report struct {
+	ID          int64               `json:"id"`
+	Code        string              `json:"code"` // tracking code, the citizen's secret handle (BT-7K3Q9X)
+	Service     string              `json:"service_code"`
+	Status      Status              `json:"status"`
+	Description string              `json:"description"`
+	Location    orb.Point           `json:"location"` // [lon, lat]
+	Address     string              `json:"address,omitempty"`
+	AddressID   string              `json:"address_id,omitempty"`
+	Areas       map[string]string   `json:"areas,omitempty"`
+	Attributes  map[string][]string `json:"attributes,omitempty"`
+	Photos      []string            `json:"photos,omitempty"` // photo IDs
+	MediaURL    string              `json:"media_url,omitempty"`
+	Unit        string              `json:"unit,omitempty"` // responsible unit (agency_responsible)
+	DuplicateOf int64               `json:"duplicate_of,omitempty"`
+	Client      string              `json:"client"` // "web" or the Open311 API key's client name
+	Contact     Contact             `json:"contact"`
+	Created     time.Time           `json:"created"`
+	Updated     time.Time           `json:"updated"`
+	Due         time.Time           `json:"due"` // Created + SLA
+	Resolved    time.Time           `json:"resolved,omitzero"`
+	Escalated   time.Time           `json:"escalated,omitzero"`
+	Version     int                 `json:"version"`
+}
+
+// Overdue reports whether the report is open past its due time at now.
+func (r *Report) Overdue(now time.Time) bool {
+	return r.Status.Open() && !r.Due.IsZero() && now.After(r.Due)
+}
+
+// Entry is one line of a report's history: a transition with who, when and why.
+type Entry struct {
+	ReportID int64     `json:"-"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+	From     Status    `json:"from,omitempty"`
+	To       Status    `json:"to"`
+	Note     string    `json:"note,omitempty"`
+	Unit     string    `json:"unit,omitempty"`
+}
+
+// codeAlphabet has no 0/O, 1/I/L or U: a tracking code read over the phone is unambiguous.
+const codeAlphabet = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// NewCode returns a fresh tracking code like BT-7K3Q9X (30^6 ≈ 7·10^8 codes).
+func NewCode(prefix string) string {
+	var b [6]byte
+	out := make([]byte, 0, len(prefix)+1+len(b))
+	out = append(out, prefix...)
+	out = append(out, '-')
+	for {
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+		ok := true
+		for _, x := range b {
+			if x >= 240 { // 240 = 8·30: reject to keep the choice uniform
+				ok = false
+			}
+		}
+		if ok {
+			break
+		}
+	}
+	for _, x := range b {
+		out = append(out, codeAlphabet[int(x)%len(codeAlphabet)])
+	}
+	return string(out)
+}
+
+// NormalizeCode upper-cases and trims a typed tracking code.
+func NormalizeCode(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }

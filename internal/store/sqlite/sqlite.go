@@ -1,0 +1,348 @@
+// Package sqlite is ioc's embedded store: one SQLite file (modernc.org/sqlite, no cgo) holding
+// readings, non-telemetry events and the latest state of every entity. It is a durable stream.Sink and
+// answers stream.ReadingStore and stream.EventStore queries.
+//
+// Writes are idempotent: a reading is keyed by (entity, field, time) and an event by (type, entity,
+// time, event id), so an MQTT redelivery stores nothing twice. The database runs in WAL mode with
+// synchronous=NORMAL: a committed write survives a crash of the ioc process (kill -9); a power cut may
+// lose the last transactions (set store.path on a disk with a battery-backed cache for more).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/paulmach/orb"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/ioc-vn/ioc/internal/registry"
+	"github.com/ioc-vn/ioc/stream"
+)
+
+// Store is the SQLite store.
+type Store struct {
+	w *sql.DB // one writer connection
+	r *sql.DB // readers
+}
+
+var (
+	_ stream.Sink         = (*Store)(nil)
+	_ stream.ReadingStore = (*Store)(nil)
+	_ stream.EventStore   = (*Store)(nil)
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS readings (
+	entity TEXT NOT NULL,
+	field  TEXT NOT NULL,
+	ts     INTEGER NOT NULL, -- Unix milliseconds
+	value  REAL NOT NULL,
+	PRIMARY KEY (entity, field, ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+	type     TEXT NOT NULL,
+	entity   TEXT NOT NULL,
+	ts       INTEGER NOT NULL,
+	event_id TEXT NOT NULL,
+	kind     TEXT NOT NULL,
+	lon      REAL, lat REAL,
+	vals     TEXT NOT NULL, attrs TEXT NOT NULL, areas TEXT NOT NULL,
+	PRIMARY KEY (type, entity, ts, event_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE TABLE IF NOT EXISTS entities (
+	id    TEXT PRIMARY KEY,
+	type  TEXT NOT NULL,
+	kind  TEXT NOT NULL,
+	ts    INTEGER NOT NULL,
+	lon   REAL, lat REAL,
+	vals  TEXT NOT NULL, attrs TEXT NOT NULL, areas TEXT NOT NULL
+);
+`
+
+// Open opens (creating if needed) the database at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)
+		}
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	if _, err := w.ExecContext(ctx, schema); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: create schema in %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	return &Store{w: w, r: r}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Check reports readiness.
+func (s *Store) Check(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
+}
+
+// Write stores a batch in one transaction: telemetry values as readings, other events as events, and
+// the newest state of each entity.
+func (s *Store) Write(ctx context.Context, events []stream.Event) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if err := writeTx(ctx, tx, events); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event) error {
+	rd, err := tx.PrepareContext(ctx, `INSERT INTO readings (entity, field, ts, value) VALUES (?, ?, ?, ?)
+		ON CONFLICT (entity, field, ts) DO UPDATE SET value = excluded.value`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare readings: %w", err)
+	}
+	defer rd.Close()
+	ev, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO events (type, entity, ts, event_id, kind, lon, lat, vals, attrs, areas)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare events: %w", err)
+	}
+	defer ev.Close()
+	latest := map[string]int{}
+	for i := range events {
+		e := &events[i]
+		ts := e.Time.UnixMilli()
+		if e.Type == stream.TypeTelemetry {
+			for f, v := range e.Values {
+				if _, err := rd.ExecContext(ctx, e.Entity, f, ts, v); err != nil {
+					return fmt.Errorf("sqlite: insert reading %s/%s: %w", e.Entity, f, err)
+				}
+			}
+		} else {
+			lon, lat := location(e)
+			if _, err := ev.ExecContext(ctx, e.Type, e.Entity, ts, e.Attrs["event_id"], e.Kind, lon, lat,
+				jsonText(e.Values), jsonText(e.Attrs), jsonText(e.Areas)); err != nil {
+				return fmt.Errorf("sqlite: insert event %s: %w", e.Entity, err)
+			}
+		}
+		if j, ok := latest[e.Entity]; !ok || !e.Time.Before(events[j].Time) {
+			latest[e.Entity] = i
+		}
+	}
+	if len(latest) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO entities (id, type, kind, ts, lon, lat, vals, attrs, areas)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET type = excluded.type, kind = excluded.kind, ts = excluded.ts,
+			lon = coalesce(excluded.lon, entities.lon), lat = coalesce(excluded.lat, entities.lat),
+			vals = json_patch(entities.vals, excluded.vals), attrs = json_patch(entities.attrs, excluded.attrs),
+			areas = CASE WHEN excluded.areas = '{}' THEN entities.areas ELSE excluded.areas END
+		WHERE excluded.ts >= entities.ts`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare entities: %w", err)
+	}
+	defer st.Close()
+	for id, i := range latest {
+		e := &events[i]
+		lon, lat := location(e)
+		if _, err := st.ExecContext(ctx, id, e.Type, e.Kind, e.Time.UnixMilli(), lon, lat,
+			jsonText(e.Values), jsonText(e.Attrs), jsonText(e.Areas)); err != nil {
+			return fmt.Errorf("sqlite: upsert entity %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func location(e *stream.Event) (lon, lat any) {
+	if !e.HasLocation {
+		return nil, nil
+	}
+	return e.Location[0], e.Location[1]
+}
+
+func jsonText[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // maps of strings and finite floats always marshal
+		return "{}"
+	}
+	return string(b)
+}
+
+// Readings answers a history query.
+func (s *Store) Readings(ctx context.Context, q stream.ReadingQuery) ([]stream.Sample, error) {
+	if err := q.Check(); err != nil {
+		return nil, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100000
+	}
+	var query string
+	args := []any{q.Entity, q.Field, q.From.UnixMilli(), q.To.UnixMilli()}
+	if q.Every == 0 {
+		query = `SELECT ts, value FROM readings WHERE entity = ? AND field = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?`
+	} else {
+		every := q.Every.Milliseconds()
+		if every <= 0 {
+			return nil, fmt.Errorf("every must be at least 1ms")
+		}
+		// Windows start at multiples of every since the Unix epoch (times before 1970 are refused upstream).
+		if q.Agg == "last" { // SQLite takes the bare column value from the row holding max(ts)
+			query = fmt.Sprintf(`SELECT bucket, value FROM (SELECT ts - ts %% %d AS bucket, max(ts), value FROM readings
+				WHERE entity = ? AND field = ? AND ts >= ? AND ts < ? GROUP BY bucket) ORDER BY bucket LIMIT ?`, every)
+		} else {
+			agg := map[string]string{"mean": "avg(value)", "min": "min(value)", "max": "max(value)", "count": "count(*)"}[q.Agg]
+			query = fmt.Sprintf(`SELECT ts - ts %% %d AS bucket, %s FROM readings
+				WHERE entity = ? AND field = ? AND ts >= ? AND ts < ? GROUP BY bucket ORDER BY bucket LIMIT ?`, every, agg)
+		}
+	}
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: readings: %w", err)
+	}
+	defer rows.Close()
+	var out []stream.Sample
+	for rows.Next() {
+		var ts int64
+		var v float64
+		if err := rows.Scan(&ts, &v); err != nil {
+			return nil, fmt.Errorf("sqlite: readings: %w", err)
+		}
+		out = append(out, stream.Sample{Time: time.UnixMilli(ts).UTC(), Value: v})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: readings: %w", err)
+	}
+	return out, nil
+}
+
+// Events answers an event query, newest first.
+func (s *Store) Events(ctx context.Context, q stream.EventQuery) ([]stream.Event, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
+	if q.Type != "" {
+		add("type = ?", q.Type)
+	}
+	if q.Entity != "" {
+		add("entity = ?", q.Entity)
+	}
+	if q.Kind != "" {
+		add("kind = ?", q.Kind)
+	}
+	if !q.From.IsZero() {
+		add("ts >= ?", q.From.UnixMilli())
+	}
+	if !q.To.IsZero() {
+		add("ts < ?", q.To.UnixMilli())
+	}
+	for k, v := range q.Attrs {
+		add("json_extract(attrs, '$.' || json_quote(?)) = ?", k)
+		args = append(args, v)
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	query := `SELECT type, entity, ts, kind, lon, lat, vals, attrs, areas FROM events`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY ts DESC LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: events: %w", err)
+	}
+	defer rows.Close()
+	var out []stream.Event
+	for rows.Next() {
+		var e stream.Event
+		var ts int64
+		var lon, lat sql.NullFloat64
+		var vals, attrs, areas string
+		if err := rows.Scan(&e.Type, &e.Entity, &ts, &e.Kind, &lon, &lat, &vals, &attrs, &areas); err != nil {
+			return nil, fmt.Errorf("sqlite: events: %w", err)
+		}
+		e.Time = time.UnixMilli(ts).UTC()
+		if lon.Valid && lat.Valid {
+			e.Location, e.HasLocation = orb.Point{lon.Float64, lat.Float64}, true
+		}
+		if err := unjson(vals, &e.Values, attrs, &e.Attrs, areas, &e.Areas); err != nil {
+			return nil, fmt.Errorf("sqlite: events: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Entities returns the saved latest state of every entity, to restore the registry at start.
+func (s *Store) Entities(ctx context.Context) ([]registry.Entity, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, type, kind, ts, lon, lat, vals, attrs, areas FROM entities`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: entities: %w", err)
+	}
+	defer rows.Close()
+	var out []registry.Entity
+	for rows.Next() {
+		var e registry.Entity
+		var ts int64
+		var lon, lat sql.NullFloat64
+		var vals, attrs, areas string
+		if err := rows.Scan(&e.ID, &e.Type, &e.Kind, &ts, &lon, &lat, &vals, &attrs, &areas); err != nil {
+			return nil, fmt.Errorf("sqlite: entities: %w", err)
+		}
+		e.Time = time.UnixMilli(ts).UTC()
+		if lon.Valid && lat.Valid {
+			e.Location, e.HasLocation = orb.Point{lon.Float64, lat.Float64}, true
+		}
+		if err := unjson(vals, &e.Values, attrs, &e.Attrs, areas, &e.Areas); err != nil {
+			return nil, fmt.Errorf("sqlite: entities: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func unjson(vals string, v *map[string]float64, attrs string, a *map[string]string, areas string, ar *map[string]string) error {
+	if err := json.Unmarshal([]byte(vals), v); err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(attrs), a); err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(areas), ar)
+}

@@ -1,0 +1,84 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ioc-vn/ioc/stream"
+)
+
+func open(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestEventsAndEntitiesSurviveReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ioc.db")
+	s := open(t, path)
+	t0 := time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)
+	cam := func(id, label string, at time.Time) stream.Event {
+		return stream.Event{Entity: "cam-dong-khoi", Kind: "camera", Type: stream.TypeCamera, Time: at,
+			Location: [2]float64{106.376, 10.241}, HasLocation: true,
+			Attrs: map[string]string{"event_id": id, "label": label}, Values: map[string]float64{"score": 0.9},
+			Areas: map[string]string{"district": "829"}}
+	}
+	batch := []stream.Event{
+		cam("e1", "person", t0), cam("e2", "car", t0.Add(time.Minute)), cam("e1", "person", t0), // a redelivery
+		{Entity: "sal-1", Kind: "salinity", Type: stream.TypeTelemetry, Time: t0, Values: map[string]float64{"salinity": 4.5}},
+		{Entity: "sal-1", Kind: "salinity", Type: stream.TypeTelemetry, Time: t0.Add(-time.Hour), Values: map[string]float64{"salinity": 1, "temperature": 27}},
+	}
+	if err := s.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path)
+	tests := []struct {
+		name string
+		q    stream.EventQuery
+		want []string // event ids, newest first
+	}{
+		{"all camera events", stream.EventQuery{Type: stream.TypeCamera}, []string{"e2", "e1"}},
+		{"by label", stream.EventQuery{Entity: "cam-dong-khoi", Attrs: map[string]string{"label": "person"}}, []string{"e1"}},
+		{"time range excludes", stream.EventQuery{From: t0.Add(30 * time.Second), To: t0.Add(2 * time.Minute)}, []string{"e2"}},
+		{"unknown label", stream.EventQuery{Attrs: map[string]string{"label": "dog"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Events(ctx, tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %d events, want %v", len(got), tt.want)
+			}
+			for i, e := range got {
+				if e.Attrs["event_id"] != tt.want[i] || !e.HasLocation || e.Areas["district"] != "829" {
+					t.Errorf("event %d = %+v", i, e)
+				}
+			}
+		})
+	}
+	es, err := s.Entities(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]int{}
+	for i, e := range es {
+		byID[e.ID] = i
+	}
+	sal := es[byID["sal-1"]]
+	if sal.Values["salinity"] != 4.5 || !sal.Time.Equal(t0) {
+		t.Errorf("sal-1 latest = %v at %v, want salinity 4.5 at %v (older reading must not win)", sal.Values, sal.Time, t0)
+	}
+	if c := es[byID["cam-dong-khoi"]]; c.Attrs["event_id"] != "e2" || !c.HasLocation {
+		t.Errorf("camera latest = %+v", c)
+	}
+}

@@ -1,0 +1,323 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Queue full policies.
+const (
+	OnFullBlock = "block" // the sender waits: backpressure reaches the source
+	OnFullDrop  = "drop"  // the item is dropped and counted
+)
+
+// ErrClosed is returned by Emit after the pipeline stopped taking input.
+var ErrClosed = errors.New("pipeline closed")
+
+// ErrDropped is returned by Emit when an on_full: drop queue had no room.
+var ErrDropped = errors.New("pipeline queue full: batch dropped")
+
+// PipelineConfig sizes the pipeline.
+type PipelineConfig struct {
+	QueueSize     int           // inbound batches buffered between collectors and the processor
+	OnFull        string        // OnFullBlock or OnFullDrop for the inbound queue
+	MaxFuture     time.Duration // how far ahead of now an event time may be
+	SinkQueueSize int           // batches buffered per sink
+	SinkBatch     int           // events per sink write, at most
+	FlushInterval time.Duration // longest wait before a partial sink batch is written
+}
+
+// SinkSpec attaches a sink to the pipeline. A durable sink holds acknowledgements until its writes
+// succeed and is fed with blocking sends; a live sink (state, websocket hub) is fed with non-blocking
+// sends and its drops are counted.
+type SinkSpec struct {
+	Name    string
+	Sink    Sink
+	Durable bool
+}
+
+// Pipeline moves batches from collectors through validation and stages to sinks. Collectors call Emit;
+// Run processes until Close is called and every queue is drained.
+type Pipeline struct {
+	cfg     PipelineConfig
+	log     *slog.Logger
+	m       *pipelineMetrics
+	stages  []Stage
+	sinks   []*sinkRunner
+	durable int32
+	now     func() time.Time
+
+	mu     sync.RWMutex // guards closed and sends on in
+	closed bool
+	in     chan Batch
+}
+
+type pipelineMetrics struct {
+	accepted *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+	dropped  *prometheus.CounterVec
+	depth    *prometheus.GaugeVec
+	write    *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+	batch    *prometheus.HistogramVec
+}
+
+func newPipelineMetrics(reg prometheus.Registerer) *pipelineMetrics {
+	m := &pipelineMetrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_pipeline_events_accepted_total", Help: "Events that passed validation, by event type."}, []string{"type"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_pipeline_events_rejected_total", Help: "Events rejected by validation or a stage, by reason."}, []string{"reason"}),
+		dropped:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_pipeline_dropped_total", Help: "Batches dropped because a queue was full, by queue."}, []string{"queue"}),
+		depth:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ioc_pipeline_queue_depth", Help: "Batches waiting in a pipeline queue, by queue."}, []string{"queue"}),
+		write:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ioc_sink_write_seconds", Help: "Time to write one batch to a sink.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"sink"}),
+		errors:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_sink_write_errors_total", Help: "Failed sink writes (retried for durable sinks)."}, []string{"sink"}),
+		batch:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ioc_sink_batch_events", Help: "Events per sink write.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}, []string{"sink"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.accepted, m.rejected, m.dropped, m.depth, m.write, m.errors, m.batch)
+	}
+	return m
+}
+
+// NewPipeline builds a pipeline. Stages run in order on every valid event; sinks receive the result.
+func NewPipeline(cfg PipelineConfig, log *slog.Logger, reg prometheus.Registerer, stages []Stage, sinks []SinkSpec) (*Pipeline, error) {
+	if cfg.QueueSize <= 0 || cfg.SinkQueueSize <= 0 || cfg.SinkBatch <= 0 || cfg.FlushInterval <= 0 {
+		return nil, fmt.Errorf("pipeline: queue sizes, sink batch and flush interval must be positive")
+	}
+	if cfg.OnFull != OnFullBlock && cfg.OnFull != OnFullDrop {
+		return nil, fmt.Errorf("pipeline: on_full must be %q or %q", OnFullBlock, OnFullDrop)
+	}
+	p := &Pipeline{cfg: cfg, log: log, m: newPipelineMetrics(reg), stages: stages, now: time.Now,
+		in: make(chan Batch, cfg.QueueSize)}
+	for _, s := range sinks {
+		r := &sinkRunner{spec: s, p: p, q: make(chan sinkItem, cfg.SinkQueueSize)}
+		p.sinks = append(p.sinks, r)
+		if s.Durable {
+			p.durable++
+		}
+	}
+	return p, nil
+}
+
+// Emit hands a batch to the pipeline; see the Emit type for the contract.
+func (p *Pipeline) Emit(ctx context.Context, b Batch) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.cfg.OnFull == OnFullDrop {
+		select {
+		case p.in <- b:
+			return nil
+		default:
+			p.m.dropped.WithLabelValues("input").Inc()
+			if b.Done != nil {
+				b.Done()
+			}
+			return ErrDropped
+		}
+	}
+	select {
+	case p.in <- b:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("emit: %w", ctx.Err())
+	}
+}
+
+// Close stops taking input. Run returns after everything already taken has reached the sinks.
+func (p *Pipeline) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.closed = true
+		close(p.in)
+	}
+}
+
+// Run processes batches until Close has been called and all queues are drained. ctx bounds sink
+// retries: when it ends, durable sinks give up on failing writes and their batches stay unacknowledged.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, s := range p.sinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(ctx)
+		}()
+	}
+	p.process(ctx)
+	for _, s := range p.sinks {
+		close(s.q)
+	}
+	wg.Wait()
+	return nil
+}
+
+// Depth reports the number of batches waiting in the input queue.
+func (p *Pipeline) Depth() int { return len(p.in) }
+
+func (p *Pipeline) process(ctx context.Context) {
+	lim := Limits{MaxFuture: p.cfg.MaxFuture}
+	for b := range p.in {
+		p.m.depth.WithLabelValues("input").Set(float64(len(p.in)))
+		now := p.now()
+		valid := b.Events[:0:0]
+		for i := range b.Events {
+			ev := b.Events[i]
+			err := Validate(&ev, now, lim)
+			for _, st := range p.stages {
+				if err != nil {
+					break
+				}
+				err = st.Process(ctx, &ev)
+			}
+			if err != nil {
+				p.m.rejected.WithLabelValues(ReasonOf(err)).Inc()
+				continue
+			}
+			p.m.accepted.WithLabelValues(ev.Type).Inc()
+			valid = append(valid, ev)
+		}
+		p.dispatch(valid, b.Done)
+	}
+}
+
+// dispatch sends valid events to every sink; done runs once all durable sinks have written them.
+func (p *Pipeline) dispatch(events []Event, done func()) {
+	var t *tracker
+	if done != nil {
+		if len(events) == 0 || p.durable == 0 {
+			done()
+		} else {
+			t = &tracker{done: done}
+			t.left.Store(p.durable)
+		}
+	}
+	if len(events) == 0 {
+		return
+	}
+	for _, s := range p.sinks {
+		item := sinkItem{events: events}
+		if s.spec.Durable {
+			item.t = t
+			s.q <- item
+			continue
+		}
+		select {
+		case s.q <- item:
+		default:
+			p.m.dropped.WithLabelValues(s.spec.Name).Inc()
+		}
+	}
+}
+
+type tracker struct {
+	left atomic.Int32
+	done func()
+}
+
+func (t *tracker) release() {
+	if t != nil && t.left.Add(-1) == 0 {
+		t.done()
+	}
+}
+
+type sinkItem struct {
+	events []Event
+	t      *tracker
+}
+
+type sinkRunner struct {
+	spec SinkSpec
+	p    *Pipeline
+	q    chan sinkItem
+}
+
+// run gathers queued items into batches of up to SinkBatch events, or whatever arrived within
+// FlushInterval (durable sinks) or was already queued (live sinks), and writes them.
+func (s *sinkRunner) run(ctx context.Context) {
+	cfg := s.p.cfg
+	var (
+		events  []Event
+		pending []*tracker
+		timer   = time.NewTimer(time.Hour)
+	)
+	timer.Stop()
+	flush := func() {
+		if len(events) > 0 && !s.write(ctx, events) {
+			pending = pending[:0] // not stored: leave the sources unacknowledged so they redeliver
+		}
+		for _, t := range pending {
+			t.release()
+		}
+		events, pending = events[:0], pending[:0]
+	}
+	for {
+		var item sinkItem
+		var ok bool
+		if len(events) == 0 {
+			item, ok = <-s.q
+		} else {
+			select {
+			case item, ok = <-s.q:
+			case <-timer.C:
+				flush()
+				continue
+			}
+		}
+		if !ok {
+			flush()
+			return
+		}
+		if len(events) == 0 {
+			timer.Reset(cfg.FlushInterval)
+		}
+		events = append(events, item.events...)
+		if item.t != nil {
+			pending = append(pending, item.t)
+		}
+		s.p.m.depth.WithLabelValues(s.spec.Name).Set(float64(len(s.q)))
+		// Live sinks write as soon as nothing more is waiting (latency first); durable sinks gather up to
+		// FlushInterval for larger transactions.
+		if len(events) >= cfg.SinkBatch || (!s.spec.Durable && len(s.q) == 0) {
+			timer.Stop()
+			flush()
+		}
+	}
+}
+
+// write writes one batch; durable sinks retry with backoff until it succeeds or ctx ends. It reports
+// whether the batch was written.
+func (s *sinkRunner) write(ctx context.Context, events []Event) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		start := time.Now()
+		err := s.spec.Sink.Write(ctx, events)
+		s.p.m.write.WithLabelValues(s.spec.Name).Observe(time.Since(start).Seconds())
+		if err == nil {
+			s.p.m.batch.WithLabelValues(s.spec.Name).Observe(float64(len(events)))
+			return true
+		}
+		s.p.m.errors.WithLabelValues(s.spec.Name).Inc()
+		if !s.spec.Durable {
+			s.p.log.Warn("live sink write failed", "sink", s.spec.Name, "error", err)
+			return false
+		}
+		s.p.log.Error("durable sink write failed; retrying", "sink", s.spec.Name, "events", len(events), "retry_in", backoff, "error", err)
+		select {
+		case <-ctx.Done():
+			s.p.log.Error("giving up on sink write at shutdown; batch stays unacknowledged", "sink", s.spec.Name, "events", len(events))
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
