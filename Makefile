@@ -18,6 +18,7 @@ run: build
 ## test: install what the tests need (Mosquitto, InfluxDB 1.8, …) if missing, then run every test.
 test: deps
 	$(GO) vet ./...
+	FUZZTIME=3s bash .ci/fuzz
 	$(GO) test -count=1 -timeout 30m ./...
 
 deps:
@@ -25,6 +26,10 @@ deps:
 
 vet:
 	$(GO) vet ./...
+
+## fuzz: every fuzz target for FUZZTIME each (default 60s here; make test runs them for 3s).
+fuzz:
+	FUZZTIME=$${FUZZTIME:-60s} bash .ci/fuzz
 
 ## bench: the benchmarks recorded in docs/PERFORMANCE.md.
 bench: deps

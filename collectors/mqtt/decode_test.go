@@ -143,3 +143,40 @@ func sameMap[V comparable](a, b map[string]V) bool {
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 func secs(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+// FuzzDecode feeds arbitrary payloads to every telemetry format. Whatever the input, a decoder must not
+// panic, every event it returns must carry an entity and only finite values, and every error must carry
+// a counted rejection reason (never the catch-all "other").
+func FuzzDecode(f *testing.F) {
+	seeds := []string{`{"pm25":12.5}`, `{"ts":1773536400000,"values":{"salinity":4.2,"lat":10.24,"lon":106.37}}`,
+		`[{"ts":1773536400000,"values":{"a":1}},{"b":"x"}]`, `{"dev-1":[{"ts":1773536400000,"values":{"w":1.5}}]}`,
+		`[{"bn":"urn:dev:x:","bt":1.7735364e9,"n":"t","u":"Cel","v":28.1},{"n":"h","v":70}]`, `{"pm25":1e999}`, `[1,[2],{"":3}]`}
+	formats := []string{FormatThingsBoard, FormatThingsBoardGateway, FormatSenML}
+	for _, s := range seeds {
+		for i := range formats {
+			f.Add(uint8(i), "dev-1", []byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, which uint8, device string, payload []byte) {
+		format := formats[int(which)%len(formats)]
+		dec, ok := DecoderFor(format)
+		if !ok {
+			t.Fatalf("no decoder for %s", format)
+		}
+		events, errs := dec(device, payload, now)
+		for _, ev := range events {
+			if ev.Entity == "" {
+				t.Fatalf("%s: event without entity from %q", format, payload)
+			}
+			if err := stream.Validate(&ev, now, stream.Limits{MaxFuture: 100 * 365 * 24 * time.Hour}); err != nil &&
+				stream.ReasonOf(err) != stream.ReasonTimeTooOld && stream.ReasonOf(err) != stream.ReasonTimeFuture {
+				t.Fatalf("%s: decoder returned an invalid event %+v: %v", format, ev, err)
+			}
+		}
+		for _, err := range errs {
+			if stream.ReasonOf(err) == "other" {
+				t.Fatalf("%s: error without a rejection reason: %v", format, err)
+			}
+		}
+	})
+}
