@@ -34,6 +34,7 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	Checks   map[string]stream.Checker // readiness checks by dependency name
 	Web      fs.FS                     // static pages; nil serves none
+	UI       UIConfig                  // what the pages are told at /api/v1/ui/config
 	// Mount adds routes of other components (alarms, reports, camera ingest) to the mux.
 	Mount func(mux *http.ServeMux)
 }
@@ -88,6 +89,7 @@ func (s *Server) routes() http.Handler {
 		// "/" for every method (a method-specific pattern would clash with components' "/api/v1/x/"
 		// prefixes); anything but GET and HEAD is refused.
 		files := http.FileServerFS(s.d.Web)
+		s.pages(mux, s.d.Web)
 		mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				w.Header().Set("Allow", "GET, HEAD")
@@ -163,11 +165,11 @@ func (s *Server) device(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) readings(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	now := time.Now()
-	from, err := parseTime(q.Get("from"), now.Add(-24*time.Hour))
+	from, err := httpapi.ParseTime(q.Get("from"), now.Add(-24*time.Hour))
 	if err != nil {
 		return httpapi.BadRequest("from: %v", err)
 	}
-	to, err := parseTime(q.Get("to"), now.Add(time.Minute))
+	to, err := httpapi.ParseTime(q.Get("to"), now.Add(time.Minute))
 	if err != nil {
 		return httpapi.BadRequest("to: %v", err)
 	}
@@ -208,11 +210,11 @@ func (s *Server) readings(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	now := time.Now()
-	from, err := parseTime(q.Get("from"), now.Add(-24*time.Hour))
+	from, err := httpapi.ParseTime(q.Get("from"), now.Add(-24*time.Hour))
 	if err != nil {
 		return httpapi.BadRequest("from: %v", err)
 	}
-	to, err := parseTime(q.Get("to"), now.Add(time.Minute))
+	to, err := httpapi.ParseTime(q.Get("to"), now.Add(time.Minute))
 	if err != nil {
 		return httpapi.BadRequest("to: %v", err)
 	}
@@ -233,17 +235,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			HasLocation: e.HasLocation, Values: e.Values, Attrs: e.Attrs, Areas: e.Areas})
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"events": out, "count": len(out)})
-}
-
-func parseTime(s string, def time.Time) (time.Time, error) {
-	if s == "" {
-		return def, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time with an offset (e.g. 2026-03-01T07:00:00+07:00)", s)
-	}
-	return t, nil
 }
 
 // parseEvery accepts Go durations and a day suffix (1d).

@@ -174,7 +174,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		return closeOnErr(err)
 	}
 	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: st, Events: st,
-		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount})
+		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount,
+		UI: dashboard.UIConfig{TileURL: cfg.Web.TileURL, TileAttribution: cfg.Web.TileAttribution}})
 	if err != nil {
 		return closeOnErr(err)
 	}

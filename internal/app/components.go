@@ -17,8 +17,10 @@ import (
 	"github.com/ioc-vn/ioc/collectors/hikvision"
 	"github.com/ioc-vn/ioc/collectors/onvif"
 	"github.com/ioc-vn/ioc/collectors/webhook"
+	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/camera"
+	"github.com/ioc-vn/ioc/internal/kpi"
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/internal/report/photo"
@@ -112,6 +114,8 @@ func (a *App) mount(mux *http.ServeMux) {
 		mux.Handle(p, h)
 	}
 	a.Reports.Register(mux)
+	mux.Handle("GET /api/v1/kpi", kpi.Handler(kpi.Deps{Reports: a.Reports, Alarms: a.alarmStore, Registry: a.Registry,
+		OnlineWindow: a.cfg.Web.OnlineWindow, Location: dashboard.VietnamTime}, a.log))
 	for pattern, h := range a.handlers {
 		mux.Handle(pattern, h)
 	}

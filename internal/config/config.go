@@ -33,6 +33,7 @@ type Config struct {
 	Store      Store           `yaml:"store"`
 	Devices    Devices         `yaml:"devices"`
 	Live       Live            `yaml:"live"`
+	Web        Web             `yaml:"web"`
 	Demo       Demo            `yaml:"demo"`
 	Cameras    []camera.Config `yaml:"cameras"`
 	Frigate    Frigate         `yaml:"frigate"`
@@ -150,6 +151,15 @@ type Live struct {
 	FlushInterval time.Duration `yaml:"flush_interval"` // longest a coalesced update waits
 }
 
+// Web configures the embedded web pages and the KPI screen.
+type Web struct {
+	// TileURL is a raster tile template on the closed network ("https://tiles.example.vn/{z}/{x}/{y}.png");
+	// empty draws the admin boundaries as vector layers instead of a base map.
+	TileURL         string        `yaml:"tile_url"`
+	TileAttribution string        `yaml:"tile_attribution"`
+	OnlineWindow    time.Duration `yaml:"online_window"` // a sensor that reported within this is online (KPI)
+}
+
 // Demo runs the built-in Bến Tre simulator inside ioc serve.
 type Demo struct {
 	Enabled  bool          `yaml:"enabled"`
@@ -184,6 +194,7 @@ func Default() Config {
 		Store:     Store{Type: "sqlite", Path: "data/ioc.db"},
 		Devices:   Devices{AutoRegister: true},
 		Live:      Live{PingInterval: 25 * time.Second, WriteTimeout: 10 * time.Second, MaxMessage: 16 << 10, MaxPending: 200000, FlushInterval: 50 * time.Millisecond},
+		Web:       Web{OnlineWindow: 15 * time.Minute},
 		Demo:      Demo{Devices: 300, Interval: 5 * time.Second, Seed: 83, Cameras: 30},
 		Frigate:   Frigate{Config: withBroker(frigate.Defaults())},
 		Hikvision: Hikvision{Config: hikvision.Defaults()},
@@ -323,6 +334,13 @@ func (c Config) Validate() error {
 		add("live.max_message", "must be at least 512 bytes")
 	}
 	positive(add, "live.max_pending", c.Live.MaxPending)
+	if u := c.Web.TileURL; u != "" && (!strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "/") ||
+		!strings.Contains(u, "{z}") || !strings.Contains(u, "{x}") || !strings.Contains(u, "{y}")) {
+		add("web.tile_url", "must be an http(s) URL or a path with {z}, {x} and {y}")
+	}
+	if c.Web.OnlineWindow < time.Second {
+		add("web.online_window", "must be at least 1s")
+	}
 	if c.Live.FlushInterval <= 0 {
 		add("live.flush_interval", "must be positive")
 	}

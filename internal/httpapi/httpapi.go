@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Error is an HTTP error with a status, a stable machine code and a human message.
@@ -113,4 +114,16 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		return BadRequest("JSON không hợp lệ / invalid JSON: trailing data after the object")
 	}
 	return nil
+}
+
+// ParseTime reads an RFC 3339 query time with an offset; an empty s gives def.
+func ParseTime(s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time with an offset (e.g. 2026-03-01T07:00:00+07:00)", s)
+	}
+	return t, nil
 }
