@@ -2,23 +2,29 @@ package app
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ioc-vn/ioc/collectors/onvif"
+	"github.com/ioc-vn/ioc/collectors/onvif/onviftest"
+	"github.com/ioc-vn/ioc/collectors/webhook"
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/internal/camera"
 	"github.com/ioc-vn/ioc/internal/mqtttest"
 )
 
-// TestCameraEventsEndToEnd: a Frigate event published through a real Mosquitto and a Hikvision ISAPI
-// alarm pushed as multipart over HTTP each show up on /api/v1/live at the camera's registered place and
-// in GET /api/v1/events.
+// TestCameraEventsEndToEnd: a Frigate event published through a real Mosquitto, a Hikvision ISAPI alarm
+// pushed as multipart over HTTP, an ONVIF event pulled from a PullPoint device and a signed webhook event
+// each show up on /api/v1/live at the camera's registered place and in GET /api/v1/events.
 func TestCameraEventsEndToEnd(t *testing.T) {
 	m := mqtttest.StartMosquitto(t)
 	cfg := testConfig(t)
@@ -27,11 +33,26 @@ func TestCameraEventsEndToEnd(t *testing.T) {
 	cfg.Frigate.Enabled, cfg.Frigate.Broker = true, m.URL
 	cfg.Hikvision.Enabled = true
 	cfg.Hikvision.Auth = camera.AuthConfig{Mode: "none", AllowCIDRs: []string{"127.0.0.1/32"}}
+	onvifScript, err := os.ReadFile("../../collectors/onvif/testdata/notifications_1.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, device := onviftest.Start(t, [][]string{{string(onvifScript)}})
+	deviceURL := device.URL + "/onvif/device_service"
+	cfg.ONVIF.Enabled = true
+	cfg.ONVIF.Devices = []onvif.DeviceConfig{{URL: deviceURL, Username: onviftest.User, Password: onviftest.Password}}
+	const webhookSecret = "khóa-bí-mật-webhook-2026"
+	cfg.Webhook.Enabled = true
+	cfg.Webhook.Sources = []webhook.SourceConfig{{Name: "vendor-a", Auth: camera.AuthConfig{Mode: camera.AuthHMAC, Secret: webhookSecret}}}
 	leLoi, hik := [2]float64{106.3778, 10.2401}, [2]float64{106.3702, 10.2365}
+	boKe, gate := [2]float64{106.3810, 10.2290}, [2]float64{106.3655, 10.2420}
 	cfg.Cameras = []camera.Config{
 		{ID: "cam-le-loi", Name: "Ngã tư Lê Lợi", Location: leLoi, FOV: 90, Source: camera.SourceConfig{Kind: "frigate", Name: "nga_tu_le_loi"}},
 		{ID: "cam-cong-vien", Name: "Công viên Đồng Khởi", Location: hik, FOV: 90,
 			Source: camera.SourceConfig{Kind: "hikvision", MAC: "bc:ad:28:44:55:66", Channel: 1}},
+		{ID: "cam-bo-ke", Name: "Bờ kè sông Bến Tre", Location: boKe, FOV: 90, Source: camera.SourceConfig{Kind: camera.KindONVIF, URL: deviceURL}},
+		{ID: "cam-gate", Name: "Cổng chính", Location: gate, FOV: 90,
+			Source: camera.SourceConfig{Kind: camera.KindWebhook, Webhook: "vendor-a", Name: "gate-1"}},
 	}
 	a := startApp(t, cfg)
 	live := dialLive(t, a.HTTP.Addr())
@@ -64,19 +85,41 @@ func TestCameraEventsEndToEnd(t *testing.T) {
 		t.Fatalf("ISAPI push: %d %s", resp.StatusCode, b)
 	}
 
-	want := map[string][2]float64{"cam-le-loi": leLoi, "cam-cong-vien": hik}
+	events := fmt.Sprintf(`{"events":[{"camera":"gate-1","event_id":"e2e-1","time":%q,"type":"intrusion","label":"person","state":"active","score":0.9}]}`,
+		time.Now().Add(-time.Second).Format(time.RFC3339))
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req, err := http.NewRequest(http.MethodPost, "http://"+a.HTTP.Addr()+"/api/v1/ingest/camera/vendor-a", strings.NewReader(events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(camera.HeaderTimestamp, ts)
+	req.Header.Set(camera.HeaderSignature, camera.SignatureHeader([]byte(webhookSecret), ts, []byte(events)))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook push: %d %s", resp.StatusCode, b)
+	}
+
+	want := map[string][2]float64{"cam-le-loi": leLoi, "cam-cong-vien": hik, "cam-bo-ke": boKe, "cam-gate": gate}
 	seen := map[string]dashboard.Item{}
 	timeout := time.After(10 * time.Second)
 	for len(seen) < len(want) {
 		select {
 		case f := <-live.items:
 			for _, it := range f.Items {
-				if _, ok := want[it.ID]; ok && f.Type == "update" && it.Attrs["label"] != "" {
+				// The ONVIF device is pulled from as soon as ioc starts, so its event may already be in
+				// the snapshot; the others are sent after the client connected.
+				if _, ok := want[it.ID]; ok && it.Attrs["label"] != "" {
 					seen[it.ID] = it
 				}
 			}
 		case <-timeout:
-			t.Fatalf("camera events on the live feed: got %v, want both cameras", seen)
+			t.Fatalf("camera events on the live feed: got %v, want all four cameras", seen)
 		}
 	}
 	for id, it := range seen {
@@ -87,7 +130,11 @@ func TestCameraEventsEndToEnd(t *testing.T) {
 	if got := seen["cam-le-loi"].Attrs["label"]; got != "motorcycle" {
 		t.Errorf("frigate label %q, want motorcycle", got)
 	}
-	for _, q := range []url.Values{{"camera": {"cam-le-loi"}, "label": {"motorcycle"}}, {"camera": {"cam-cong-vien"}}} {
+	if got := seen["cam-gate"].Attrs["label"]; got != "person" {
+		t.Errorf("webhook label %q, want person", got)
+	}
+	for _, q := range []url.Values{{"camera": {"cam-le-loi"}, "label": {"motorcycle"}}, {"camera": {"cam-cong-vien"}},
+		{"camera": {"cam-bo-ke"}, "label": {"intrusion"}}, {"camera": {"cam-gate"}, "label": {"person"}}} {
 		q.Set("from", time.Now().Add(-400*24*time.Hour).Format(time.RFC3339))
 		var out struct {
 			Count  int              `json:"count"`
