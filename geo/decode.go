@@ -1,0 +1,202 @@
+package geo
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+)
+
+// Load reads admin area files (GeoJSON FeatureCollections) and indexes them together; one set can
+// hold several provinces. Every problem is reported, each naming its file and feature.
+func Load(paths ...string) (*Areas, error) {
+	var all []*Area
+	var errs []error
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("admin areas: %w", err))
+			continue
+		}
+		areas, err := Decode(p, data)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		all = append(all, areas...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s, err := New(all)
+	if err != nil {
+		return nil, fmt.Errorf("admin areas: %w", err)
+	}
+	return s, nil
+}
+
+// Decode parses one GeoJSON FeatureCollection of admin areas. Each feature needs string properties
+// code, name and level (parent and type are optional) and a Polygon or MultiPolygon geometry whose
+// rings are closed, have at least four positions and lie within ±180/±90. Errors name the file (name)
+// and the feature by index and code.
+func Decode(name string, data []byte) ([]*Area, error) {
+	var fc struct {
+		Type     string            `json:"type"`
+		Features []json.RawMessage `json:"features"`
+	}
+	if err := json.Unmarshal(data, &fc); err != nil {
+		return nil, fmt.Errorf("%s: not a GeoJSON FeatureCollection: %w", name, err)
+	}
+	if fc.Type != "FeatureCollection" {
+		return nil, fmt.Errorf("%s: type is %q, want \"FeatureCollection\"", name, fc.Type)
+	}
+	var out []*Area
+	var errs []error
+	for i, raw := range fc.Features {
+		a, err := decodeFeature(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: features[%d]%s: %w", name, i, label(raw), err))
+			continue
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("%s: no features", name))
+	}
+	return out, errors.Join(errs...)
+}
+
+type rawFeature struct {
+	Type       string          `json:"type"`
+	Properties map[string]any  `json:"properties"`
+	Geometry   json.RawMessage `json:"geometry"`
+}
+
+// label names a feature by its code and name when they can be read, for error messages.
+func label(raw json.RawMessage) string {
+	var f rawFeature
+	if json.Unmarshal(raw, &f) != nil {
+		return ""
+	}
+	code, _ := f.Properties["code"].(string)
+	nm, _ := f.Properties["name"].(string)
+	switch {
+	case code != "" && nm != "":
+		return fmt.Sprintf(" (code %s, %s)", code, nm)
+	case code != "":
+		return fmt.Sprintf(" (code %s)", code)
+	case nm != "":
+		return fmt.Sprintf(" (%s)", nm)
+	}
+	return ""
+}
+
+func decodeFeature(raw json.RawMessage) (*Area, error) {
+	var f rawFeature
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf("not a feature: %w", err)
+	}
+	if f.Type != "Feature" {
+		return nil, fmt.Errorf("type is %q, want \"Feature\"", f.Type)
+	}
+	var errs []error
+	prop := func(key string, required bool) string {
+		v, ok := f.Properties[key]
+		if !ok || v == nil {
+			if required {
+				errs = append(errs, fmt.Errorf("properties.%s: must be set", key))
+			}
+			return ""
+		}
+		s, ok := v.(string)
+		if !ok {
+			errs = append(errs, fmt.Errorf("properties.%s: must be a string, not %T", key, v))
+		} else if required && s == "" {
+			errs = append(errs, fmt.Errorf("properties.%s: must not be empty", key))
+		}
+		return s
+	}
+	a := &Area{Code: prop("code", true), Name: prop("name", true), Level: prop("level", true),
+		Parent: prop("parent", false), Type: prop("type", false)}
+	if a.Parent == a.Code && a.Code != "" {
+		errs = append(errs, fmt.Errorf("properties.parent: an area cannot be its own parent"))
+	}
+	geom, err := decodeGeometry(f.Geometry)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("geometry: %w", err))
+	}
+	a.Geom = geom
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// decodeGeometry decodes a Polygon or MultiPolygon and checks its rings.
+func decodeGeometry(raw json.RawMessage) (orb.MultiPolygon, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return nil, errors.New("must be set")
+	}
+	g, err := geojson.UnmarshalGeometry(raw)
+	if err != nil {
+		return nil, err
+	}
+	var mp orb.MultiPolygon
+	switch t := g.Geometry().(type) {
+	case orb.Polygon:
+		mp = orb.MultiPolygon{t}
+	case orb.MultiPolygon:
+		mp = t
+	default:
+		return nil, fmt.Errorf("type %s: want Polygon or MultiPolygon", g.Type)
+	}
+	if len(mp) == 0 {
+		return nil, errors.New("has no polygons")
+	}
+	for i, p := range mp {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("polygon %d: has no rings", i)
+		}
+		for j, r := range p {
+			if err := CheckRing(r); err != nil {
+				return nil, fmt.Errorf("polygon %d ring %d: %w", i, j, err)
+			}
+		}
+	}
+	return mp, nil
+}
+
+// CheckRing checks that r is a closed ring of at least four valid [lon, lat] positions.
+func CheckRing(r orb.Ring) error {
+	if len(r) < 4 {
+		return fmt.Errorf("has %d positions, a ring needs at least 4", len(r))
+	}
+	for k, p := range r {
+		if err := CheckPoint(p); err != nil {
+			return fmt.Errorf("position %d: %w", k, err)
+		}
+	}
+	if r[0] != r[len(r)-1] {
+		return fmt.Errorf("is not closed: first position %v differs from last %v", r[0], r[len(r)-1])
+	}
+	return nil
+}
+
+// CheckPoint checks that p is a finite [lon, lat] within ±180 and ±90.
+func CheckPoint(p orb.Point) error {
+	lon, lat := p[0], p[1]
+	switch {
+	case math.IsNaN(lon) || math.IsNaN(lat) || math.IsInf(lon, 0) || math.IsInf(lat, 0):
+		return errors.New("coordinates must be finite numbers")
+	case lon < -180 || lon > 180:
+		return fmt.Errorf("longitude %g is outside ±180 (positions are [lon, lat])", lon)
+	case lat < -90 || lat > 90:
+		return fmt.Errorf("latitude %g is outside ±90 (positions are [lon, lat])", lat)
+	}
+	return nil
+}
