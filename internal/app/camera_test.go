@@ -149,3 +149,73 @@ func TestCameraEventsEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestCameraLivenessAndAdmin: a camera added through the admin API becomes a map entity at its place; a
+// camera that stays silent is shown offline on the live map, and online again once it is heard.
+func TestCameraLivenessAndAdmin(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Webhook.Enabled = true
+	const secret = "khóa-bí-mật-webhook-2026"
+	cfg.Webhook.Sources = []webhook.SourceConfig{{Name: "vendor-a", Auth: camera.AuthConfig{Mode: camera.AuthBearer, Secret: secret}}}
+	cfg.Liveness.OfflineAfter, cfg.Liveness.CheckEvery = time.Second, 100*time.Millisecond
+	a := startApp(t, cfg)
+	live := dialLive(t, a.HTTP.Addr())
+
+	cam := `{"id":"cam-cho","name":"Chợ Bến Tre","location":[106.3755,10.2398],"fov":90,"source":{"kind":"webhook","webhook":"vendor-a","name":"cho"}}`
+	resp, err := http.Post("http://"+a.HTTP.Addr()+"/api/v1/cameras", "application/json", strings.NewReader(cam))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("add camera: %d %s", resp.StatusCode, b)
+	}
+	if e, ok := a.Registry.Get("cam-cho"); !ok || !e.HasLocation || e.Location[0] != 106.3755 || e.Kind != "camera" {
+		t.Fatalf("added camera is not a map entity at its place: %+v", e)
+	}
+	liveness := func(want string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case f := <-live.items:
+				for _, it := range f.Items {
+					if it.ID == "cam-cho" && it.Attrs["liveness"] == want {
+						if it.Location == nil || *it.Location != [2]float64{106.3755, 10.2398} {
+							t.Fatalf("liveness item without the camera's place: %+v", it)
+						}
+						return
+					}
+				}
+			case <-timeout:
+				t.Fatalf("cam-cho never shown %s on the live map", want)
+			}
+		}
+	}
+	liveness(camera.LivenessOffline)
+
+	events := fmt.Sprintf(`{"events":[{"camera":"cho","event_id":"l-1","time":%q,"type":"motion","label":"person","state":"active"}]}`,
+		time.Now().Format(time.RFC3339))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+a.HTTP.Addr()+"/api/v1/ingest/camera/vendor-a", strings.NewReader(events))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook push: %d %s", resp.StatusCode, b)
+	}
+	liveness(camera.LivenessOnline)
+
+	var list struct {
+		Cameras []camera.Status `json:"cameras"`
+	}
+	getJSON(t, "http://"+a.HTTP.Addr()+"/api/v1/cameras", &list)
+	if len(list.Cameras) != 1 || list.Cameras[0].Origin != "admin" || list.Cameras[0].LastHeard == nil {
+		t.Fatalf("camera list: %+v", list.Cameras)
+	}
+}

@@ -210,13 +210,26 @@ func (a *App) startCameras(reg prometheus.Registerer, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("cameras: %w", err)
 	}
-	for _, c := range list {
+	mapCamera := func(c camera.Config) {
 		a.Registry.Register(registry.Device{ID: c.ID, Name: c.Name, Kind: "camera", Type: stream.TypeCamera,
 			Location: []float64{c.Location[0], c.Location[1]},
 			Metadata: map[string]string{"source": c.Source.Kind, "heading": fmt.Sprint(c.Heading), "fov": fmt.Sprint(c.FOV)}})
 	}
-	a.handlers = map[string]http.Handler{}
+	for _, c := range list {
+		mapCamera(c)
+	}
 	log := a.log
+	// Cameras added by administrators are kept beside the embedded store and registered again at start.
+	admin, err := camera.NewAdmin(cams, filepath.Join(filepath.Dir(a.cfg.Store.Path), "cameras.json"),
+		a.cfg.Liveness.OfflineAfter, mapCamera, log)
+	if err != nil {
+		return err
+	}
+	adminMux := http.NewServeMux()
+	admin.Register(adminMux)
+	a.handlers = map[string]http.Handler{"/api/v1/cameras": adminMux, "/api/v1/cameras/": adminMux}
+	a.collectors = append(a.collectors, &camera.Liveness{Cams: cams, After: a.cfg.Liveness.OfflineAfter,
+		Every: a.cfg.Liveness.CheckEvery, Source: "camera_liveness"})
 	if a.cfg.Frigate.Enabled {
 		fc := a.cfg.Frigate.Config
 		if fc.Broker == "embedded" {

@@ -40,6 +40,7 @@ type Config struct {
 	Hikvision  Hikvision       `yaml:"hikvision"`
 	ONVIF      ONVIF           `yaml:"onvif"`
 	Webhook    Webhook         `yaml:"webhook"`
+	Liveness   CameraLiveness  `yaml:"camera_liveness"`
 	Alarm      alarm.Config    `yaml:"alarm"`
 	Reports    report.Config   `yaml:"reports"`
 	Cluster    Cluster         `yaml:"cluster"`
@@ -68,6 +69,12 @@ type ONVIF struct {
 type Webhook struct {
 	Enabled        bool `yaml:"enabled"`
 	webhook.Config `yaml:",inline"`
+}
+
+// CameraLiveness marks registered cameras offline on the map when nothing was heard from them.
+type CameraLiveness struct {
+	OfflineAfter time.Duration `yaml:"offline_after"` // silence before a camera is offline
+	CheckEvery   time.Duration `yaml:"check_every"`
 }
 
 // Cluster joins several ioc nodes through NATS JetStream (empty nats_url: a single node).
@@ -200,6 +207,7 @@ func Default() Config {
 		Hikvision: Hikvision{Config: hikvision.Defaults()},
 		ONVIF:     ONVIF{Config: onvif.Defaults()},
 		Webhook:   Webhook{Config: webhook.Defaults()},
+		Liveness:  CameraLiveness{OfflineAfter: 5 * time.Minute, CheckEvery: 30 * time.Second},
 		Alarm:     alarm.Defaults(),
 		Reports:   report.Defaults(),
 		Cluster:   Cluster{Bucket: "ioc_state"},
@@ -308,6 +316,12 @@ func (c Config) Validate() error {
 			}
 			oneOf(add, tp+".format", t.Format, "thingsboard", "thingsboard_gateway", "senml")
 		}
+	}
+	if c.Liveness.OfflineAfter < time.Second {
+		add("camera_liveness.offline_after", "must be at least 1s")
+	}
+	if c.Liveness.CheckEvery < 100*time.Millisecond || c.Liveness.CheckEvery > c.Liveness.OfflineAfter {
+		add("camera_liveness.check_every", "must be at least 100ms and not above offline_after")
 	}
 	pl := c.Pipeline
 	positive(add, "pipeline.queue_size", pl.QueueSize)
