@@ -2,9 +2,6 @@ package alarm
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -12,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/paulmach/orb"
-)
 
-const pgBase = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	"github.com/ioc-vn/ioc/internal/pgtest"
+)
 
 // storeKind opens a fresh store and can reopen the same database (a restart).
 type storeKind struct {
@@ -38,7 +34,7 @@ var storeKinds = []storeKind{
 		}
 	}},
 	{"postgres", func(t *testing.T) func(t *testing.T) Store {
-		dsn := pgSchema(t)
+		dsn := pgtest.Schema(t, "alarm_test")
 		return func(t *testing.T) Store {
 			s, err := OpenPostgres(context.Background(), dsn)
 			if err != nil {
@@ -48,34 +44,6 @@ var storeKinds = []storeKind{
 			return s
 		}
 	}},
-}
-
-// pgSchema creates a uniquely named schema, drops it after the test, and returns a DSN that uses it.
-// It fails the test when PostgreSQL is not reachable.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	db, err := sql.Open("pgx", pgBase)
-	if err != nil {
-		t.Fatalf("postgres at 127.0.0.1:5432: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		t.Fatalf("postgres at 127.0.0.1:5432 is required for this test: %v", err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "alarm_test_" + hex.EncodeToString(b[:])
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		db.Close()
-	})
-	return pgBase + "&search_path=" + schema
 }
 
 func forEachStore(t *testing.T, fn func(t *testing.T, open func(t *testing.T) Store)) {

@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/ioc-vn/ioc/internal/config"
 	"github.com/ioc-vn/ioc/internal/mqtttest"
 	"github.com/ioc-vn/ioc/internal/natstest"
+	"github.com/ioc-vn/ioc/internal/pgtest"
 )
 
 // clusterNode is the config of one node of a two-node cluster on a shared Mosquitto and NATS.
@@ -205,6 +208,76 @@ collectors:
 	for i := 0; i < total; i++ {
 		if !ca[i] && !cb[i] {
 			t.Fatalf("message %d lost", i)
+		}
+	}
+}
+
+// TestClusterOneAlarmAcrossNodes: two nodes share a Mosquitto shared subscription, NATS and one
+// PostgreSQL alarm store. Readings over the threshold for one station reach both nodes at the same
+// time, so both engines try to raise the same alarm: exactly one is open, and both nodes answer it.
+func TestClusterOneAlarmAcrossNodes(t *testing.T) {
+	m := mqtttest.StartMosquitto(t)
+	natsURL := natstest.Start(t)
+	dsn := pgtest.Schema(t, "cluster_alarm")
+	rules := `
+rules:
+  - id: salinity-high
+    name: "Xâm nhập mặn vượt 4‰"
+    severity: major
+    scope: {kinds: [salinity]}
+    when: {threshold: {field: salinity, op: ">", value: 4, clear: 3.5}}
+`
+	var nodes []*App
+	for _, id := range []string{"a", "b"} {
+		cfg := clusterNode(t, id, m.URL, natsURL)
+		if err := yaml.Unmarshal([]byte(rules), &cfg.Alarm); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Alarm.Store.Type, cfg.Alarm.Store.DSN = "postgres", dsn
+		nodes = append(nodes, startApp(t, cfg))
+	}
+	pub := publisher(t, m.URL, "cluster-alarm-pub")
+	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	const n = 40 // round-robin over two nodes: each raises from its own first reading
+	for i := 0; i < n; i++ {
+		publish(t, pub, "ioc/devices/sal-ba-lai/telemetry", fmt.Sprintf(`{"ts":%d,"values":{"salinity":%g,"lat":10.05,"lon":106.60}}`,
+			base.Add(time.Duration(i)*time.Millisecond).UnixMilli(), 5+float64(i)/100))
+	}
+	stored := func(a *App) float64 {
+		return metricValue(t, a.Gatherer, "ioc_sink_batch_events_sum", map[string]string{"sink": "store"})
+	}
+	waitFor(t, 20*time.Second, "every reading processed", func() bool { return stored(nodes[0])+stored(nodes[1]) >= n })
+	if stored(nodes[0]) == 0 || stored(nodes[1]) == 0 {
+		t.Fatalf("node a processed %g, node b %g: both nodes must see the station", stored(nodes[0]), stored(nodes[1]))
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var total, open int
+	waitFor(t, 10*time.Second, "the alarm stored", func() bool {
+		if err := db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE active = 1) FROM alarms WHERE source = 'sal-ba-lai' AND rule = 'salinity-high'`).Scan(&total, &open); err != nil {
+			t.Fatal(err)
+		}
+		return total > 0
+	})
+	time.Sleep(200 * time.Millisecond) // let a racing second raise land, if the store let one through
+	if err := db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE active = 1) FROM alarms WHERE source = 'sal-ba-lai' AND rule = 'salinity-high'`).Scan(&total, &open); err != nil {
+		t.Fatal(err)
+	}
+	if total != 1 || open != 1 {
+		t.Fatalf("%d alarms (%d open) for one station and rule across two nodes, want exactly 1", total, open)
+	}
+	for i, a := range nodes {
+		var out struct {
+			Alarms []struct {
+				ID string `json:"id"`
+			} `json:"alarms"`
+		}
+		getJSON(t, "http://"+a.HTTP.Addr()+"/api/v1/alarms?source=sal-ba-lai", &out)
+		if len(out.Alarms) != 1 {
+			t.Errorf("node %d lists %d alarms for the station, want 1", i, len(out.Alarms))
 		}
 	}
 }

@@ -2,9 +2,6 @@ package report
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,12 +14,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ioc-vn/ioc/internal/pgtest"
 	"github.com/ioc-vn/ioc/internal/report/photo"
 	"github.com/ioc-vn/ioc/internal/report/reporttest"
 	"github.com/ioc-vn/ioc/stream"
 )
-
-const pgBase = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 var drivers = []string{DriverSQLite, DriverPostgres}
 
@@ -33,23 +29,7 @@ func openTestStore(t testing.TB, driver string) Store {
 	ctx := context.Background()
 	cfg := StoreConfig{Driver: driver, Path: filepath.Join(t.TempDir(), "reports.db")}
 	if driver == DriverPostgres {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		schema := "report_test_" + hex.EncodeToString(b[:])
-		admin, err := sql.Open("pgx", pgBase)
-		if err != nil {
-			t.Fatalf("postgres: %v", err)
-		}
-		t.Cleanup(func() { admin.Close() })
-		if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-			t.Fatalf("postgres at 127.0.0.1:5432 unreachable or unusable: %v", err)
-		}
-		t.Cleanup(func() {
-			if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-				t.Errorf("drop schema %s: %v", schema, err)
-			}
-		})
-		cfg.DSN = pgBase + "&search_path=" + schema
+		cfg.DSN = pgtest.Schema(t, "report_test")
 	}
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
