@@ -4,12 +4,18 @@ BIN     := bin/ioc
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test deps vet bench fuzz clean
+.PHONY: all build web run test deps vet bench fuzz clean
 
 all: build
 
-build:
+build: web
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/ioc
+
+## web: bundle the web pages (Leaflet, uPlot, esbuild from npm) into dashboard/web/dist, which go build
+## embeds; without it the binary serves a plain fallback page.
+web:
+	@[ -f node_modules/.package-lock.json ] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	npm run build
 
 ## run: build and start everything on embedded defaults with the Bến Tre demo feed.
 run: build

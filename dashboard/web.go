@@ -38,6 +38,9 @@ func Built() bool {
 type UIConfig struct {
 	TileURL         string `json:"tile_url"` // empty: draw the admin boundaries as the base map
 	TileAttribution string `json:"tile_attribution,omitempty"`
+	// AdminFile names the boundary file (in the page assets' admin/ folder) to draw while the
+	// boundaries API is not available; empty draws every file there.
+	AdminFile string `json:"admin_file,omitempty"`
 }
 
 // pages mounts the single-page routes (/report, /track/{code}, /kpi) and the UI configuration.

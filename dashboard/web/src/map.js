@@ -1,0 +1,572 @@
+// Operator live map: boundaries as the base map, live entities by layer, viewport subscription,
+// server clusters, side panel with actions, alarm list with sound, district filter, 24 h replay.
+import L from "leaflet";
+import "leaflet/dist/leaflet.css";
+import "./base.css";
+import "./map.css";
+import { Live, api, applyTexts, bi, boundaries, el, num, onLang, setupLangButton, t, uiConfig, when } from "./common.js";
+import { sparkline } from "./spark.js";
+
+const LAYERS = ["telemetry", "camera", "alarm", "report"];
+// Layer names of the viewport subscription protocol by entity type.
+const SUB_LAYER = { telemetry: "sensors", camera: "cameras", alarm: "alarms", report: "reports" };
+const SEVERITY = { critical: 4, major: 3, minor: 2, warning: 1 };
+
+const state = {
+  items: new Map(), // id → item (live)
+  markers: new Map(), // id → L.Marker
+  replay: null, // Map id → item while replaying, else null
+  district: "",
+  selected: "",
+  known: new Set(), // alarm ids seen, to tell new ones
+  districts: new Map(), // code → {name, layer}
+  fitted: false,
+};
+
+const map = L.map("map", { zoomControl: true, preferCanvas: false, attributionControl: true }).setView([10.2, 106.4], 10);
+const groups = Object.fromEntries([...LAYERS, "cluster"].map((k) => [k, L.layerGroup().addTo(map)]));
+const shown = new Set(LAYERS);
+
+const conn = document.getElementById("conn");
+function setConn(s) {
+  conn.dataset.state = s;
+  conn.className = "conn " + (s === "on" ? "on" : "off");
+  conn.textContent = t("conn." + s);
+}
+
+// Base map: a configured tile server, or the district boundaries drawn as vectors.
+async function base() {
+  const ui = await uiConfig();
+  if (ui.tile_url) {
+    L.tileLayer(ui.tile_url, { attribution: ui.tile_attribution || "", maxZoom: 19 }).addTo(map);
+  }
+  const fc = await boundaries(ui.admin_file);
+  const sel = document.getElementById("district");
+  const layer = L.geoJSON(fc, {
+    style: () => ({ color: "#38bdf8", weight: 1.5, fillColor: "#1e3a5f", fillOpacity: ui.tile_url ? 0.05 : 0.55 }),
+    onEachFeature: (f, lyr) => {
+      const p = f.properties || {};
+      state.districts.set(p.code, { name: p.name, layer: lyr });
+      lyr.bindTooltip(p.name, { sticky: true, className: "area-tip" });
+      if (lyr.getElement) lyr.on("add", () => lyr.getElement()?.setAttribute("data-area", p.code));
+    },
+  }).addTo(map);
+  layer.bringToBack();
+  for (const l of layer.getLayers()) l.getElement()?.setAttribute("data-area", l.feature.properties.code);
+  const opts = [...state.districts.entries()].sort((a, b) => a[1].name.localeCompare(b[1].name, "vi"));
+  for (const [code, d] of opts) sel.append(el("option", { value: code }, d.name));
+  if (layer.getLayers().length) map.fitBounds(layer.getBounds());
+  document.body.dataset.boundaries = String(layer.getLayers().length);
+}
+
+function isCluster(it) {
+  return it.type === "cluster" || it.kind === "cluster";
+}
+
+// clusterItem turns a server cluster {id, count, kinds, severity, bbox, center} into a map item.
+function clusterItem(c) {
+  return { id: "cluster:" + c.id, type: "cluster", kind: "cluster", count: c.count, counts: c.kinds, severity: c.severity,
+    bbox: c.bbox, location: c.center || c.location };
+}
+
+function clusterCount(it) {
+  if (typeof it.count === "number") return it.count;
+  if (it.counts) return Object.values(it.counts).reduce((a, b) => a + b, 0);
+  return it.values?.count ?? 0;
+}
+
+function severityOf(it) {
+  return it.attrs?.severity || it.severity || it.worst_severity || "";
+}
+
+function layerOf(it) {
+  if (isCluster(it)) return "cluster";
+  return LAYERS.includes(it.type) ? it.type : "telemetry";
+}
+
+function visible(it) {
+  if (!it.location) return false;
+  if (it.type === "alarm" && !String(it.attrs?.state || "").startsWith("active")) return false;
+  if (state.district && !isCluster(it) && it.areas?.district !== state.district) return false;
+  return isCluster(it) || shown.has(layerOf(it));
+}
+
+function iconFor(it) {
+  const layer = layerOf(it);
+  let cls = "mk mk-" + layer;
+  let html = "";
+  let size = 14;
+  if (layer === "cluster") {
+    const n = clusterCount(it);
+    size = n >= 1000 ? 44 : n >= 100 ? 36 : 28;
+    html = String(n);
+    const sev = severityOf(it);
+    if (sev) cls += " sev-" + sev;
+  } else if (layer === "alarm") {
+    cls += " sev-" + severityOf(it);
+    size = 18;
+  } else if (layer === "telemetry") {
+    cls += " kind-" + it.kind;
+  } else if (layer === "report") {
+    cls += " st-" + (it.attrs?.status || "new");
+  }
+  if (state.replay) cls += " replaying";
+  return L.divIcon({
+    className: "",
+    html: `<div class="${cls}" data-id="${escapeAttr(it.id)}" data-layer="${layer}" style="width:${size}px;height:${size}px">${html}</div>`,
+    iconSize: [size, size],
+  });
+}
+
+function escapeAttr(s) {
+  return String(s).replace(/[&"<>]/g, (c) => ({ "&": "&amp;", '"': "&quot;", "<": "&lt;", ">": "&gt;" })[c]);
+}
+
+function draw(it) {
+  const old = state.markers.get(it.id);
+  if (old) {
+    old.remove();
+    state.markers.delete(it.id);
+  }
+  if (!visible(it)) return;
+  const m = L.marker([it.location[1], it.location[0]], { icon: iconFor(it), keyboard: true, title: it.name || it.id });
+  m.on("click", () => (isCluster(it) ? zoomInto(it) : select(it.id)));
+  m.addTo(groups[layerOf(it)]);
+  state.markers.set(it.id, m);
+}
+
+function zoomInto(it) {
+  if (Array.isArray(it.bbox) && it.bbox.length === 4) {
+    map.fitBounds([
+      [it.bbox[1], it.bbox[0]],
+      [it.bbox[3], it.bbox[2]],
+    ]);
+  } else {
+    map.setView([it.location[1], it.location[0]], map.getZoom() + 2);
+  }
+}
+
+function current() {
+  return state.replay || state.items;
+}
+
+function redrawAll() {
+  for (const m of state.markers.values()) m.remove();
+  state.markers.clear();
+  for (const it of current().values()) draw(it);
+  counts();
+  renderAlarms();
+}
+
+function counts() {
+  const n = Object.fromEntries(LAYERS.map((k) => [k, 0]));
+  for (const it of current().values()) {
+    if (!isCluster(it) && visible({ ...it, location: it.location || [0, 0] })) n[layerOf(it)]++;
+  }
+  for (const k of LAYERS) document.getElementById("n-" + k).textContent = n[k];
+}
+
+// Live frames.
+let dirty = false;
+const changed = new Set();
+function apply(f) {
+  if (f.type === "snapshot") {
+    state.items.clear();
+    changed.clear();
+    for (const m of state.markers.values()) m.remove();
+    state.markers.clear();
+  }
+  const leave = f.leave || (f.type === "leave" ? f.ids || (f.items || []).map((i) => i.id) : []);
+  for (const id of leave) {
+    state.items.delete(id);
+    changed.add(id);
+  }
+  if (f.clusters || f.type === "clusters" || f.mode === "clusters") {
+    // Clusters replace the earlier ones (and, at low zoom, the single entities).
+    for (const [id, it] of state.items) {
+      if (isCluster(it) || f.mode === "clusters") {
+        state.items.delete(id);
+        changed.add(id);
+      }
+    }
+    for (const c of f.clusters || []) {
+      const it = clusterItem(c);
+      state.items.set(it.id, it);
+      changed.add(it.id);
+    }
+  }
+  if (f.type === "snapshot" || f.type === "update") {
+    for (const it of f.items || []) {
+      const prev = state.items.get(it.id);
+      state.items.set(it.id, it);
+      changed.add(it.id);
+      if (it.type === "alarm") cue(it, prev, f.type === "snapshot");
+    }
+  }
+  if (!dirty) {
+    dirty = true;
+    requestAnimationFrame(flush);
+  }
+}
+
+function flush() {
+  dirty = false;
+  if (!state.replay) {
+    for (const id of changed) {
+      const it = state.items.get(id);
+      if (it) draw(it);
+      else {
+        state.markers.get(id)?.remove();
+        state.markers.delete(id);
+      }
+    }
+  }
+  changed.clear();
+  counts();
+  renderAlarms();
+  if (state.selected && state.items.has(state.selected) && !state.replay) refreshPanel();
+  if (!state.fitted && !state.userMoved) fitToItems();
+}
+
+function fitToItems() {
+  const pts = [...state.items.values()].filter((i) => i.location).map((i) => [i.location[1], i.location[0]]);
+  if (pts.length) {
+    state.fitted = true;
+    map.fitBounds(pts, { maxZoom: 12, padding: [20, 20] });
+  }
+}
+
+// New critical alarms: a banner and a tone generated with WebAudio (no sound file).
+let audio = null;
+document.addEventListener("pointerdown", () => {
+  if (!audio && window.AudioContext) audio = new AudioContext();
+});
+function cue(it, prev, initial) {
+  const isNew = !state.known.has(it.id);
+  state.known.add(it.id);
+  if (initial || !isNew) return;
+  if (severityOf(it) !== "critical" || it.attrs?.state !== "active_unack") return;
+  const banner = document.getElementById("alert");
+  banner.hidden = false;
+  banner.textContent = t("alarm.new_critical") + ": " + (bi(it.attrs?.name) || it.attrs?.rule || it.id);
+  banner.classList.remove("flash");
+  void banner.offsetWidth;
+  banner.classList.add("flash");
+  document.body.dataset.lastCritical = it.id;
+  beep();
+}
+
+function beep() {
+  if (!audio) return;
+  const now = audio.currentTime;
+  for (let i = 0; i < 3; i++) {
+    const o = audio.createOscillator();
+    const g = audio.createGain();
+    o.type = "square";
+    o.frequency.value = i % 2 ? 660 : 880;
+    g.gain.setValueAtTime(0.0001, now + i * 0.25);
+    g.gain.exponentialRampToValueAtTime(0.2, now + i * 0.25 + 0.02);
+    g.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.25 + 0.2);
+    o.connect(g).connect(audio.destination);
+    o.start(now + i * 0.25);
+    o.stop(now + i * 0.25 + 0.22);
+  }
+}
+
+// Alarm list.
+function renderAlarms() {
+  const list = document.getElementById("alarm-list");
+  const alarms = [...current().values()]
+    .filter((i) => i.type === "alarm" && String(i.attrs?.state || "").startsWith("active"))
+    .filter((i) => !state.district || i.areas?.district === state.district)
+    .sort((a, b) => (SEVERITY[severityOf(b)] || 0) - (SEVERITY[severityOf(a)] || 0) || String(b.ts).localeCompare(String(a.ts)));
+  document.getElementById("alarm-count").textContent = alarms.length;
+  if (!alarms.length) {
+    list.replaceChildren(el("li", { class: "none" }, t("alarms.none")));
+    return;
+  }
+  list.replaceChildren(
+    ...alarms.slice(0, 200).map((a) =>
+      el(
+        "li",
+        { class: "sev-" + severityOf(a) + " " + a.attrs?.state, dataset: { id: a.id } },
+        el(
+          "button",
+          { type: "button", onclick: () => select(a.id, true) },
+          el("b", {}, t("sev." + severityOf(a))),
+          " ",
+          bi(a.attrs?.name) || a.attrs?.rule,
+          el("small", {}, " · ", a.attrs?.source, " · ", t("state." + a.attrs?.state), " · ", when(a.ts)),
+        ),
+      ),
+    ),
+  );
+}
+
+// Side panel.
+const panel = document.getElementById("panel");
+const body = document.getElementById("panel-body");
+document.getElementById("panel-close").addEventListener("click", () => {
+  panel.hidden = true;
+  state.selected = "";
+});
+
+function select(id, pan) {
+  state.selected = id;
+  const it = current().get(id);
+  if (!it) return;
+  if (pan && it.location) map.panTo([it.location[1], it.location[0]]);
+  panel.hidden = false;
+  panel.dataset.id = id;
+  renderPanel(it, true);
+}
+
+function refreshPanel() {
+  const it = state.items.get(state.selected);
+  if (it && it.type === "alarm") renderPanel(it, false);
+  else if (it) {
+    const vals = document.getElementById("panel-values");
+    if (vals) vals.replaceWith(valuesTable(it));
+  }
+}
+
+function valuesTable(it) {
+  const rows = Object.entries(it.values || {}).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, num(v, 2))));
+  return el("table", { id: "panel-values", class: "vals" }, rows);
+}
+
+function renderPanel(it, fresh) {
+  const head = [
+    el("h2", {}, it.name || bi(it.attrs?.name) || it.id),
+    el("p", { class: "muted" }, t("panel.kind"), ": ", it.kind, " · ", it.id),
+    el("p", { class: "muted" }, t("panel.time"), ": ", when(it.ts)),
+  ];
+  if (it.areas?.district) {
+    head.push(el("p", { class: "muted" }, t("panel.areas"), ": ", state.districts.get(it.areas.district)?.name || it.areas.district));
+  }
+  const parts = [...head];
+  if (it.type === "telemetry") {
+    parts.push(el("h3", {}, t("panel.values")), valuesTable(it), el("h3", {}, t("panel.history")));
+    const box = el("div", { class: "sparks" });
+    parts.push(box);
+    if (fresh) loadSparks(it, box);
+  } else if (it.type === "camera") {
+    parts.push(valuesTable(it));
+    const url = it.attrs?.snapshot_url;
+    parts.push(
+      url && /^https?:\/\//.test(url)
+        ? el("p", {}, el("a", { href: url, target: "_blank", rel: "noopener", id: "snapshot" }, t("panel.snapshot")))
+        : el("p", { class: "muted" }, t("panel.no_snapshot")),
+    );
+  } else if (it.type === "alarm") {
+    parts.push(alarmActions(it));
+  } else if (it.type === "report") {
+    const box = el("div", { id: "report-box" });
+    parts.push(box);
+    loadReport(it, box);
+  }
+  if (!fresh && it.type !== "alarm") return;
+  body.replaceChildren(...parts);
+}
+
+async function loadSparks(it, box) {
+  const to = new Date();
+  const from = new Date(to.getTime() - 24 * 3600e3);
+  for (const field of Object.keys(it.values || {})) {
+    const q = new URLSearchParams({ device: it.id, field, from: iso(from), to: iso(to), every: "15m", agg: "mean" });
+    try {
+      const r = await api("/api/v1/readings?" + q);
+      const xs = r.samples.map((s) => new Date(s.ts).getTime() / 1000);
+      const ys = r.samples.map((s) => s.value);
+      const cell = el("div", { class: "spark", dataset: { field } }, el("span", {}, field));
+      box.append(cell);
+      sparkline(cell, xs, ys);
+    } catch (err) {
+      box.append(el("p", { class: "err" }, field, ": ", err.message));
+    }
+  }
+}
+
+function iso(d) {
+  // RFC 3339 with the Vietnam offset, as the API expects an offset.
+  const local = new Date(d.getTime() + 7 * 3600e3);
+  return local.toISOString().replace(/\.\d+Z$/, "+07:00");
+}
+
+function alarmActions(it) {
+  const id = it.id;
+  const msg = el("p", { class: "msg", role: "status" });
+  const note = el("input", { id: "alarm-note", type: "text", "aria-label": t("alarm.note"), placeholder: t("alarm.note") });
+  const who = el("input", { id: "alarm-assignee", type: "text", "aria-label": t("alarm.assignee"), placeholder: t("alarm.assignee") });
+  const act = (what, extra) => async () => {
+    msg.textContent = "…";
+    try {
+      await api(`/api/v1/alarms/${encodeURIComponent(id)}/${what}`, { json: { note: note.value, ...extra } });
+      msg.textContent = t("done");
+      msg.className = "msg ok";
+    } catch (err) {
+      msg.textContent = t("error") + ": " + err.message;
+      msg.className = "msg err";
+    }
+  };
+  const stateNow = it.attrs?.state || "";
+  return el(
+    "div",
+    { class: "actions" },
+    el("p", {}, t("alarm.severity"), ": ", el("b", { class: "sev-" + severityOf(it) }, t("sev." + severityOf(it)))),
+    el("p", {}, t("alarm.state"), ": ", el("b", { id: "alarm-state" }, t("state." + stateNow))),
+    it.attrs?.assignee ? el("p", {}, t("alarm.assignee"), ": ", it.attrs.assignee) : null,
+    valuesTable(it),
+    note,
+    el("div", { class: "btns" },
+      el("button", { type: "button", id: "alarm-ack", disabled: !stateNow.endsWith("unack"), onclick: act("ack") }, t("alarm.ack")),
+      el("button", { type: "button", id: "alarm-clear", disabled: !stateNow.startsWith("active"), onclick: act("clear") }, t("alarm.clear")),
+    ),
+    who,
+    el("button", { type: "button", id: "alarm-assign", onclick: () => act("assign", { assignee: who.value })() }, t("alarm.assign")),
+    msg,
+  );
+}
+
+const STATUSES = ["triaged", "assigned", "in_progress", "resolved", "closed", "reopened", "duplicate", "rejected"];
+
+async function loadReport(it, box) {
+  const num = String(it.id).replace(/^report-/, "");
+  const msg = el("p", { class: "msg", role: "status" });
+  let r;
+  try {
+    r = await api("/api/v1/reports/" + encodeURIComponent(num));
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "err" }, err.message));
+    return;
+  }
+  const rep = r.report || r;
+  const to = el("select", { id: "report-to", "aria-label": t("report.to") }, STATUSES.map((s) => el("option", { value: s }, t("st." + s))));
+  const unit = el("input", { id: "report-unit", type: "text", "aria-label": t("report.unit"), placeholder: t("report.unit"), value: rep.unit || "" });
+  const note = el("input", { id: "report-note", type: "text", "aria-label": t("alarm.note"), placeholder: t("alarm.note") });
+  box.replaceChildren(
+    el("p", {}, t("report.category"), ": ", bi(rep.service_name || it.attrs?.category_name || rep.service_code)),
+    el("p", {}, t("report.status"), ": ", el("b", { id: "report-status" }, t("st." + rep.status))),
+    rep.description ? el("p", { class: "desc" }, rep.description) : null,
+    el("p", { class: "muted" }, t("report.due"), ": ", when(rep.due)),
+    el("label", {}, t("report.to"), " ", to),
+    unit,
+    note,
+    el(
+      "button",
+      {
+        type: "button",
+        id: "report-move",
+        onclick: async () => {
+          try {
+            await api(`/api/v1/reports/${num}/transition`, { json: { to: to.value, note: note.value, unit: unit.value || undefined } });
+            msg.textContent = t("done");
+            msg.className = "msg ok";
+            loadReport(it, box);
+          } catch (err) {
+            msg.textContent = t("error") + ": " + err.message;
+            msg.className = "msg err";
+          }
+        },
+      },
+      t("report.move"),
+    ),
+    msg,
+  );
+}
+
+// Layer toggles, district filter, viewport subscription.
+for (const cb of document.querySelectorAll("[data-layer]")) {
+  cb.addEventListener("change", () => {
+    if (cb.checked) shown.add(cb.dataset.layer);
+    else shown.delete(cb.dataset.layer);
+    redrawAll();
+    subscribe();
+  });
+}
+
+document.getElementById("district").addEventListener("change", (e) => {
+  state.district = e.target.value;
+  const d = state.districts.get(state.district);
+  state.userMoved = true;
+  if (d) map.fitBounds(d.layer.getBounds());
+  redrawAll();
+});
+
+const live = new Live({ onFrame: apply, onStatus: setConn });
+let subTimer = 0;
+function subscribe() {
+  clearTimeout(subTimer);
+  subTimer = setTimeout(() => {
+    const b = map.getBounds();
+    const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => Math.round(v * 1e5) / 1e5);
+    live.subscribe(bbox, Math.round(map.getZoom()), [...shown].map((l) => SUB_LAYER[l]));
+    document.body.dataset.viewport = live.viewport === false ? "all" : "subscribed";
+  }, 120);
+}
+map.on("moveend", subscribe);
+for (const ev of ["mousedown", "wheel", "touchstart", "keydown"]) {
+  map.getContainer().addEventListener(ev, () => (state.userMoved = true), { once: true, passive: true });
+}
+
+// Replay: the state of alarms, reports and cameras at a past time from the stored events.
+const slider = document.getElementById("replay");
+const at = document.getElementById("replay-at");
+let replayTimer = 0;
+slider.addEventListener("input", () => {
+  clearTimeout(replayTimer);
+  const mins = Number(slider.value);
+  if (mins === 0) return goLive();
+  at.textContent = t("replay.at") + " " + when(new Date(Date.now() + mins * 60e3).toISOString());
+  replayTimer = setTimeout(() => replay(mins), 200);
+});
+document.getElementById("replay-live").addEventListener("click", () => {
+  slider.value = "0";
+  goLive();
+});
+
+async function replay(mins) {
+  const to = new Date(Date.now() + mins * 60e3);
+  const from = new Date(Date.now() - 24 * 3600e3);
+  const r = await api("/api/v1/events?" + new URLSearchParams({ from: iso(from), to: iso(to) }));
+  const past = new Map();
+  for (const it of state.items.values()) {
+    if (it.type === "telemetry") past.set(it.id, { ...it, values: {} });
+  }
+  const seen = new Set();
+  for (const ev of r.events || []) {
+    if (seen.has(ev.id)) continue; // newest first: the first event of an entity is its state at `to`
+    seen.add(ev.id);
+    past.set(ev.id, ev);
+  }
+  state.replay = past;
+  document.body.classList.add("replay");
+  redrawAll();
+}
+
+function goLive() {
+  state.replay = null;
+  at.textContent = t("replay.live");
+  document.body.classList.remove("replay");
+  redrawAll();
+}
+
+setupLangButton(document.getElementById("lang"));
+onLang(() => {
+  setConn(conn.dataset.state);
+  renderAlarms();
+  if (state.selected) select(state.selected);
+});
+applyTexts();
+base()
+  .then(() => {
+    state.boundsKnown = true;
+  })
+  .catch((err) => {
+    document.body.dataset.boundaries = "error";
+    console.error("boundaries", err);
+  })
+  .finally(() => {
+    live.connect();
+    subscribe();
+  });

@@ -1,0 +1,204 @@
+// Browser tests of the three pages, run by `go test ./e2e/` (TestBrowser starts ioc and sets the
+// environment): IOC_URL is the running ioc, IOC_CONTROL publishes MQTT readings like a field device,
+// IOC_ARTIFACTS receives the screenshots, IOC_CHROMIUM is Debian's chromium.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.IOC_URL;
+const control = process.env.IOC_CONTROL;
+const artifacts = process.env.IOC_ARTIFACTS;
+if (!base || !control || !artifacts) throw new Error("run through `go test ./e2e/` (IOC_URL, IOC_CONTROL, IOC_ARTIFACTS unset)");
+
+const foreign = []; // every request that tried to leave loopback
+let browser;
+let operator; // the operator map page, open through all tests
+const sal = "e2e-sal-ham-luong";
+const where = { lat: 10.2415, lon: 106.3759 }; // Thành phố Bến Tre
+
+function loopback(url) {
+  const u = new URL(url);
+  if (u.protocol === "data:" || u.protocol === "blob:" || u.protocol === "about:") return true;
+  return ["127.0.0.1", "localhost", "[::1]"].includes(u.hostname) || /^127\./.test(u.hostname);
+}
+
+async function newPage(opts = {}) {
+  const ctx = await browser.newContext({ viewport: { width: 1600, height: 900 }, locale: "vi-VN", timezoneId: "Asia/Ho_Chi_Minh", ...opts });
+  await ctx.route("**/*", (route) => {
+    const url = route.request().url();
+    if (loopback(url)) return route.continue();
+    foreign.push(url);
+    return route.abort("blockedbyclient");
+  });
+  const page = await ctx.newPage();
+  page.on("websocket", (ws) => {
+    if (!loopback(ws.url().replace(/^ws/, "http"))) foreign.push(ws.url());
+  });
+  page.on("pageerror", (err) => console.error("page error:", err.message));
+  return page;
+}
+
+async function publish(topic, payload) {
+  const resp = await fetch(control + "/publish", { method: "POST", body: JSON.stringify({ topic, payload }) });
+  assert.equal(resp.status, 204, await resp.text());
+}
+
+async function getJSON(path) {
+  const resp = await fetch(base + path);
+  assert.equal(resp.status, 200, path + ": " + (await resp.clone().text()));
+  return resp.json();
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.IOC_CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test("the operator map loads with district boundaries and no request leaves loopback", async () => {
+  operator = await newPage();
+  await operator.goto(base + "/");
+  await operator.waitForFunction(() => Number(document.body.dataset.boundaries) > 0, null, { timeout: 10000 });
+  const areas = await operator.$$eval("path[data-area]", (ps) => ps.map((p) => p.dataset.area));
+  for (const code of ["829", "831", "832", "833", "834", "835", "836", "837", "838"]) {
+    assert.ok(areas.includes(code), `Bến Tre district ${code} is drawn as a vector layer (have ${areas})`);
+  }
+  await operator.waitForSelector("#conn[data-state=on]", { timeout: 10000 });
+  const options = await operator.locator("#district option").count();
+  assert.ok(options >= 10, `district filter has ${options} options`);
+  assert.deepEqual(foreign, []);
+});
+
+test("a field device's reading appears as a marker within a second", async () => {
+  const start = Date.now();
+  await publish(`ioc/devices/${sal}/telemetry`, { salinity: 2.4, temperature: 28.5, lat: where.lat, lon: where.lon });
+  await operator.waitForSelector(`[data-id="${sal}"]`, { timeout: 1000 });
+  console.log(`marker shown ${Date.now() - start} ms after the publish`);
+  assert.equal(await operator.locator("#n-telemetry").textContent(), "1");
+  // The side panel shows the latest values and the history sparkline.
+  await operator.click(`[data-id="${sal}"]`);
+  await operator.waitForSelector("#panel:not([hidden]) #panel-values");
+  assert.match(await operator.locator("#panel-values").textContent(), /salinity\s*2,4/);
+  await operator.waitForSelector('.spark[data-field="salinity"] canvas', { timeout: 5000 });
+  await operator.click("#panel-close");
+});
+
+test("a new critical alarm is signalled and acknowledged by clicking", async () => {
+  await publish(`ioc/devices/${sal}/telemetry`, { salinity: 5.6 });
+  const item = operator.locator("#alarm-list li.sev-critical");
+  await item.waitFor({ timeout: 5000 });
+  await operator.waitForSelector("#alert:not([hidden])");
+  assert.match(await operator.locator("#alert").textContent(), /Cảnh báo nghiêm trọng mới/);
+  const id = await item.getAttribute("data-id");
+  await operator.waitForSelector(`[data-id="${id}"][data-layer="alarm"]`);
+  await item.locator("button").click();
+  await operator.waitForSelector("#alarm-ack:not([disabled])");
+  assert.equal(await operator.locator("#alarm-state").textContent(), "Chưa xác nhận");
+  await operator.click("#alarm-ack");
+  await operator.waitForFunction(() => document.getElementById("alarm-state")?.textContent === "Đã xác nhận", null, { timeout: 5000 });
+  const stored = await getJSON("/api/v1/alarms/" + encodeURIComponent(id));
+  assert.equal((stored.alarm || stored).state, "active_ack");
+  await operator.screenshot({ path: join(artifacts, "operator-map.png") });
+  await operator.click("#panel-close");
+});
+
+// fillReport fills the citizen form with the keyboard only: Tab between fields, arrows in the
+// category list, Enter on buttons.
+async function fillReport(page, description) {
+  await page.goto(base + "/report");
+  await page.waitForFunction(() => document.querySelectorAll("#category option").length > 1);
+  const focusByTab = async (id, max = 40) => {
+    for (let i = 0; i < max; i++) {
+      if ((await page.evaluate(() => document.activeElement?.id)) === id) return;
+      await page.keyboard.press("Tab");
+    }
+    assert.fail(`#${id} is not reachable with Tab`);
+  };
+  await focusByTab("category");
+  const codes = await page.$$eval("#category option", (os) => os.map((o) => o.value));
+  for (let i = 0; i < codes.indexOf("NGAP_NUOC"); i++) await page.keyboard.press("ArrowDown");
+  assert.equal(await page.inputValue("#category"), "NGAP_NUOC");
+  await focusByTab("description");
+  await page.keyboard.type(description);
+  await focusByTab("gps");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.getElementById("lat").value !== "");
+  assert.equal(Number(await page.inputValue("#lat")).toFixed(4), where.lat.toFixed(4));
+  await focusByTab("phone");
+  await page.keyboard.type("0909123456");
+}
+
+async function submitByKeyboard(page) {
+  for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.id)) !== "submit"; i++) await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "submit");
+  await page.keyboard.press("Enter");
+}
+
+test("a report filed on /report at 360×640 with the keyboard shows on the map, /track and /kpi", async () => {
+  const page = await newPage({ viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2,
+    geolocation: { latitude: where.lat, longitude: where.lon }, permissions: ["geolocation"] });
+  await fillReport(page, "Đường Đồng Khởi ngập sâu 30 cm sau mưa");
+  // Every visible control has a label; nothing is wider than the phone.
+  const unlabelled = await page.$$eval("input, select, textarea, button", (els) =>
+    els.filter((e) => e.offsetParent !== null && !e.closest(".hp") && !(e.labels?.length || e.getAttribute("aria-label") || (e.tagName === "BUTTON" && e.textContent.trim())))
+      .map((e) => e.outerHTML));
+  assert.deepEqual(unlabelled, []);
+  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 360, "no horizontal scrolling at 360 px");
+  await page.screenshot({ path: join(artifacts, "citizen-report.png"), fullPage: true });
+  await submitByKeyboard(page);
+  await page.waitForSelector("#done:not([hidden])", { timeout: 10000 });
+  const code = (await page.locator("#code").textContent()).trim();
+  assert.match(code, /^[A-Z0-9-]{6,}$/);
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "done", "focus moves to the confirmation");
+  await page.screenshot({ path: join(artifacts, "citizen-done.png"), fullPage: true });
+
+  // The tracking page.
+  await page.click("#track-link");
+  await page.waitForSelector("#track-status");
+  assert.equal(await page.locator("#track-status").getAttribute("data-status"), "new");
+  assert.equal((await page.locator("#track-code").textContent()).trim(), code);
+  assert.equal(await page.locator("#history li").count(), 1);
+  await page.screenshot({ path: join(artifacts, "citizen-track.png"), fullPage: true });
+
+  // The operator map shows it.
+  const track = await getJSON("/api/v1/reports/track/" + encodeURIComponent(code));
+  await operator.waitForSelector(`[data-id="report-${track.id}"][data-layer="report"]`, { timeout: 5000 });
+
+  // A second citizen at the same place is offered the open report before submitting.
+  await fillReport(page, "Nước ngập tới đầu gối");
+  await page.waitForSelector("#nearby:not([hidden]) li");
+  assert.equal(await page.locator("#nearby-list li").count(), 1);
+  await submitByKeyboard(page);
+  await page.waitForFunction(() => /Gửi phản ánh/.test(document.getElementById("form-msg").textContent));
+  assert.equal(await page.locator("#done").isHidden(), true, "the first press only offers the nearby report");
+  await submitByKeyboard(page);
+  await page.waitForSelector("#done:not([hidden])", { timeout: 10000 });
+
+  // The KPI screen counts both.
+  const kpi = await newPage({ viewport: { width: 1920, height: 1080 } });
+  await kpi.goto(base + "/kpi");
+  await kpi.waitForFunction(() => document.getElementById("rec-today").textContent === "2", null, { timeout: 10000 });
+  assert.equal(await kpi.locator("#backlog").textContent(), "2");
+  assert.equal(await kpi.locator("#sev-critical").textContent(), "1");
+  assert.equal(await kpi.locator("#online").textContent(), "100%");
+  await kpi.waitForSelector("#trend canvas");
+  await kpi.screenshot({ path: join(artifacts, "kpi.png") });
+  await kpi.context().close();
+  await page.context().close();
+  assert.deepEqual(foreign, []);
+});
+
+test("English can be switched on", async () => {
+  await operator.click("#lang");
+  assert.equal(await operator.locator('[data-t="alarms.title"]').textContent(), "Open alarms");
+  await operator.click("#lang");
+  assert.equal(await operator.locator('[data-t="alarms.title"]').textContent(), "Cảnh báo đang mở");
+  assert.deepEqual(foreign, []);
+});
