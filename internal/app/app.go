@@ -19,7 +19,6 @@ import (
 
 	mqttc "github.com/ioc-vn/ioc/collectors/mqtt"
 	"github.com/ioc-vn/ioc/dashboard"
-	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/broker"
 	"github.com/ioc-vn/ioc/internal/cluster"
@@ -27,7 +26,6 @@ import (
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/internal/simulate"
-	"github.com/ioc-vn/ioc/internal/store/influx"
 	"github.com/ioc-vn/ioc/internal/store/sqlite"
 	"github.com/ioc-vn/ioc/stream"
 )
@@ -44,7 +42,6 @@ type App struct {
 	log      *slog.Logger
 	Registry *registry.Registry
 	Store    *sqlite.Store
-	Influx   *influx.Store // readings and event history when influx.enabled, else nil
 	Broker   *broker.Broker
 	Pipeline *stream.Pipeline
 	Hub      *dashboard.Hub
@@ -52,8 +49,6 @@ type App struct {
 	Gatherer prometheus.Gatherer
 	Cluster  *cluster.Node // nil on a single node
 	Alarms   *alarm.Engine
-	Geo      *geo.Enricher // admin areas in use and the enrichment stage
-	Fences   *geo.Fences
 	Reports  *report.Service
 
 	alarmStore  *alarm.SQLStore
@@ -100,7 +95,6 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 
 	hub = dashboard.NewHub(dashboard.HubConfig{PingInterval: cfg.Live.PingInterval, WriteTimeout: cfg.Live.WriteTimeout,
 		MaxMessage: cfg.Live.MaxMessage, MaxPending: cfg.Live.MaxPending, FlushInterval: cfg.Live.FlushInterval,
-		ClusterBelowZoom: cfg.Geo.ClusterBelowZoom, ClusterInterval: cfg.Geo.ClusterInterval, MaxViewItems: cfg.Geo.MaxViewItems,
 		AllowedOrigins: cfg.HTTP.AllowedOrigins}, log, reg, func() []dashboard.Item {
 		es := a.Registry.List()
 		items := make([]dashboard.Item, len(es))
@@ -131,22 +125,6 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	}
 
 	sinks := []stream.SinkSpec{{Name: "store", Sink: st, Durable: true}, {Name: "state", Sink: a.Registry}}
-	var readings stream.ReadingStore = st
-	if cfg.Influx.Enabled {
-		a.Influx, err = influx.Open(cfg.Influx.Config, influx.Options{Log: log, Registerer: reg,
-			KindOf: func(id string) (string, bool) {
-				e, ok := a.Registry.Get(id)
-				return e.Kind, ok && e.Kind != ""
-			}})
-		if err != nil {
-			return closeOnErr(err)
-		}
-		a.closers = append(a.closers, a.Influx.Close)
-		st.KeepReadings(false) // the history lives in InfluxDB; SQLite keeps entity state and events
-		checks["influx"] = a.Influx
-		sinks = append(sinks, stream.SinkSpec{Name: "influx", Sink: a.Influx, Durable: true})
-		readings = a.Influx
-	}
 	if cfg.Cluster.NATSURL != "" {
 		a.Cluster, err = cluster.Join(ctx, cluster.Config{NodeID: cfg.Cluster.NodeID, NATSURL: cfg.Cluster.NATSURL,
 			Bucket: cfg.Cluster.Bucket}, log, reg, a.Registry.Write)
@@ -157,15 +135,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		checks["nats"] = a.Cluster
 	}
 
-	if err := a.startGeo(reg); err != nil {
-		return closeOnErr(err)
-	}
 	if err := a.startAlarms(ctx, reg, checks); err != nil {
 		return closeOnErr(err)
 	}
-	// Registry first (it fills a static device's location), then areas and geofences, so alarm rules
-	// and every sink see ev.Areas.
-	stages := []stream.Stage{a.Registry, a.Geo, a.Fences, a.Alarms}
+	stages := []stream.Stage{a.Registry, a.Alarms}
 
 	pl := cfg.Pipeline
 	a.Pipeline, err = stream.NewPipeline(stream.PipelineConfig{QueueSize: pl.QueueSize, OnFull: pl.OnFull, MaxFuture: pl.MaxFuture,
@@ -201,8 +174,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	if err := a.startCameras(reg, opts); err != nil {
 		return closeOnErr(err)
 	}
-	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: readings, Events: st,
-		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount, Geo: a.geoDeps(),
+	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: st, Events: st,
+		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount,
 		UI: dashboard.UIConfig{TileURL: cfg.Web.TileURL, TileAttribution: cfg.Web.TileAttribution, AdminFile: filepath.Base(opts.AdminFile)}})
 	if err != nil {
 		return closeOnErr(err)
@@ -267,7 +240,7 @@ func (a *App) run(ctx context.Context, opts Options) {
 			}
 		}()
 	}
-	for name, src := range map[string]stream.Collector{"alarm engine": a.Alarms, "feed": a.feed, "geofences": a.Fences} {
+	for name, src := range map[string]stream.Collector{"alarm engine": a.Alarms, "feed": a.feed} {
 		srcWG.Add(1)
 		go func() {
 			defer srcWG.Done()
