@@ -21,6 +21,7 @@ import (
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/camera"
 	"github.com/ioc-vn/ioc/internal/report"
+	"github.com/ioc-vn/ioc/internal/store/influx"
 )
 
 // Config is the whole of ioc's configuration.
@@ -31,6 +32,7 @@ type Config struct {
 	Collectors []Collector     `yaml:"collectors"`
 	Pipeline   Pipeline        `yaml:"pipeline"`
 	Store      Store           `yaml:"store"`
+	Influx     Influx          `yaml:"influx"`
 	Devices    Devices         `yaml:"devices"`
 	Live       Live            `yaml:"live"`
 	Web        Web             `yaml:"web"`
@@ -143,6 +145,13 @@ type Store struct {
 	Path string `yaml:"path"`
 }
 
+// Influx stores readings and event history in InfluxDB (1.8+, 2.x, 3.x) instead of the embedded store,
+// which keeps entity state and events; disabled by default.
+type Influx struct {
+	Enabled       bool `yaml:"enabled"`
+	influx.Config `yaml:",inline"`
+}
+
 // Devices configures the device registry.
 type Devices struct {
 	File         string `yaml:"file"` // YAML list of devices; empty for none
@@ -199,6 +208,7 @@ func Default() Config {
 		Pipeline: Pipeline{QueueSize: 8192, OnFull: "block", MaxFuture: time.Hour, SinkQueueSize: 8192,
 			SinkBatch: 2000, FlushInterval: 20 * time.Millisecond},
 		Store:     Store{Type: "sqlite", Path: "data/ioc.db"},
+		Influx:    Influx{Config: influx.Defaults()},
 		Devices:   Devices{AutoRegister: true},
 		Live:      Live{PingInterval: 25 * time.Second, WriteTimeout: 10 * time.Second, MaxMessage: 16 << 10, MaxPending: 200000, FlushInterval: 50 * time.Millisecond},
 		Web:       Web{OnlineWindow: 15 * time.Minute},
@@ -337,6 +347,9 @@ func (c Config) Validate() error {
 	oneOf(add, "store.type", c.Store.Type, "sqlite")
 	if c.Store.Path == "" {
 		add("store.path", "must be set")
+	}
+	if c.Influx.Enabled {
+		nested(add, "influx", c.Influx.Validate())
 	}
 	if c.Live.PingInterval < time.Second {
 		add("live.ping_interval", "must be at least 1s")

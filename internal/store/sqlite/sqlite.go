@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -30,6 +31,8 @@ import (
 type Store struct {
 	w *sql.DB // one writer connection
 	r *sql.DB // readers
+
+	noReadings atomic.Bool // telemetry history is kept elsewhere (InfluxDB)
 }
 
 var (
@@ -106,6 +109,10 @@ func (s *Store) Check(ctx context.Context) error {
 	return nil
 }
 
+// KeepReadings sets whether telemetry values are stored as readings (the default). ioc turns it off when
+// InfluxDB keeps the history; entity state and non-telemetry events are stored either way.
+func (s *Store) KeepReadings(keep bool) { s.noReadings.Store(!keep) }
+
 // Write stores a batch in one transaction: telemetry values as readings, other events as events, and
 // the newest state of each entity.
 func (s *Store) Write(ctx context.Context, events []stream.Event) error {
@@ -114,7 +121,7 @@ func (s *Store) Write(ctx context.Context, events []stream.Event) error {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	if err := writeTx(ctx, tx, events); err != nil {
+	if err := writeTx(ctx, tx, events, !s.noReadings.Load()); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -123,7 +130,7 @@ func (s *Store) Write(ctx context.Context, events []stream.Event) error {
 	return nil
 }
 
-func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event) error {
+func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bool) error {
 	rd, err := tx.PrepareContext(ctx, `INSERT INTO readings (entity, field, ts, value) VALUES (?, ?, ?, ?)
 		ON CONFLICT (entity, field, ts) DO UPDATE SET value = excluded.value`)
 	if err != nil {
@@ -142,6 +149,9 @@ func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event) error {
 		ts := e.Time.UnixMilli()
 		if e.Type == stream.TypeTelemetry {
 			for f, v := range e.Values {
+				if !readings {
+					break
+				}
 				if _, err := rd.ExecContext(ctx, e.Entity, f, ts, v); err != nil {
 					return fmt.Errorf("sqlite: insert reading %s/%s: %w", e.Entity, f, err)
 				}
