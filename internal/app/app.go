@@ -26,6 +26,7 @@ import (
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/internal/simulate"
+	"github.com/ioc-vn/ioc/internal/store/influx"
 	"github.com/ioc-vn/ioc/internal/store/sqlite"
 	"github.com/ioc-vn/ioc/stream"
 )
@@ -42,6 +43,7 @@ type App struct {
 	log      *slog.Logger
 	Registry *registry.Registry
 	Store    *sqlite.Store
+	Influx   *influx.Store // readings and event history when influx.enabled, else nil
 	Broker   *broker.Broker
 	Pipeline *stream.Pipeline
 	Hub      *dashboard.Hub
@@ -125,6 +127,22 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	}
 
 	sinks := []stream.SinkSpec{{Name: "store", Sink: st, Durable: true}, {Name: "state", Sink: a.Registry}}
+	var readings stream.ReadingStore = st
+	if cfg.Influx.Enabled {
+		a.Influx, err = influx.Open(cfg.Influx.Config, influx.Options{Log: log, Registerer: reg,
+			KindOf: func(id string) (string, bool) {
+				e, ok := a.Registry.Get(id)
+				return e.Kind, ok && e.Kind != ""
+			}})
+		if err != nil {
+			return closeOnErr(err)
+		}
+		a.closers = append(a.closers, a.Influx.Close)
+		st.KeepReadings(false) // the history lives in InfluxDB; SQLite keeps entity state and events
+		checks["influx"] = a.Influx
+		sinks = append(sinks, stream.SinkSpec{Name: "influx", Sink: a.Influx, Durable: true})
+		readings = a.Influx
+	}
 	if cfg.Cluster.NATSURL != "" {
 		a.Cluster, err = cluster.Join(ctx, cluster.Config{NodeID: cfg.Cluster.NodeID, NATSURL: cfg.Cluster.NATSURL,
 			Bucket: cfg.Cluster.Bucket}, log, reg, a.Registry.Write)
@@ -174,7 +192,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	if err := a.startCameras(reg, opts); err != nil {
 		return closeOnErr(err)
 	}
-	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: st, Events: st,
+	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: readings, Events: st,
 		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount,
 		UI: dashboard.UIConfig{TileURL: cfg.Web.TileURL, TileAttribution: cfg.Web.TileAttribution, AdminFile: filepath.Base(opts.AdminFile)}})
 	if err != nil {
