@@ -37,6 +37,9 @@ func TestShippedConfigsLoad(t *testing.T) {
 	if got, want := cfg.Live, Default().Live; got != want {
 		t.Errorf("example live %+v differs from defaults %+v", got, want)
 	}
+	if got, want := cfg.Influx, Default().Influx; got != want {
+		t.Errorf("example influx %+v differs from defaults %+v", got, want)
+	}
 }
 
 // TestBadConfigs loads testdata/*.bad.yaml and expects every line of the matching .errors file.
