@@ -20,7 +20,7 @@ import (
 var t0 = time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)
 
 // open opens a store on srv with its own registry; spool is the spool directory (t.TempDir() if "").
-func open(t *testing.T, srv *influxtest.Server, spool string, edit func(*influx.Config)) (*influx.Store, *prometheus.Registry) {
+func open(t testing.TB, srv *influxtest.Server, spool string, edit func(*influx.Config)) (*influx.Store, *prometheus.Registry) {
 	t.Helper()
 	cfg := influx.Defaults()
 	cfg.URL, cfg.Bucket = srv.URL, srv.Bucket()
@@ -99,7 +99,7 @@ func levels(t *testing.T, srv *influxtest.Server) []int {
 	return out
 }
 
-func metric(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+func metric(t testing.TB, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -128,7 +128,7 @@ func metric(t *testing.T, reg prometheus.Gatherer, name string, labels map[strin
 	return sum
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
