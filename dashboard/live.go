@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/registry"
 )
 
@@ -46,10 +48,15 @@ func ItemOf(e registry.Entity) Item {
 
 // Frame is a message on /api/v1/live.
 type Frame struct {
-	Type    string `json:"type"` // snapshot | update | error
-	Seq     uint64 `json:"seq"`
-	Items   []Item `json:"items,omitempty"`
-	Message string `json:"message,omitempty"`
+	Type     string        `json:"type"` // snapshot | update | clusters | error
+	Seq      uint64        `json:"seq"`
+	Mode     string        `json:"mode,omitempty"` // after a subscribe: items | clusters
+	BBox     *[4]float64   `json:"bbox,omitempty"` // the subscription's viewport
+	Zoom     *int          `json:"zoom,omitempty"`
+	Items    []Item        `json:"items,omitempty"`
+	Leave    []string      `json:"leave,omitempty"`    // IDs that moved out of the viewport (or out of its filter)
+	Clusters []ClusterItem `json:"clusters,omitempty"` // at low zoom: the whole viewport, replacing earlier clusters
+	Message  string        `json:"message,omitempty"`
 }
 
 // HubConfig configures the live hub.
@@ -60,18 +67,31 @@ type HubConfig struct {
 	MaxPending     int           // entities waiting for one client before it is cut off as too slow
 	FlushInterval  time.Duration // least time between two update frames to one client
 	AllowedOrigins []string      // besides the request's own host
+	// Viewport subscriptions: below ClusterBelowZoom clients get clusters, recomputed at most every
+	// ClusterInterval when something in their view changed; a view at higher zoom holding more than
+	// MaxViewItems entities is sent as clusters too.
+	ClusterBelowZoom int
+	ClusterInterval  time.Duration
+	MaxViewItems     int
 }
 
-// Hub pushes entity changes to websocket clients. One goroutine (Run) owns the client set. Publish
-// merges changes into a pending set (latest state per entity wins) and wakes Run, which hands them to
-// every client's own pending set; each client's write pump sends what accumulated as one frame, so a
-// slow client receives coalesced updates and never holds more than one state per entity.
+// Hub pushes entity changes to websocket clients. One goroutine (Run) owns the client set, the
+// clients' subscriptions and the writes to the spatial index of entities. Publish merges changes into
+// a pending set (latest state per entity wins) and wakes Run, which moves them into the index and
+// hands them to every client's own pending set; each client's write pump sends what accumulated as one
+// frame, so a slow client receives coalesced updates and never holds more than one state per entity.
+//
+// A client that never subscribes gets the full snapshot and every update. A client that sends
+// {"type":"subscribe",…} gets a snapshot of its viewport, then only changes inside it, "leave" for
+// entities that moved out, or clusters at low zoom. Because only Run changes the index, a
+// subscription's snapshot and the updates after it are computed from the same state.
 type Hub struct {
 	cfg      HubConfig
 	log      *slog.Logger
 	snapshot func() []Item
 	upgrader websocket.Upgrader
 	m        hubMetrics
+	index    *geo.Index[Item] // located entities as last distributed; written only by Run
 
 	mu      sync.Mutex // guards pending
 	pending map[string]Item
@@ -79,7 +99,13 @@ type Hub struct {
 
 	register   chan *client
 	unregister chan *client
+	subscribe  chan subscribeReq
 	done       chan struct{}
+}
+
+type subscribeReq struct {
+	c   *client
+	sub *subscription
 }
 
 type hubMetrics struct {
@@ -87,21 +113,30 @@ type hubMetrics struct {
 	frames  *prometheus.CounterVec
 	items   prometheus.Counter
 	slow    prometheus.Counter
+	subs    *prometheus.CounterVec
 }
 
 // NewHub builds a hub; snapshot returns the current state of every entity for new clients.
 func NewHub(cfg HubConfig, log *slog.Logger, reg prometheus.Registerer, snapshot func() []Item) *Hub {
 	h := &Hub{cfg: cfg, log: log.With("component", "live"), snapshot: snapshot,
 		pending: map[string]Item{}, wake: make(chan struct{}, 1),
-		register: make(chan *client), unregister: make(chan *client), done: make(chan struct{}),
+		register: make(chan *client), unregister: make(chan *client), subscribe: make(chan subscribeReq),
+		done: make(chan struct{}), index: geo.NewIndex[Item](),
 		m: hubMetrics{
 			clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_live_clients", Help: "Websocket clients connected to /api/v1/live."}),
 			frames:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_live_frames_total", Help: "Frames sent to websocket clients, by type."}, []string{"type"}),
 			items:   prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_live_items_sent_total", Help: "Entity states sent to websocket clients."}),
 			slow:    prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_live_slow_clients_total", Help: "Clients cut off because they fell too far behind."}),
+			subs:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_live_subscribe_frames_total", Help: "Viewport subscribe frames received, by result (ok, invalid)."}, []string{"result"}),
 		}}
 	if reg != nil {
-		reg.MustRegister(h.m.clients, h.m.frames, h.m.items, h.m.slow)
+		reg.MustRegister(h.m.clients, h.m.frames, h.m.items, h.m.slow, h.m.subs)
+	}
+	if h.cfg.ClusterInterval <= 0 {
+		h.cfg.ClusterInterval = time.Second
+	}
+	if h.cfg.MaxViewItems <= 0 {
+		h.cfg.MaxViewItems = 20000
 	}
 	h.upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10, CheckOrigin: h.checkOrigin,
 		EnableCompression: false}
@@ -130,10 +165,20 @@ func (h *Hub) PublishEntities(es []registry.Entity) {
 	h.Publish(items)
 }
 
+// Entities is the spatial index of located entities as last sent to clients, for HTTP queries.
+func (h *Hub) Entities() *geo.Index[Item] { return h.index }
+
 // Run owns the client set until ctx ends, then closes every connection.
 func (h *Hub) Run(ctx context.Context) error {
 	clients := map[*client]bool{}
 	var seq uint64
+	for _, it := range h.snapshot() {
+		if it.Location != nil {
+			h.index.Set(it.ID, orb.Point(*it.Location), it)
+		}
+	}
+	tick := time.NewTicker(h.cfg.ClusterInterval)
+	defer tick.Stop()
 	defer func() {
 		close(h.done)
 		for c := range clients {
@@ -154,6 +199,25 @@ func (h *Hub) Run(ctx context.Context) error {
 				delete(clients, c)
 				h.m.clients.Set(float64(len(clients)))
 			}
+		case r := <-h.subscribe:
+			if clients[r.c] {
+				r.c.sub = r.sub
+				r.c.view(h.viewFrame(r.sub, seq))
+			}
+		case <-tick.C:
+			cache := map[string][]ClusterItem{}
+			for c := range clients {
+				if c.sub == nil || !c.sub.clusters || !c.dirty {
+					continue
+				}
+				cs, ok := cache[c.sub.key]
+				if !ok {
+					cs = clustersOf(h.index, c.sub)
+					cache[c.sub.key] = cs
+				}
+				c.dirty = false
+				c.view(Frame{Type: "clusters", Seq: seq, Mode: "clusters", Zoom: &c.sub.zoom, BBox: bboxOf(c.sub.bbox), Clusters: cs})
+			}
 		case <-h.wake:
 			h.mu.Lock()
 			batch := h.pending
@@ -163,8 +227,9 @@ func (h *Hub) Run(ctx context.Context) error {
 				continue
 			}
 			seq++
+			moves := h.apply(batch)
 			for c := range clients {
-				if !c.offer(seq, batch, h.cfg.MaxPending) {
+				if !h.offer(c, seq, batch, moves) {
 					h.m.slow.Inc()
 					delete(clients, c)
 					h.m.clients.Set(float64(len(clients)))
@@ -174,6 +239,92 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// move is an entity's state before and after a batch.
+type move struct {
+	prev Item
+	had  bool // prev is meaningful
+	cur  Item
+}
+
+// apply writes a batch into the index and returns each entity's previous and new state.
+func (h *Hub) apply(batch map[string]Item) []move {
+	moves := make([]move, 0, len(batch))
+	for id, it := range batch {
+		m := move{cur: it}
+		if it.Location != nil {
+			_, m.prev, m.had = h.index.Set(id, orb.Point(*it.Location), it)
+		} else if _, prev, ok := h.index.Get(id); ok {
+			m.prev, m.had = prev, true
+			m.cur.Location = prev.Location // a state without a position keeps the known one
+			h.index.Set(id, orb.Point(*prev.Location), m.cur)
+		}
+		moves = append(moves, m)
+	}
+	return moves
+}
+
+// offer hands a batch to one client: everything to a client without a subscription; to a subscribed
+// one the entities inside its view and leave for those that moved out; for a clustered view it only
+// notes that the clusters need recomputing. False means the client is too far behind.
+func (h *Hub) offer(c *client, seq uint64, batch map[string]Item, moves []move) bool {
+	s := c.sub
+	if s == nil {
+		return c.offer(seq, batch, nil, h.cfg.MaxPending)
+	}
+	if s.clusters {
+		for i := range moves {
+			m := &moves[i]
+			if s.shows(&m.cur) || (m.had && s.shows(&m.prev)) {
+				c.dirty = true
+				break
+			}
+		}
+		return true
+	}
+	var in map[string]Item
+	var leave []string
+	for i := range moves {
+		m := &moves[i]
+		switch {
+		case s.shows(&m.cur):
+			if in == nil {
+				in = map[string]Item{}
+			}
+			in[m.cur.ID] = m.cur
+		case m.had && s.shows(&m.prev):
+			leave = append(leave, m.cur.ID)
+		}
+	}
+	if in == nil && leave == nil {
+		return true
+	}
+	return c.offer(seq, in, leave, h.cfg.MaxPending)
+}
+
+// viewFrame is the snapshot answering a subscription: the entities in view, or its clusters when the
+// zoom is low or the view holds more than MaxViewItems entities (then the subscription stays
+// clustered until the next subscribe).
+func (h *Hub) viewFrame(s *subscription, seq uint64) Frame {
+	f := Frame{Type: "snapshot", Seq: seq, Zoom: &s.zoom, BBox: bboxOf(s.bbox), Mode: "items", Items: []Item{}}
+	if !s.clusters {
+		h.index.Search(s.bbox, func(_ string, _ orb.Point, it Item) bool {
+			if s.wants(&it) {
+				f.Items = append(f.Items, it)
+			}
+			return len(f.Items) <= h.cfg.MaxViewItems
+		})
+		if len(f.Items) <= h.cfg.MaxViewItems {
+			slices.SortFunc(f.Items, func(a, b Item) int { return strings.Compare(a.ID, b.ID) })
+			return f
+		}
+		s.clusters = true
+	}
+	f.Mode, f.Items, f.Clusters = "clusters", nil, clustersOf(h.index, s)
+	return f
+}
+
+func bboxOf(b orb.Bound) *[4]float64 { return &[4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]} }
 
 func (h *Hub) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
@@ -211,11 +362,16 @@ type client struct {
 	hub  *Hub
 	conn *websocket.Conn
 
-	mu      sync.Mutex // guards pending, seq
+	mu      sync.Mutex // guards pending, gone, latest, seq
 	pending map[string]Item
+	gone    map[string]bool
+	latest  *Frame // a viewport snapshot or clusters frame not yet sent; a newer one replaces it
 	seq     uint64
 	notify  chan struct{}
 	ctrl    chan Frame // frames that must not be coalesced (snapshot, errors)
+
+	sub   *subscription // owned by the hub goroutine; nil: everything
+	dirty bool          // owned by the hub goroutine: clusters need recomputing
 
 	closeOnce sync.Once
 	quit      chan struct{}
@@ -227,23 +383,47 @@ func (c *client) start(snapshot Frame) {
 	go c.readPump()
 }
 
-// offer merges a batch into the client's pending set; false means the client is too far behind.
-func (c *client) offer(seq uint64, batch map[string]Item, maxPending int) bool {
+// offer merges a batch into the client's pending set: items to send and IDs that left its view (the
+// latest of the two wins); false means the client is too far behind.
+func (c *client) offer(seq uint64, batch map[string]Item, leave []string, maxPending int) bool {
 	c.mu.Lock()
 	for id, it := range batch {
 		c.pending[id] = it
+		delete(c.gone, id)
+	}
+	for _, id := range leave {
+		delete(c.pending, id)
+		if c.gone == nil {
+			c.gone = map[string]bool{}
+		}
+		c.gone[id] = true
 	}
 	c.seq = seq
-	n := len(c.pending)
+	n := len(c.pending) + len(c.gone)
 	c.mu.Unlock()
 	if n > maxPending {
 		return false
 	}
+	c.wakeWriter()
+	return true
+}
+
+// view queues a viewport snapshot or clusters frame. It supersedes whatever was pending: the frame
+// describes the whole view as of now, and later offers add to it.
+func (c *client) view(f Frame) {
+	c.mu.Lock()
+	c.latest = &f
+	clear(c.pending)
+	clear(c.gone)
+	c.mu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *client) wakeWriter() {
 	select {
 	case c.notify <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 func (c *client) close(code int, reason string) {
@@ -284,19 +464,15 @@ func (c *client) writePump() {
 					return
 				}
 			}
-			c.mu.Lock()
-			items := make([]Item, 0, len(c.pending))
-			for _, it := range c.pending {
-				items = append(items, it)
+			view, f := c.take()
+			if view != nil && !c.write(*view) {
+				return
 			}
-			clear(c.pending)
-			seq := c.seq
-			c.mu.Unlock()
-			if len(items) == 0 {
+			if len(f.Items) == 0 && len(f.Leave) == 0 {
 				continue
 			}
 			last = time.Now()
-			if !c.write(Frame{Type: "update", Seq: seq, Items: items}) {
+			if !c.write(f) {
 				return
 			}
 		case <-ping.C:
@@ -305,6 +481,29 @@ func (c *client) writePump() {
 			}
 		}
 	}
+}
+
+// take empties the client's pending state: a queued view frame, and an update frame with the items
+// and leaves gathered since.
+func (c *client) take() (*Frame, Frame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	view := c.latest
+	c.latest = nil
+	f := Frame{Type: "update", Seq: c.seq}
+	if len(c.pending) > 0 {
+		f.Items = make([]Item, 0, len(c.pending))
+		for _, it := range c.pending {
+			f.Items = append(f.Items, it)
+		}
+		clear(c.pending)
+	}
+	for id := range c.gone {
+		f.Leave = append(f.Leave, id)
+	}
+	clear(c.gone)
+	slices.Sort(f.Leave)
+	return view, f
 }
 
 func (c *client) write(f Frame) bool {
@@ -351,6 +550,21 @@ func (c *client) readPump() {
 		switch msg.Type {
 		case "ping":
 			// application-level keepalive from browsers that cannot send control frames
+		case "subscribe":
+			sub, err := parseSubscribe(data, c.hub.cfg.ClusterBelowZoom)
+			if err != nil {
+				c.hub.m.subs.WithLabelValues("invalid").Inc()
+				c.sendError(err.Error())
+				continue
+			}
+			c.hub.m.subs.WithLabelValues("ok").Inc()
+			select {
+			case c.hub.subscribe <- subscribeReq{c: c, sub: sub}:
+			case <-c.hub.done:
+				return
+			case <-c.quit:
+				return
+			}
 		default:
 			c.sendError("loại khung không hỗ trợ / unsupported frame type: " + msg.Type)
 		}

@@ -37,6 +37,8 @@ type Deps struct {
 	UI       UIConfig                  // what the pages are told at /api/v1/ui/config
 	// Mount adds routes of other components (alarms, reports, camera ingest) to the mux.
 	Mount func(mux *http.ServeMux)
+	// Geo serves admin areas, entities by bbox and geofences (geo.go); nil leaves those routes out.
+	Geo *GeoDeps
 }
 
 // Server is the HTTP server.
@@ -82,6 +84,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/readings", h(s.readings))
 	mux.Handle("GET /api/v1/events", h(s.events))
 	mux.Handle("GET /api/v1/live", s.d.Hub)
+	if s.d.Geo != nil {
+		s.mountGeo(mux, h)
+	}
 	if s.d.Mount != nil {
 		s.d.Mount(mux)
 	}

@@ -141,6 +141,7 @@ func testConfig(t *testing.T, root string) config.Config {
 	cfg.Reports.Store.Path = filepath.Join(dir, "reports.db")
 	cfg.Reports.PhotoDir = filepath.Join(dir, "photos")
 	cfg.Reports.Catalogue = filepath.Join(root, "configs", "services.yaml")
+	cfg.Geo.AdminFiles = []string{filepath.Join(root, "configs", "admin", "83.geojson")}
 	cfg.Reports.MinFillTime = 0 // the bot check still needs a valid form token
 	cfg.Log.Level = "warn"
 	if err := yaml.Unmarshal([]byte(rules), &cfg.Alarm); err != nil {

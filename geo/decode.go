@@ -126,7 +126,7 @@ func decodeFeature(raw json.RawMessage) (*Area, error) {
 	if a.Parent == a.Code && a.Code != "" {
 		errs = append(errs, fmt.Errorf("properties.parent: an area cannot be its own parent"))
 	}
-	geom, err := decodeGeometry(f.Geometry)
+	geom, err := DecodePolygons(f.Geometry)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("geometry: %w", err))
 	}
@@ -137,8 +137,8 @@ func decodeFeature(raw json.RawMessage) (*Area, error) {
 	return a, nil
 }
 
-// decodeGeometry decodes a Polygon or MultiPolygon and checks its rings.
-func decodeGeometry(raw json.RawMessage) (orb.MultiPolygon, error) {
+// DecodePolygons decodes a GeoJSON Polygon or MultiPolygon geometry and checks its rings.
+func DecodePolygons(raw json.RawMessage) (orb.MultiPolygon, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return nil, errors.New("must be set")
 	}
@@ -199,4 +199,26 @@ func CheckPoint(p orb.Point) error {
 		return fmt.Errorf("latitude %g is outside ±90 (positions are [lon, lat])", lat)
 	}
 	return nil
+}
+
+// BoundOf checks a bounding box given as [minLon, minLat, maxLon, maxLat] and returns it: four finite
+// numbers, longitudes within ±180, latitudes within ±90, min ≤ max on both axes.
+func BoundOf(v []float64) (orb.Bound, error) {
+	if len(v) != 4 {
+		return orb.Bound{}, fmt.Errorf("bbox must be [minLon, minLat, maxLon, maxLat], got %d numbers", len(v))
+	}
+	lo, hi := orb.Point{v[0], v[1]}, orb.Point{v[2], v[3]}
+	if err := CheckPoint(lo); err != nil {
+		return orb.Bound{}, fmt.Errorf("bbox min: %w", err)
+	}
+	if err := CheckPoint(hi); err != nil {
+		return orb.Bound{}, fmt.Errorf("bbox max: %w", err)
+	}
+	if lo[0] > hi[0] {
+		return orb.Bound{}, fmt.Errorf("bbox minLon %g is greater than maxLon %g", lo[0], hi[0])
+	}
+	if lo[1] > hi[1] {
+		return orb.Bound{}, fmt.Errorf("bbox minLat %g is greater than maxLat %g", lo[1], hi[1])
+	}
+	return orb.Bound{Min: lo, Max: hi}, nil
 }

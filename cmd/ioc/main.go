@@ -108,6 +108,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ioc:", err)
 		return 1
 	}
+	go reloadOnHangup(ctx, a, log)
 	mqtt := "external brokers only"
 	if a.Broker != nil {
 		mqtt = a.Broker.URL()
@@ -119,6 +120,24 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHangup re-reads the admin areas on SIGHUP until ctx ends; connections stay up and a bad
+// file leaves the areas in use.
+func reloadOnHangup(ctx context.Context, a *app.App, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := a.ReloadAreas(); err != nil {
+				log.Error("reload on SIGHUP failed; the previous admin areas stay in use", "error", err)
+			}
+		}
+	}
 }
 
 func configCheck(path string, stdout, stderr io.Writer) int {

@@ -19,6 +19,7 @@ import (
 
 	mqttc "github.com/ioc-vn/ioc/collectors/mqtt"
 	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/broker"
 	"github.com/ioc-vn/ioc/internal/cluster"
@@ -51,6 +52,8 @@ type App struct {
 	Gatherer prometheus.Gatherer
 	Cluster  *cluster.Node // nil on a single node
 	Alarms   *alarm.Engine
+	Geo      *geo.Enricher // admin areas in use and the enrichment stage
+	Fences   *geo.Fences
 	Reports  *report.Service
 
 	alarmStore  *alarm.SQLStore
@@ -97,6 +100,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 
 	hub = dashboard.NewHub(dashboard.HubConfig{PingInterval: cfg.Live.PingInterval, WriteTimeout: cfg.Live.WriteTimeout,
 		MaxMessage: cfg.Live.MaxMessage, MaxPending: cfg.Live.MaxPending, FlushInterval: cfg.Live.FlushInterval,
+		ClusterBelowZoom: cfg.Geo.ClusterBelowZoom, ClusterInterval: cfg.Geo.ClusterInterval, MaxViewItems: cfg.Geo.MaxViewItems,
 		AllowedOrigins: cfg.HTTP.AllowedOrigins}, log, reg, func() []dashboard.Item {
 		es := a.Registry.List()
 		items := make([]dashboard.Item, len(es))
@@ -153,10 +157,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		checks["nats"] = a.Cluster
 	}
 
+	if err := a.startGeo(reg); err != nil {
+		return closeOnErr(err)
+	}
 	if err := a.startAlarms(ctx, reg, checks); err != nil {
 		return closeOnErr(err)
 	}
-	stages := []stream.Stage{a.Registry, a.Alarms}
+	// Registry first (it fills a static device's location), then areas and geofences, so alarm rules
+	// and every sink see ev.Areas.
+	stages := []stream.Stage{a.Registry, a.Geo, a.Fences, a.Alarms}
 
 	pl := cfg.Pipeline
 	a.Pipeline, err = stream.NewPipeline(stream.PipelineConfig{QueueSize: pl.QueueSize, OnFull: pl.OnFull, MaxFuture: pl.MaxFuture,
@@ -193,7 +202,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		return closeOnErr(err)
 	}
 	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: readings, Events: st,
-		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount,
+		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount, Geo: a.geoDeps(),
 		UI: dashboard.UIConfig{TileURL: cfg.Web.TileURL, TileAttribution: cfg.Web.TileAttribution, AdminFile: filepath.Base(opts.AdminFile)}})
 	if err != nil {
 		return closeOnErr(err)
@@ -258,7 +267,7 @@ func (a *App) run(ctx context.Context, opts Options) {
 			}
 		}()
 	}
-	for name, src := range map[string]stream.Collector{"alarm engine": a.Alarms, "feed": a.feed} {
+	for name, src := range map[string]stream.Collector{"alarm engine": a.Alarms, "feed": a.feed, "geofences": a.Fences} {
 		srcWG.Add(1)
 		go func() {
 			defer srcWG.Done()

@@ -133,6 +133,7 @@ broker: {enabled: false}
 store: {path: "%s"}
 alarm: {store: {path: "%s/alarms.db"}}
 reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml"}
+geo: {admin_files: ["../../configs/admin/83.geojson"]}
 cluster: {node_id: "%s", nats_url: "%s"}
 collectors:
   - name: telemetry

@@ -95,6 +95,7 @@ func (a *App) startReports(ctx context.Context, reg prometheus.Registerer, check
 	a.Reports, err = report.New(rc, report.Deps{Store: st, Catalogue: cat,
 		Photos:   &photo.Store{Blobs: &photo.Disk{Dir: rc.PhotoDir}, Limits: lim},
 		OnChange: a.feed.push,
+		Locate:   a.Geo.Codes,
 		Actor:    a.actor,
 		Log:      a.log.With("component", "reports"), Registerer: reg})
 	if err != nil {

@@ -34,6 +34,7 @@ func testConfig(t testing.TB) config.Config {
 	cfg.Reports.Store.Path = filepath.Join(dir, "reports.db")
 	cfg.Reports.PhotoDir = filepath.Join(dir, "photos")
 	cfg.Reports.Catalogue = filepath.Join("..", "..", "configs", "services.yaml")
+	cfg.Geo.AdminFiles = []string{filepath.Join("..", "..", "configs", "admin", "83.geojson")}
 	cfg.Log.Level = "warn"
 	return cfg
 }

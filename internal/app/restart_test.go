@@ -124,6 +124,7 @@ broker: {enabled: false}
 store: {path: "%s"}
 alarm: {store: {path: "%s/alarms.db"}}
 reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml"}
+geo: {admin_files: ["../../configs/admin/83.geojson"]}
 collectors:
   - name: telemetry
     type: mqtt

@@ -12,12 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paulmach/orb"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ioc-vn/ioc/collectors/frigate"
 	"github.com/ioc-vn/ioc/collectors/hikvision"
 	"github.com/ioc-vn/ioc/collectors/onvif"
 	"github.com/ioc-vn/ioc/collectors/webhook"
+	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/camera"
 	"github.com/ioc-vn/ioc/internal/report"
@@ -35,6 +37,7 @@ type Config struct {
 	Influx     Influx          `yaml:"influx"`
 	Devices    Devices         `yaml:"devices"`
 	Live       Live            `yaml:"live"`
+	Geo        Geo             `yaml:"geo"`
 	Web        Web             `yaml:"web"`
 	Demo       Demo            `yaml:"demo"`
 	Cameras    []camera.Config `yaml:"cameras"`
@@ -176,6 +179,27 @@ type Web struct {
 	OnlineWindow    time.Duration `yaml:"online_window"` // a sensor that reported within this is online (KPI)
 }
 
+// Geo configures admin areas (event enrichment, area routes), geofences and live-map clustering.
+type Geo struct {
+	// AdminFiles are GeoJSON FeatureCollections of admin areas (properties code, name, level, parent);
+	// several provinces may be loaded together. Reloaded on SIGHUP and POST /api/v1/admin/areas/reload.
+	AdminFiles       []string      `yaml:"admin_files"`
+	ClusterBelowZoom int           `yaml:"cluster_below_zoom"` // live views below this zoom get server-side clusters
+	ClusterInterval  time.Duration `yaml:"cluster_interval"`   // how often a clustered view is refreshed at most
+	MaxViewItems     int           `yaml:"max_view_items"`     // a view holding more entities is clustered whatever its zoom
+	FenceQueue       int           `yaml:"fence_queue"`        // geofence detections waiting for the pipeline; drops beyond are counted
+	Geofences        []Geofence    `yaml:"geofences"`
+}
+
+// Geofence is a named polygon watched for entities entering, leaving or staying inside it.
+type Geofence struct {
+	ID      string       `yaml:"id"`
+	Name    string       `yaml:"name"`
+	Detect  []string     `yaml:"detect"`  // enter | exit | inside; empty: enter and exit
+	Kinds   []string     `yaml:"kinds"`   // entity kinds watched; empty: all
+	Polygon [][2]float64 `yaml:"polygon"` // closed ring of [lon, lat]
+}
+
 // Demo runs the built-in Bến Tre simulator inside ioc serve.
 type Demo struct {
 	Enabled  bool          `yaml:"enabled"`
@@ -211,6 +235,7 @@ func Default() Config {
 		Influx:    Influx{Config: influx.Defaults()},
 		Devices:   Devices{AutoRegister: true},
 		Live:      Live{PingInterval: 25 * time.Second, WriteTimeout: 10 * time.Second, MaxMessage: 16 << 10, MaxPending: 200000, FlushInterval: 50 * time.Millisecond},
+		Geo:       Geo{AdminFiles: []string{"configs/admin/83.geojson"}, ClusterBelowZoom: 13, ClusterInterval: time.Second, MaxViewItems: 20000, FenceQueue: 4096},
 		Web:       Web{OnlineWindow: 15 * time.Minute},
 		Demo:      Demo{Devices: 300, Interval: 5 * time.Second, Seed: 83, Cameras: 30},
 		Frigate:   Frigate{Config: withBroker(frigate.Defaults())},
@@ -371,6 +396,7 @@ func (c Config) Validate() error {
 	if c.Live.FlushInterval <= 0 {
 		add("live.flush_interval", "must be positive")
 	}
+	validateGeo(add, c.Geo)
 	if c.Demo.Enabled {
 		if c.Demo.Devices < 1 || c.Demo.Devices > 100000 {
 			add("demo.devices", "must be between 1 and 100000")
@@ -471,4 +497,43 @@ func checkFilter(f string) error {
 		}
 	}
 	return nil
+}
+func validateGeo(add func(string, string, ...any), g Geo) {
+	if len(g.AdminFiles) == 0 {
+		add("geo.admin_files", "must list at least one GeoJSON file (configs/admin/83.geojson)")
+	}
+	for i, f := range g.AdminFiles {
+		if f == "" {
+			add(fmt.Sprintf("geo.admin_files[%d]", i), "must not be empty")
+		}
+	}
+	if g.ClusterBelowZoom < 0 || g.ClusterBelowZoom > 24 {
+		add("geo.cluster_below_zoom", "must be between 0 (never cluster) and 24")
+	}
+	if g.ClusterInterval < 100*time.Millisecond {
+		add("geo.cluster_interval", "must be at least 100ms")
+	}
+	positive(add, "geo.max_view_items", g.MaxViewItems)
+	positive(add, "geo.fence_queue", g.FenceQueue)
+	seen := map[string]bool{}
+	for i, f := range g.Geofences {
+		p := fmt.Sprintf("geo.geofences[%d]", i)
+		if f.ID != "" {
+			p += " (" + f.ID + ")"
+			if seen[f.ID] {
+				add(p+".id", "duplicate geofence id %q", f.ID)
+			}
+			seen[f.ID] = true
+		}
+		nested(add, p, f.Fence().Check())
+	}
+}
+
+// Fence converts the configured geofence.
+func (f Geofence) Fence() geo.Fence {
+	ring := make(orb.Ring, len(f.Polygon))
+	for i, p := range f.Polygon {
+		ring[i] = orb.Point(p)
+	}
+	return geo.Fence{ID: f.ID, Name: f.Name, Detect: f.Detect, Kinds: f.Kinds, Geom: orb.MultiPolygon{{ring}}}
 }
