@@ -37,6 +37,10 @@ type Deps struct {
 	UI       UIConfig                  // what the pages are told at /api/v1/ui/config
 	// Mount adds routes of other components (alarms, reports, camera ingest) to the mux.
 	Mount func(mux *http.ServeMux)
+	// Guard wraps the finished mux with the access layer (internal/auth); nil serves the mux as is.
+	Guard func(mux *http.ServeMux) (http.Handler, error)
+	// TLSCert and TLSKey are PEM files; set, the server speaks HTTPS only.
+	TLSCert, TLSKey string
 	// Geo serves admin areas, entities by bbox and geofences (geo.go); nil leaves those routes out.
 	Geo *GeoDeps
 }
@@ -61,7 +65,14 @@ func NewServer(addr string, log *slog.Logger, d Deps) (*Server, error) {
 		return nil, fmt.Errorf("http: listen %s: %w", addr, err)
 	}
 	s := &Server{addr: addr, log: log.With("component", "http"), d: d, ln: ln}
-	s.handler = s.routes()
+	mux := s.routes()
+	s.handler = mux
+	if d.Guard != nil {
+		if s.handler, err = d.Guard(mux); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("http: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -71,7 +82,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Handler is the root handler (for tests).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-func (s *Server) routes() http.Handler {
+func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	h := func(fn httpapi.HandlerFunc) http.Handler { return httpapi.Wrap(s.log, fn) }
 	mux.Handle("GET /healthz", h(func(w http.ResponseWriter, _ *http.Request) error {
@@ -115,7 +126,13 @@ func (s *Server) Run(ctx context.Context, timeout time.Duration) error {
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
+	go func() {
+		if s.d.TLSCert != "" {
+			errc <- srv.ServeTLS(s.ln, s.d.TLSCert, s.d.TLSKey)
+			return
+		}
+		errc <- srv.Serve(s.ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)

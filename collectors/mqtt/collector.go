@@ -5,9 +5,12 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -26,17 +29,20 @@ const (
 
 // Config configures one MQTT collector. The app fills it from config.Collector.
 type Config struct {
-	Name         string
-	Broker       string // tcp://host:port …
-	ClientID     string
-	Username     string
-	Password     string
-	QoS          byte
-	CleanSession bool
-	Ack          string
-	MaxPayload   int
-	KeepAlive    time.Duration
-	Topics       []Topic
+	Name     string
+	Broker   string // tcp://host:port …
+	ClientID string
+	Username string
+	Password string
+	// TLS toward ssl://, tls:// and mqtts:// brokers: CAFile trusts extra CAs (PEM; empty: the system
+	// pool), CertFile and KeyFile present a client certificate.
+	CAFile, CertFile, KeyFile string
+	QoS                       byte
+	CleanSession              bool
+	Ack                       string
+	MaxPayload                int
+	KeepAlive                 time.Duration
+	Topics                    []Topic
 }
 
 // Topic maps a topic filter to a payload format.
@@ -57,6 +63,7 @@ type Collector struct {
 	m      *Metrics
 	routes []route
 	rl     *ratelog.Limiter
+	tls    *tls.Config // nil: plain TCP or the system's defaults
 	// NewClient builds the paho client; tests may swap it.
 	NewClient func(*paho.ClientOptions) paho.Client
 }
@@ -98,6 +105,10 @@ func New(cfg Config, log *slog.Logger, m *Metrics) (*Collector, error) {
 	}
 	c := &Collector{cfg: cfg, log: log.With("component", "collector", "collector", cfg.Name), m: m,
 		rl: ratelog.New(10 * time.Second), NewClient: paho.NewClient}
+	var err error
+	if c.tls, err = tlsConfig(cfg); err != nil {
+		return nil, fmt.Errorf("mqtt collector %s: %w", cfg.Name, err)
+	}
 	for _, t := range cfg.Topics {
 		d, ok := DecoderFor(t.Format)
 		if !ok {
@@ -123,6 +134,9 @@ func (c *Collector) Run(ctx context.Context, emit stream.Emit) error {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetAutoAckDisabled(c.cfg.Ack == AckAfterStore)
+	if c.tls != nil {
+		opts.SetTLSConfig(c.tls)
+	}
 	filters := map[string]byte{}
 	for _, t := range c.cfg.Topics {
 		filters[t.Filter] = c.cfg.QoS
@@ -246,4 +260,30 @@ func matchFilter(filter, levels []string) (string, bool) {
 		}
 	}
 	return device, len(filter) == len(levels)
+}
+
+// tlsConfig builds the TLS settings from the CA and client certificate files; nil when none is set.
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	if cfg.CAFile == "" && cfg.CertFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate found", cfg.CAFile)
+		}
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }

@@ -74,7 +74,7 @@ notify:
 		t.Errorf("alarm location %v, want the station's [106.45, 10.12]", raised.Location)
 	}
 
-	resp, err := http.Post("http://"+a.HTTP.Addr()+"/api/v1/alarms/"+raised.ID+"/ack", "application/json",
+	resp, err := api.Post("http://"+a.HTTP.Addr()+"/api/v1/alarms/"+raised.ID+"/ack", "application/json",
 		bytes.NewReader([]byte(`{"note":"Đã báo trạm bơm đóng cống / sluice closed"}`)))
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ notify:
 
 	// A second ack is a conflict; an unknown alarm is 404.
 	for path, want := range map[string]int{"/api/v1/alarms/" + raised.ID + "/clear": 200, "/api/v1/alarms/" + raised.ID + "/assign": 409, "/api/v1/alarms/nope/ack": 404} {
-		resp, err := http.Post("http://"+a.HTTP.Addr()+path, "application/json", bytes.NewReader([]byte(`{"assignee":"ca-truc"}`)))
+		resp, err := api.Post("http://"+a.HTTP.Addr()+path, "application/json", bytes.NewReader([]byte(`{"assignee":"ca-truc"}`)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/alarm"
+	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/broker"
 	"github.com/ioc-vn/ioc/internal/cluster"
 	"github.com/ioc-vn/ioc/internal/config"
@@ -55,6 +56,10 @@ type App struct {
 	Geo      *geo.Enricher // admin areas in use and the enrichment stage
 	Fences   *geo.Fences
 	Reports  *report.Service
+	Auth     *auth.Service
+	// AdminPasswordFile names the file holding the first admin's generated password when this start
+	// created that account without a configured password ("" otherwise).
+	AdminPasswordFile string
 
 	alarmStore  *alarm.SQLStore
 	reportStore report.Store
@@ -101,7 +106,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	hub = dashboard.NewHub(dashboard.HubConfig{PingInterval: cfg.Live.PingInterval, WriteTimeout: cfg.Live.WriteTimeout,
 		MaxMessage: cfg.Live.MaxMessage, MaxPending: cfg.Live.MaxPending, FlushInterval: cfg.Live.FlushInterval,
 		ClusterBelowZoom: cfg.Geo.ClusterBelowZoom, ClusterInterval: cfg.Geo.ClusterInterval, MaxViewItems: cfg.Geo.MaxViewItems,
-		AllowedOrigins: cfg.HTTP.AllowedOrigins}, log, reg, func() []dashboard.Item {
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, Allow: liveFilter}, log, reg, func() []dashboard.Item {
 		es := a.Registry.List()
 		items := make([]dashboard.Item, len(es))
 		for i, e := range es {
@@ -122,7 +127,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		if cfg.Frigate.Enabled && cfg.Frigate.Broker == "embedded" {
 			watch = append(watch, cfg.Frigate.ClientID)
 		}
-		b, err := broker.New(broker.Config{Listen: cfg.Broker.Listen, MaxInflight: cfg.Broker.MaxInflight, Watch: watch}, log, reg)
+		b, err := broker.New(broker.Config{Listen: cfg.Broker.Listen, MaxInflight: cfg.Broker.MaxInflight, Watch: watch,
+			Username: cfg.Broker.Username, Password: cfg.Broker.Password}, log, reg)
 		if err != nil {
 			return closeOnErr(err)
 		}
@@ -160,6 +166,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	if err := a.startGeo(reg); err != nil {
 		return closeOnErr(err)
 	}
+	if err := a.startAuth(ctx, reg, checks); err != nil {
+		return closeOnErr(err)
+	}
 	if err := a.startAlarms(ctx, reg, checks); err != nil {
 		return closeOnErr(err)
 	}
@@ -187,7 +196,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 			topics[i] = mqttc.Topic{Filter: t.Filter, Format: t.Format}
 		}
 		col, err := mqttc.New(mqttc.Config{Name: c.Name, Broker: url, ClientID: c.ClientID, Username: c.Username,
-			Password: c.Password, QoS: byte(c.QoS), CleanSession: c.CleanSession, Ack: c.Ack, MaxPayload: c.MaxPayload,
+			Password: c.Password, CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, QoS: byte(c.QoS), CleanSession: c.CleanSession, Ack: c.Ack, MaxPayload: c.MaxPayload,
 			KeepAlive: c.KeepAlive, Topics: topics}, log, cm)
 		if err != nil {
 			return closeOnErr(err)
@@ -203,6 +212,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	}
 	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: readings, Events: st,
 		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount, Geo: a.geoDeps(),
+		Guard: a.guard, TLSCert: cfg.HTTP.TLSCert, TLSKey: cfg.HTTP.TLSKey,
 		UI: dashboard.UIConfig{TileURL: cfg.Web.TileURL, TileAttribution: cfg.Web.TileAttribution, AdminFile: filepath.Base(opts.AdminFile)}})
 	if err != nil {
 		return closeOnErr(err)
@@ -323,10 +333,17 @@ func (a *App) Wait() error {
 func (a *App) URL() string {
 	host, port, err := net.SplitHostPort(a.HTTP.Addr())
 	if err != nil {
-		return "http://" + a.HTTP.Addr() + "/"
+		return a.scheme() + a.HTTP.Addr() + "/"
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
+	return a.scheme() + net.JoinHostPort(host, port) + "/"
+}
+
+func (a *App) scheme() string {
+	if a.cfg.HTTP.TLSCert != "" {
+		return "https://"
+	}
+	return "http://"
 }

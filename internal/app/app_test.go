@@ -113,7 +113,7 @@ func TestBadInputIsCountedAndValidKept(t *testing.T) {
 		t.Errorf("wrong_type rejections = %v, want 2 (the nested value and the mixed batch's bad ts)", got)
 	}
 	for _, id := range []string{"x1", "x2", "x3", "x4", "x5", "x6", "x7"} {
-		resp, err := http.Get("http://" + a.HTTP.Addr() + "/api/v1/devices/" + id)
+		resp, err := api.Get("http://" + a.HTTP.Addr() + "/api/v1/devices/" + id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +225,8 @@ func TestLiveRefusesForeignOrigins(t *testing.T) {
 		{"https://ioc.bentre.example", true},
 		{"https://evil.example", false},
 	} {
-		h := http.Header{"Origin": {tc.origin}}
+		h := authHeader()
+		h.Set("Origin", tc.origin)
 		conn, resp, err := websocket.DefaultDialer.Dial("ws://"+a.HTTP.Addr()+"/api/v1/live", h)
 		if tc.ok {
 			if err != nil {
@@ -250,7 +251,7 @@ func TestLiveRefusesForeignOrigins(t *testing.T) {
 
 func TestLiveErrorFrameKeepsConnection(t *testing.T) {
 	a := startApp(t, testConfig(t))
-	conn, _, err := websocket.DefaultDialer.Dial("ws://"+a.HTTP.Addr()+"/api/v1/live", nil)
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+a.HTTP.Addr()+"/api/v1/live", authHeader())
 	if err != nil {
 		t.Fatal(err)
 	}

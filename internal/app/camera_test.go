@@ -162,7 +162,7 @@ func TestCameraLivenessAndAdmin(t *testing.T) {
 	live := dialLive(t, a.HTTP.Addr())
 
 	cam := `{"id":"cam-cho","name":"Chợ Bến Tre","location":[106.3755,10.2398],"fov":90,"source":{"kind":"webhook","webhook":"vendor-a","name":"cho"}}`
-	resp, err := http.Post("http://"+a.HTTP.Addr()+"/api/v1/cameras", "application/json", strings.NewReader(cam))
+	resp, err := api.Post("http://"+a.HTTP.Addr()+"/api/v1/cameras", "application/json", strings.NewReader(cam))
 	if err != nil {
 		t.Fatal(err)
 	}

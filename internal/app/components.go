@@ -104,10 +104,6 @@ func (a *App) startReports(ctx context.Context, reg prometheus.Registerer, check
 	return nil
 }
 
-// actor names who is acting on an operator route. Until accounts land every caller on the operator
-// network acts as "operator".
-func (a *App) actor(r *http.Request) string { return "operator" }
-
 // mount adds the HTTP routes of the alarm and report components.
 func (a *App) mount(mux *http.ServeMux) {
 	h := alarm.NewHandler(a.Alarms, a.actor, a.log)
@@ -115,6 +111,7 @@ func (a *App) mount(mux *http.ServeMux) {
 		mux.Handle(p, h)
 	}
 	a.Reports.Register(mux)
+	a.Auth.Register(mux, a.cfg.HTTP.TLSCert != "")
 	mux.Handle("GET /api/v1/kpi", kpi.Handler(kpi.Deps{Reports: a.Reports, Alarms: a.alarmStore, Registry: a.Registry,
 		OnlineWindow: a.cfg.Web.OnlineWindow, Location: dashboard.VietnamTime}, a.log))
 	for pattern, h := range a.handlers {

@@ -35,8 +35,31 @@ func testConfig(t testing.TB) config.Config {
 	cfg.Reports.PhotoDir = filepath.Join(dir, "photos")
 	cfg.Reports.Catalogue = filepath.Join("..", "..", "configs", "services.yaml")
 	cfg.Geo.AdminFiles = []string{filepath.Join("..", "..", "configs", "admin", "83.geojson")}
+	cfg.Auth.Store.Path = filepath.Join(dir, "auth.db")
+	cfg.Auth.RateLimitIP, cfg.Auth.RateLimitToken = "", "" // tests call fast from one address
+	cfg.Admin.Password, cfg.Admin.Token = testPassword, testToken
 	cfg.Log.Level = "warn"
 	return cfg
+}
+
+// The first admin of test configs: tests call the API with its token (api, authHeader) or sign in.
+const (
+	testPassword = "mật-khẩu-thử-nghiệm"
+	testToken    = "ioc_test_0123456789abcdef0123456789"
+)
+
+// authHeader carries the test admin's token.
+func authHeader() http.Header { return http.Header{"Authorization": {"Bearer " + testToken}} }
+
+// api is an HTTP client that calls as the test admin.
+var api = &http.Client{Transport: bearer{}}
+
+type bearer struct{}
+
+func (bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+testToken)
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -94,7 +117,7 @@ type liveClient struct {
 
 func dialLive(t testing.TB, addr string) *liveClient {
 	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/api/v1/live", nil)
+	conn, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/api/v1/live", authHeader())
 	if err != nil {
 		t.Fatalf("dial live: %v (%v)", err, resp)
 	}
@@ -136,7 +159,7 @@ func (lc *liveClient) waitItem(t testing.TB, id, field string, value float64) da
 
 func getJSON(t testing.TB, u string, v any) int {
 	t.Helper()
-	resp, err := http.Get(u)
+	resp, err := api.Get(u)
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}

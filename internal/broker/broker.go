@@ -11,6 +11,7 @@ package broker
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,9 @@ type Config struct {
 	MaxInflight int           // unacknowledged messages toward a watched subscriber before publishers wait
 	MaxWait     time.Duration // longest a publish is held before it is routed anyway
 	Watch       []string      // client IDs of ioc's own subscribers
+	// Username and Password, when set, are required from every client not connecting over loopback
+	// (ioc's own collectors and the demo feed connect over loopback).
+	Username, Password string
 }
 
 // Broker is a running embedded MQTT broker.
@@ -84,7 +88,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 					return float64(atomic.LoadInt64(&srv.Info.MessagesDropped) + atomic.LoadInt64(&srv.Info.InflightDropped))
 				}))
 	}
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	var authHook mqtt.Hook = new(auth.AllowHook)
+	if cfg.Username != "" {
+		authHook = &credHook{user: []byte(cfg.Username), pass: []byte(cfg.Password)}
+	}
+	if err := srv.AddHook(authHook, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("embedded MQTT broker: auth hook: %w", err)
 	}
@@ -127,6 +135,30 @@ func (b *Broker) Check(ctx context.Context) error {
 	}
 	return c.Close()
 }
+
+// credHook admits clients over loopback, and others only with the configured credentials.
+type credHook struct {
+	mqtt.HookBase
+	user, pass []byte
+}
+
+func (h *credHook) ID() string { return "ioc-credentials" }
+
+func (h *credHook) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+
+func (h *credHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if host, _, err := net.SplitHostPort(cl.Net.Remote); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return true
+		}
+	}
+	return subtle.ConstantTimeCompare(pk.Connect.Username, h.user) == 1 &&
+		subtle.ConstantTimeCompare(pk.Connect.Password, h.pass) == 1
+}
+
+func (h *credHook) OnACLCheck(*mqtt.Client, string, bool) bool { return true }
 
 // flowHook holds inbound publishes while a watched subscriber's window is full.
 type flowHook struct {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/ioc-vn/ioc/collectors/webhook"
 	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/alarm"
+	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/camera"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/internal/store/influx"
@@ -49,6 +51,8 @@ type Config struct {
 	Alarm      alarm.Config    `yaml:"alarm"`
 	Reports    report.Config   `yaml:"reports"`
 	Cluster    Cluster         `yaml:"cluster"`
+	Auth       auth.Config     `yaml:"auth"`
+	Admin      Admin           `yaml:"admin"`
 	Shutdown   Shutdown        `yaml:"shutdown"`
 }
 
@@ -99,7 +103,19 @@ type Log struct {
 type HTTP struct {
 	Addr           string   `yaml:"addr"`            // listen address; ":8080" is IPv4 and IPv6
 	AllowedOrigins []string `yaml:"allowed_origins"` // websocket origins besides the server's own host
-	MaxBody        int64    `yaml:"max_body"`        // bytes, for JSON request bodies
+	MaxBody        int64    `yaml:"max_body"`        // bytes, default limit of every request body
+	TLSCert        string   `yaml:"tls_cert"`        // PEM certificate chain file; with tls_key, serve HTTPS
+	TLSKey         string   `yaml:"tls_key"`         // PEM private key file
+}
+
+// Admin is the first administrator, created at the first start when no account exists
+// (IOC_ADMIN_USER, IOC_ADMIN_PASSWORD or IOC_ADMIN_PASSWORD_FILE). Without a password one is generated
+// and written to admin-password beside the store (mode 0600). Token, when set, is also an API token of
+// that admin (it must start with "ioc_"; for automation and tests).
+type Admin struct {
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	Token    string `yaml:"token"`
 }
 
 // Broker configures the embedded MQTT broker.
@@ -108,6 +124,9 @@ type Broker struct {
 	Listen  string `yaml:"listen"` // host:port; port 0 picks a free one
 	// MaxInflight bounds unacknowledged QoS 1 messages toward one subscriber before publishers are slowed down.
 	MaxInflight int `yaml:"max_inflight"`
+	// Username and Password are required from every client when listen is not a loopback address.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"` // or IOC_BROKER_PASSWORD_FILE
 }
 
 // Collector configures one collector.
@@ -117,7 +136,10 @@ type Collector struct {
 	Broker       string        `yaml:"broker"` // "embedded" or tcp://host:port, ssl://host:port
 	ClientID     string        `yaml:"client_id"`
 	Username     string        `yaml:"username"`
-	Password     string        `yaml:"password"` // or IOC_COLLECTORS_<i>_PASSWORD_FILE
+	Password     string        `yaml:"password"`  // or IOC_COLLECTORS_<i>_PASSWORD_FILE
+	CAFile       string        `yaml:"ca_file"`   // PEM CAs trusted for ssl:// brokers (default: the system's)
+	CertFile     string        `yaml:"cert_file"` // PEM client certificate for brokers that want one
+	KeyFile      string        `yaml:"key_file"`
 	QoS          int           `yaml:"qos"`
 	CleanSession bool          `yaml:"clean_session"`
 	Ack          string        `yaml:"ack"`         // after_store | on_receive
@@ -247,6 +269,8 @@ func Default() Config {
 		Reports:   report.Defaults(),
 		Cluster:   Cluster{Bucket: "ioc_state"},
 		Shutdown:  Shutdown{Timeout: 15 * time.Second},
+		Auth:      auth.Defaults(),
+		Admin:     Admin{User: "admin"},
 	}
 }
 
@@ -293,12 +317,34 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxBody <= 0 {
 		add("http.max_body", "must be positive")
 	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		add("http.tls_cert", "tls_cert and tls_key must be set together")
+	}
+	nested(add, "auth", c.Auth.Validate())
+	if c.Admin.User != "" {
+		if err := (auth.User{Name: c.Admin.User, Role: auth.RoleAdmin}).Check(); err != nil {
+			add("admin.user", "%v", err)
+		}
+	}
+	if c.Admin.Password != "" {
+		if err := auth.CheckPassword(c.Admin.Password); err != nil {
+			add("admin.password", "%v", err)
+		}
+	}
+	if c.Admin.Token != "" && (!strings.HasPrefix(c.Admin.Token, "ioc_") || len(c.Admin.Token) < 24) {
+		add("admin.token", "must start with \"ioc_\" and be at least 24 characters")
+	}
 	if c.Broker.Enabled {
 		if c.Broker.Listen == "" {
 			add("broker.listen", "must be set when the embedded broker is enabled")
 		}
 		if c.Broker.MaxInflight < 16 || c.Broker.MaxInflight > 60000 {
 			add("broker.max_inflight", "must be between 16 and 60000")
+		}
+		if (c.Broker.Username == "") != (c.Broker.Password == "") {
+			add("broker.username", "username and password must be set together")
+		} else if c.Broker.Username == "" && !loopback(c.Broker.Listen) {
+			add("broker.listen", "%q is reachable beyond this machine: set broker.username and broker.password (IOC_BROKER_PASSWORD_FILE)", c.Broker.Listen)
 		}
 	}
 	names := map[string]bool{}
@@ -328,6 +374,9 @@ func (c Config) Validate() error {
 		}
 		if col.ClientID == "" {
 			add(p+".client_id", "must be set (a durable session needs a stable client id)")
+		}
+		if (col.CertFile == "") != (col.KeyFile == "") {
+			add(p+".cert_file", "cert_file and key_file must be set together")
 		}
 		if col.QoS < 0 || col.QoS > 2 {
 			add(p+".qos", "must be 0, 1 or 2")
@@ -453,6 +502,19 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// loopback reports whether a listen address only accepts connections from this machine.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func oneOf(add func(string, string, ...any), path, v string, allowed ...string) {
 	for _, a := range allowed {
 		if v == a {
@@ -498,6 +560,7 @@ func checkFilter(f string) error {
 	}
 	return nil
 }
+
 func validateGeo(add func(string, string, ...any), g Geo) {
 	if len(g.AdminFiles) == 0 {
 		add("geo.admin_files", "must list at least one GeoJSON file (configs/admin/83.geojson)")

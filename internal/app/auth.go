@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/internal/auth"
+	"github.com/ioc-vn/ioc/internal/httpapi"
+	"github.com/ioc-vn/ioc/internal/report"
+	"github.com/ioc-vn/ioc/stream"
+)
+
+// startAuth opens the account store and creates the first admin when there is no account yet.
+func (a *App) startAuth(ctx context.Context, reg prometheus.Registerer, checks map[string]stream.Checker) error {
+	ac := a.cfg.Auth
+	if ac.Store.Driver == "sqlite" {
+		if ac.Store.Path == "" {
+			ac.Store.Path = filepath.Join(filepath.Dir(a.cfg.Store.Path), "auth.db")
+		}
+		if err := os.MkdirAll(filepath.Dir(ac.Store.Path), 0o700); err != nil {
+			return fmt.Errorf("auth store: %w", err)
+		}
+	}
+	st, err := auth.OpenStore(ctx, ac.Store)
+	if err != nil {
+		return fmt.Errorf("auth store: %w", err)
+	}
+	a.closers = append(a.closers, st.Close)
+	checks["auth"] = st
+	a.Auth, err = auth.New(ac, st, auth.Options{Log: a.log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if err := a.Auth.Sweep(ctx); err != nil {
+		return fmt.Errorf("auth store: %w", err)
+	}
+	if a.cfg.Admin.User == "" {
+		return nil
+	}
+	pw, generated := a.cfg.Admin.Password, false
+	if pw == "" {
+		n, err := st.CountUsers(ctx)
+		if err != nil || n > 0 {
+			return err
+		}
+		b := make([]byte, 15)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("first admin password: %w", err)
+		}
+		pw, generated = base64.RawURLEncoding.EncodeToString(b), true
+	}
+	created, err := a.Auth.EnsureAdmin(ctx, a.cfg.Admin.User, pw, a.cfg.Admin.Token)
+	if err != nil || !created || !generated {
+		return err
+	}
+	// The generated password goes to a file only its owner reads, never to the log.
+	a.AdminPasswordFile = filepath.Join(filepath.Dir(a.cfg.Store.Path), "admin-password")
+	if err := os.WriteFile(a.AdminPasswordFile, []byte(pw+"\n"), 0o600); err != nil {
+		return fmt.Errorf("first admin password: %w", err)
+	}
+	return nil
+}
+
+// guard wraps the server's mux with the access layer. Routes registered without a rule are named
+// in the log at start and refused to everyone.
+func (a *App) guard(mux *http.ServeMux) (http.Handler, error) {
+	pol := auth.DefaultPolicy()
+	pol.SetMaxBody("POST /api/v1/reports", a.cfg.Reports.MaxBodyBytes)
+	pol.SetMaxBody("POST /open311/v2/{file}", a.cfg.Reports.MaxBodyBytes)
+	pol.SetMaxBody("POST /api/v1/ingest/hikvision", a.cfg.Hikvision.MaxBodyBytes)
+	pol.SetMaxBody("/api/v1/ingest/camera/", a.cfg.Webhook.MaxBodyBytes)
+	if unruled, err := pol.Unruled(mux); err != nil {
+		a.log.Warn("cannot list routes to check the access policy", "error", err)
+	} else {
+		for _, p := range unruled {
+			a.log.Error("route has no access rule; it is refused to everyone", "component", "auth", "pattern", p)
+		}
+	}
+	var img []string
+	if u, err := url.Parse(a.cfg.Web.TileURL); err == nil && u.Host != "" {
+		img = append(img, u.Scheme+"://"+u.Host)
+	}
+	return a.Auth.Guard(mux, auth.GuardOptions{Policy: pol, MaxBody: a.cfg.HTTP.MaxBody, TLS: a.cfg.HTTP.TLSCert != "",
+		TrustedOrigins: a.cfg.HTTP.AllowedOrigins, ImgSources: img, Objects: a.objectChecks()})
+}
+
+// objectChecks keep area-scoped operators and unit staff to their own reports when they address one.
+func (a *App) objectChecks() map[string]auth.ObjectCheck {
+	report := func(r *http.Request, p *auth.Principal) error {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			return nil // the handler answers 404
+		}
+		rep, _, err := a.Reports.Get(r.Context(), id)
+		if errors.Is(err, report.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("scope check: %w", err)
+		}
+		if p.Role == auth.RoleUnit && rep.Unit != p.Unit || !p.SeesArea(rep.Areas) {
+			return httpapi.NotFound("không tìm thấy phản ánh / report not found")
+		}
+		return nil
+	}
+	return map[string]auth.ObjectCheck{
+		"GET /api/v1/reports/{id}":             report,
+		"POST /api/v1/reports/{id}/transition": report,
+	}
+}
+
+// liveFilter limits an area-scoped operator's live feed to entities in their areas.
+func liveFilter(r *http.Request) func(dashboard.Item) bool {
+	p := auth.From(r.Context())
+	if p == nil || len(p.Areas) == 0 {
+		return nil
+	}
+	return func(it dashboard.Item) bool { return p.SeesArea(it.Areas) }
+}
+
+// actor names who is acting on an operator route: the signed-in user ("" when nobody is).
+func (a *App) actor(r *http.Request) string {
+	if p := auth.From(r.Context()); p != nil {
+		return p.User
+	}
+	return ""
+}

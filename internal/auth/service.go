@@ -1,0 +1,394 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures accounts and their enforcement.
+type Config struct {
+	Store      StoreConfig   `yaml:"store"`
+	SessionTTL time.Duration `yaml:"session_ttl"` // a session ends this long after sign-in
+	SameSite   string        `yaml:"same_site"`   // lax | strict
+	// RateLimitIP and RateLimitToken are "count:seconds" tiers, comma-separated: "100:1,2000:60" allows 100
+	// requests per second and 2,000 per minute from one client address (per token for token callers).
+	// Empty: no limit.
+	RateLimitIP    string `yaml:"rate_limit_ip"`
+	RateLimitToken string `yaml:"rate_limit_token"`
+	// Login backoff: after LoginFailures failed sign-ins for one user name or from one address, each
+	// further attempt must wait LoginBackoff, doubling per failure up to LoginBackoffMax.
+	LoginFailures   int           `yaml:"login_failures"`
+	LoginBackoff    time.Duration `yaml:"login_backoff"`
+	LoginBackoffMax time.Duration `yaml:"login_backoff_max"`
+}
+
+// Defaults are the account settings ioc runs with.
+func Defaults() Config {
+	return Config{Store: StoreConfig{Driver: "sqlite"}, SessionTTL: 12 * time.Hour, SameSite: "lax",
+		RateLimitIP: "100:1,2000:60", RateLimitToken: "50:1,3000:60",
+		LoginFailures: 5, LoginBackoff: time.Second, LoginBackoffMax: 15 * time.Minute}
+}
+
+// Validate reports every problem (keys relative to the auth section).
+func (c Config) Validate() error {
+	var errs []error
+	switch c.Store.Driver {
+	case "sqlite": // an empty path is auth.db beside the embedded store
+	case "postgres":
+		if c.Store.DSN == "" {
+			errs = append(errs, errors.New("store.dsn: must be set for the postgres driver"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("store.driver: must be sqlite or postgres, got %q", c.Store.Driver))
+	}
+	if c.SessionTTL < time.Minute {
+		errs = append(errs, errors.New("session_ttl: must be at least 1m"))
+	}
+	if c.SameSite != "lax" && c.SameSite != "strict" {
+		errs = append(errs, fmt.Errorf("same_site: must be lax or strict, got %q", c.SameSite))
+	}
+	if _, err := ParseLimits(c.RateLimitIP); err != nil {
+		errs = append(errs, fmt.Errorf("rate_limit_ip: %w", err))
+	}
+	if _, err := ParseLimits(c.RateLimitToken); err != nil {
+		errs = append(errs, fmt.Errorf("rate_limit_token: %w", err))
+	}
+	if c.LoginFailures < 1 {
+		errs = append(errs, errors.New("login_failures: must be at least 1"))
+	}
+	if c.LoginBackoff <= 0 || c.LoginBackoffMax < c.LoginBackoff {
+		errs = append(errs, errors.New("login_backoff: must be positive and not above login_backoff_max"))
+	}
+	return errors.Join(errs...)
+}
+
+// CookieName is the session cookie.
+const CookieName = "ioc_session"
+
+// tokenPrefix starts every API token, so leaked tokens are easy to find in code and logs.
+const tokenPrefix = "ioc_"
+
+// Options are a Service's collaborators.
+type Options struct {
+	Log        *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time // nil: time.Now
+}
+
+// Service signs users in and out, finds the principal of a request and issues tokens.
+type Service struct {
+	cfg     Config
+	st      Store
+	log     *slog.Logger
+	now     func() time.Time
+	backoff *backoff
+	m       metrics
+}
+
+type metrics struct {
+	logins  *prometheus.CounterVec
+	denied  *prometheus.CounterVec
+	limited *prometheus.CounterVec
+}
+
+// New builds the service over st.
+func New(cfg Config, st Store, o Options) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("auth config: %w", err)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Service{cfg: cfg, st: st, log: o.Log.With("component", "auth"), now: o.Now,
+		backoff: newBackoff(cfg.LoginFailures, cfg.LoginBackoff, cfg.LoginBackoffMax),
+		m: metrics{
+			logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_logins_total",
+				Help: "Sign-in attempts by result (ok, bad_credentials, backoff)."}, []string{"result"}),
+			denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_denied_total",
+				Help: "Requests refused by the access layer, by reason (unauthenticated, forbidden, no_rule, csrf, bad_token, scope)."}, []string{"reason"}),
+			limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_rate_limited_total",
+				Help: "Requests refused by a rate limit, by key kind (ip, token)."}, []string{"kind"}),
+		}}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(s.m.logins, s.m.denied, s.m.limited)
+	}
+	return s, nil
+}
+
+// Store is the service's store.
+func (s *Service) Store() Store { return s.st }
+
+// AddUser creates a user with a password.
+func (s *Service) AddUser(ctx context.Context, u User, password string) error {
+	if err := u.Check(); err != nil {
+		return err
+	}
+	if err := CheckPassword(password); err != nil {
+		return err
+	}
+	h, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	u.PasswordHash = h
+	if u.Created.IsZero() {
+		u.Created = s.now()
+	}
+	return s.st.CreateUser(ctx, u)
+}
+
+// SetPassword replaces a user's password and ends their sessions.
+func (s *Service) SetPassword(ctx context.Context, name, password string) error {
+	if err := CheckPassword(password); err != nil {
+		return err
+	}
+	u, err := s.st.User(ctx, name)
+	if err != nil {
+		return err
+	}
+	if u.PasswordHash, err = HashPassword(password); err != nil {
+		return err
+	}
+	if err := s.st.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	return s.st.DeleteUserSessions(ctx, name)
+}
+
+// EnsureAdmin creates an admin account when no account exists yet (the first start) and, when
+// token is set, an API token with that secret for it. It reports whether it created the account.
+func (s *Service) EnsureAdmin(ctx context.Context, name, password, token string) (bool, error) {
+	n, err := s.st.CountUsers(ctx)
+	if err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if err := s.AddUser(ctx, User{Name: name, DisplayName: "Quản trị / Administrator", Role: RoleAdmin}, password); err != nil {
+		return false, fmt.Errorf("first admin: %w", err)
+	}
+	if token != "" {
+		if err := s.addToken(ctx, name, "bootstrap", token); err != nil {
+			return true, fmt.Errorf("first admin token: %w", err)
+		}
+	}
+	s.log.Info("first admin account created", "user", name, "with_token", token != "")
+	return true, nil
+}
+
+// BackoffError says a sign-in must wait.
+type BackoffError struct{ Wait time.Duration }
+
+func (e *BackoffError) Error() string {
+	return fmt.Sprintf("too many failed sign-ins, retry in %s", e.Wait.Round(time.Second))
+}
+
+// Login checks a user's password and opens a session. It returns the new session's cookie value.
+// Failures are counted per user name and per client address; past the threshold every attempt,
+// right or wrong, waits out its backoff first (*BackoffError).
+func (s *Service) Login(ctx context.Context, name, password, ip string) (string, *Principal, error) {
+	now := s.now()
+	name = strings.ToLower(strings.TrimSpace(name))
+	keys := []string{"user:" + name, "ip:" + ip}
+	if wait := s.backoff.wait(now, keys...); wait > 0 {
+		s.m.logins.WithLabelValues("backoff").Inc()
+		return "", nil, &BackoffError{Wait: wait}
+	}
+	u, err := s.st.User(ctx, name)
+	ok := false
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// Spend the same work as a real check so timing does not tell which names exist.
+		_, _ = VerifyPassword(dummyHash, password)
+	case err != nil:
+		return "", nil, err
+	default:
+		ok, err = VerifyPassword(u.PasswordHash, password)
+		if err != nil {
+			return "", nil, fmt.Errorf("user %q: %w", name, err)
+		}
+		ok = ok && !u.Disabled
+	}
+	if !ok {
+		s.backoff.fail(now, keys...)
+		s.m.logins.WithLabelValues("bad_credentials").Inc()
+		return "", nil, ErrBadLogin
+	}
+	s.backoff.reset(keys[0]) // not the address: one good account must not reset another's guessing
+	raw, hash, err := newSecret()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.st.CreateSession(ctx, Session{Hash: hash, User: u.Name, Created: now, Expires: now.Add(s.cfg.SessionTTL)}); err != nil {
+		return "", nil, err
+	}
+	s.m.logins.WithLabelValues("ok").Inc()
+	return raw, principalOf(u, "session", ""), nil
+}
+
+// dummyHash is verified against when the user does not exist.
+var dummyHash = func() string {
+	h, err := HashPassword("không có người dùng này / no such user")
+	if err != nil {
+		panic(err) // crypto/rand failing at start is not recoverable
+	}
+	return h
+}()
+
+// Logout ends the session whose cookie value is given.
+func (s *Service) Logout(ctx context.Context, cookie string) error {
+	if cookie == "" {
+		return nil
+	}
+	return s.st.DeleteSession(ctx, hashOf(cookie))
+}
+
+// Authenticate finds the principal of a request: a bearer token (Authorization: Bearer ioc_…) or
+// the session cookie. No credentials gives nil and no error (a citizen); an expired or unknown
+// session cookie is treated as none; a bearer token that is unknown, revoked or belongs to a
+// disabled user is ErrUnauthorized.
+func (s *Service) Authenticate(r *http.Request) (*Principal, error) {
+	ctx := r.Context()
+	if h := r.Header.Get("Authorization"); h != "" {
+		raw, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || !strings.HasPrefix(raw, tokenPrefix) {
+			return nil, fmt.Errorf("%w: Authorization must be \"Bearer ioc_…\"", ErrUnauthorized)
+		}
+		t, err := s.st.TokenByHash(ctx, hashOf(raw))
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: unknown token", ErrUnauthorized)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t.Revoked != nil {
+			return nil, fmt.Errorf("%w: token %s was revoked", ErrUnauthorized, t.ID)
+		}
+		u, err := s.activeUser(ctx, t.User)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.st.TouchToken(ctx, t.ID, s.now()); err != nil {
+			s.log.Warn("token last-use not recorded", "token_id", t.ID, "error", err)
+		}
+		return principalOf(u, "token", t.ID), nil
+	}
+	c, err := r.Cookie(CookieName)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	ss, err := s.st.Session(ctx, hashOf(c.Value))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !s.now().Before(ss.Expires) {
+		if err := s.st.DeleteSession(ctx, ss.Hash); err != nil {
+			s.log.Warn("expired session not deleted", "error", err)
+		}
+		return nil, nil
+	}
+	u, err := s.activeUser(ctx, ss.User)
+	if errors.Is(err, ErrUnauthorized) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return principalOf(u, "session", ""), nil
+}
+
+func (s *Service) activeUser(ctx context.Context, name string) (User, error) {
+	u, err := s.st.User(ctx, name)
+	if errors.Is(err, ErrNotFound) || (err == nil && u.Disabled) {
+		return u, fmt.Errorf("%w: user %q is disabled or gone", ErrUnauthorized, name)
+	}
+	return u, err
+}
+
+func principalOf(u User, via, tokenID string) *Principal {
+	return &Principal{User: u.Name, Role: u.Role, Areas: u.Areas, Unit: u.Unit, Via: via, TokenID: tokenID}
+}
+
+// CreateToken issues an API token acting as user. The secret is returned once and never stored.
+func (s *Service) CreateToken(ctx context.Context, user, name string) (Token, string, error) {
+	if _, err := s.activeUser(ctx, user); err != nil {
+		return Token{}, "", err
+	}
+	if name == "" || len(name) > 100 {
+		return Token{}, "", fmt.Errorf("%w: name: 1 to 100 bytes", ErrInvalid)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return Token{}, "", fmt.Errorf("token secret: %w", err)
+	}
+	id := hex.EncodeToString(b[:6])
+	secret := tokenPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(b[6:])
+	t := Token{ID: id, User: user, Name: name, Created: s.now(), Hash: hashOf(secret)}
+	if err := s.st.CreateToken(ctx, t); err != nil {
+		return Token{}, "", err
+	}
+	return t, secret, nil
+}
+
+// addToken stores a token whose secret the operator chose (the bootstrap token from the environment).
+func (s *Service) addToken(ctx context.Context, user, name, secret string) error {
+	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) < 24 {
+		return fmt.Errorf("%w: a token must start with %q and be at least 24 characters", ErrInvalid, tokenPrefix)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return s.st.CreateToken(ctx, Token{ID: "boot" + hex.EncodeToString(sum[:4]), User: user, Name: name, Created: s.now(), Hash: sum[:]})
+}
+
+// RevokeToken revokes a token; later requests with it get 401.
+func (s *Service) RevokeToken(ctx context.Context, id string) error {
+	return s.st.RevokeToken(ctx, id, s.now())
+}
+
+// Audit records an entry; a failure is logged, not returned (the action itself already happened).
+func (s *Service) Audit(ctx context.Context, e AuditEntry) {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	if err := s.st.AddAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("audit entry lost", "action", e.Action, "actor", e.Actor, "error", err)
+	}
+}
+
+// Sweep deletes expired sessions and forgets old backoff entries; run it now and then.
+func (s *Service) Sweep(ctx context.Context) error {
+	s.backoff.prune(s.now())
+	return s.st.DeleteExpiredSessions(ctx, s.now())
+}
+
+// newSecret returns a random session value and its SHA-256.
+func newSecret() (string, []byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("session secret: %w", err)
+	}
+	raw := base64.RawURLEncoding.EncodeToString(b)
+	return raw, hashOf(raw), nil
+}
+
+func hashOf(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
