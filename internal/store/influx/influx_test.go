@@ -212,10 +212,18 @@ func TestSchema(t *testing.T) {
 			}
 		}
 	})
-	t.Run("readings of an escaped device", func(t *testing.T) {
-		got, err := st.Readings(context.Background(), stream.ReadingQuery{Entity: "trạm 1,a=b", Field: "salinity", From: t0, To: t0.Add(time.Second)})
-		if err != nil || len(got) != 1 || got[0].Value != 4.25 || !got[0].Time.Equal(t0) {
-			t.Fatalf("readings = %v, %v", got, err)
+	t.Run("readings of devices with special characters", func(t *testing.T) {
+		for _, id := range []string{"trạm 2,a=b", `ends\`, `a\b`, "two\nlines"} {
+			if err := st.Write(context.Background(), []stream.Event{{Entity: id, Kind: `kind \`, Type: stream.TypeTelemetry,
+				Time: t0, Values: map[string]float64{"salinity": 4.25, `field\`: 1}}}); err != nil {
+				t.Fatal(err)
+			}
+			for _, field := range []string{"salinity", `field\`} {
+				got, err := st.Readings(context.Background(), stream.ReadingQuery{Entity: id, Field: field, From: t0, To: t0.Add(time.Second)})
+				if err != nil || len(got) != 1 || !got[0].Time.Equal(t0) {
+					t.Errorf("%q %q: readings = %v, %v", id, field, got, err)
+				}
+			}
 		}
 	})
 }

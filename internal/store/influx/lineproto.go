@@ -148,6 +148,19 @@ func appendPoint(b []byte, ev *stream.Event) ([]byte, bool) {
 	return b, true
 }
 
+// stored maps a name or tag value to what InfluxDB stores for it, as appendEscaped writes it; queries
+// apply it to the names they look for. Line breaks become spaces and a trailing backslash (line protocol
+// cannot end a name with one) becomes a fullwidth reverse solidus (U+FF3C).
+func stored(s string) string {
+	if strings.ContainsAny(s, "\r\n") {
+		s = strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+	}
+	if strings.HasSuffix(s, `\`) {
+		s = strings.TrimSuffix(s, `\`) + "\uff3c"
+	}
+	return s
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -159,7 +172,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // Characters escaped with a backslash in line protocol: measurements escape commas and spaces; tag
 // keys, tag values and field keys also escape equals signs. Newlines cannot be escaped and become
-// spaces.
+// spaces; a trailing backslash becomes U+FF3C (see stored).
 const (
 	measurementEsc = ", "
 	tagEsc         = ", ="
@@ -174,8 +187,8 @@ func appendEscaped(b []byte, s, special string) []byte {
 			if strings.IndexByte(special, ' ') >= 0 {
 				b = append(b, '\\')
 			}
-		case c == '\\' && i == len(s)-1: // a trailing backslash would escape what follows
-			b = append(b, '\\')
+		case c == '\\' && i == len(s)-1:
+			return append(b, "\uff3c"...)
 		case strings.IndexByte(special, c) >= 0:
 			b = append(b, '\\')
 		}

@@ -32,7 +32,7 @@ func (s *Store) Readings(ctx context.Context, q stream.ReadingQuery) ([]stream.S
 	if err != nil || from == "" {
 		return nil, err
 	}
-	sel := quoteIdent(q.Field)
+	sel := quoteIdent(stored(q.Field))
 	group := ""
 	if q.Every > 0 {
 		if q.Every < time.Millisecond {
@@ -42,7 +42,7 @@ func (s *Store) Readings(ctx context.Context, q stream.ReadingQuery) ([]stream.S
 		group = fmt.Sprintf(" GROUP BY time(%dms) fill(none)", q.Every.Milliseconds())
 	}
 	stmt := fmt.Sprintf("SELECT %s FROM %s WHERE %s = %s AND time >= %d AND time < %d%s ORDER BY time ASC LIMIT %d",
-		sel, from, quoteIdent(TagDevice), quoteString(q.Entity), q.From.UnixNano(), q.To.UnixNano(), group, limit)
+		sel, from, quoteIdent(TagDevice), quoteString(stored(q.Entity)), q.From.UnixNano(), q.To.UnixNano(), group, limit)
 	series, err := s.query(ctx, stmt)
 	if err != nil {
 		return nil, err
@@ -84,10 +84,10 @@ func (s *Store) Readings(ctx context.Context, q stream.ReadingQuery) ([]stream.S
 func (s *Store) measurements(ctx context.Context, entity string) (string, error) {
 	if s.kindOf != nil {
 		if kind, ok := s.kindOf(entity); ok {
-			return quoteIdent(measurementOf(kind)), nil
+			return quoteIdent(stored(measurementOf(kind))), nil
 		}
 	}
-	series, err := s.query(ctx, fmt.Sprintf("SHOW MEASUREMENTS WHERE %s = %s", quoteIdent(TagDevice), quoteString(entity)))
+	series, err := s.query(ctx, fmt.Sprintf("SHOW MEASUREMENTS WHERE %s = %s", quoteIdent(TagDevice), quoteString(stored(entity))))
 	if err != nil {
 		return "", err
 	}
