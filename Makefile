@@ -39,7 +39,7 @@ fuzz:
 
 ## bench: the benchmarks recorded in docs/PERFORMANCE.md.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/app/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/app/ ./internal/store/influx/
 	$(GO) test -run '^$$' -bench . -timeout 30m ./stream/ ./collectors/...
 
 clean:
