@@ -270,7 +270,7 @@ func (s *Store) spoolChunk(ctx context.Context, c chunk) error {
 				"max_bytes", s.cfg.Spool.MaxBytes)
 		}
 	}
-	drop, err := s.sp.append(ctx, c.data, c.points, nil)
+	drop, err := s.sp.append(ctx, c.data, c.points)
 	if drop.points > 0 {
 		s.m.dropped.WithLabelValues(DropSpoolFull).Add(float64(drop.points))
 		s.rateLog(slog.LevelWarn, "spool full: dropped the oldest spooled points (on_full: drop_oldest)", "points", drop.points)

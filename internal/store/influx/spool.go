@@ -129,14 +129,13 @@ func (s *spool) full(n int64) bool {
 
 // append adds whole lines (points of them) durably. When there is no room, on_full: block waits for
 // the replay to free some until ctx ends (then ErrSpoolFull); drop_oldest removes the oldest segments
-// and reports the points it dropped. onWait is called once when an append starts waiting.
-func (s *spool) append(ctx context.Context, data []byte, points int, onWait func()) (spoolDrop, error) {
+// and reports the points it dropped.
+func (s *spool) append(ctx context.Context, data []byte, points int) (spoolDrop, error) {
 	var dropped spoolDrop
 	n := int64(len(data))
 	if n > s.maxBytes {
 		return dropped, fmt.Errorf("%w: a chunk of %d bytes is larger than spool.max_bytes %d", ErrSpoolFull, n, s.maxBytes)
 	}
-	waited := false
 	for {
 		s.mu.Lock()
 		if s.bytes+n <= s.maxBytes {
@@ -157,10 +156,6 @@ func (s *spool) append(ctx context.Context, data []byte, points int, onWait func
 		}
 		room := s.room
 		s.mu.Unlock()
-		if !waited && onWait != nil {
-			onWait()
-		}
-		waited = true
 		select {
 		case <-room:
 		case <-ctx.Done():
