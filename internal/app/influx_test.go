@@ -144,6 +144,9 @@ func TestInfluxReadingsOverMQTT(t *testing.T) {
 		if !ok {
 			t.Fatalf("device %s not in the registry", r.tags["device"])
 		}
+		if r.tags["province"] != "83" || r.tags["district"] == "" {
+			t.Fatalf("%s: tags %v, want the area codes of Bến Tre (province 83) from enrichment", r.tags["device"], r.tags)
+		}
 		if r.tags["kind"] != e.Kind {
 			t.Fatalf("kind tag %q, registry says %q", r.tags["kind"], e.Kind)
 		}
