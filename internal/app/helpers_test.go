@@ -72,8 +72,14 @@ func testLogger(t testing.TB) *slog.Logger {
 // startApp runs ioc in-process until the test ends.
 func startApp(t testing.TB, cfg config.Config) *App {
 	t.Helper()
+	return startAppWith(t, cfg, Options{AdminFile: filepath.Join("..", "..", "configs", "admin", "83.geojson")})
+}
+
+// startAppWith is startApp with run-time options (web pages).
+func startAppWith(t testing.TB, cfg config.Config, opts Options) *App {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := Start(ctx, cfg, testLogger(t), Options{AdminFile: filepath.Join("..", "..", "configs", "admin", "83.geojson")})
+	a, err := Start(ctx, cfg, testLogger(t), opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("start ioc: %v", err)

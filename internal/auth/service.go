@@ -329,7 +329,9 @@ func principalOf(u User, via, tokenID string) *Principal {
 
 // CreateToken issues an API token acting as user. The secret is returned once and never stored.
 func (s *Service) CreateToken(ctx context.Context, user, name string) (Token, string, error) {
-	if _, err := s.activeUser(ctx, user); err != nil {
+	if _, err := s.activeUser(ctx, user); errors.Is(err, ErrUnauthorized) {
+		return Token{}, "", fmt.Errorf("%w: user %q does not exist or is disabled", ErrInvalid, user)
+	} else if err != nil {
 		return Token{}, "", err
 	}
 	if name == "" || len(name) > 100 {
