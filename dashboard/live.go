@@ -14,7 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
+	"github.com/tidwall/rtree"
 
 	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/registry"
@@ -68,12 +68,6 @@ type HubConfig struct {
 	MaxPending     int           // entities waiting for one client before it is cut off as too slow
 	FlushInterval  time.Duration // least time between two update frames to one client
 	AllowedOrigins []string      // besides the request's own host
-	// Allow, when set, is asked at upgrade for the client's item filter: items it rejects are never
-	// sent to that client (area-scoped operators). A nil filter sends everything.
-	Allow func(r *http.Request) func(Item) bool
-	// MessageRate bounds frames read from one browser per second (burst twice that); a client above it
-	// is disconnected. 0 means 10.
-	MessageRate float64
 	// Viewport subscriptions: below ClusterBelowZoom clients get clusters, recomputed at most every
 	// ClusterInterval when something in their view changed; a view at higher zoom holding more than
 	// MaxViewItems entities is sent as clusters too.
@@ -121,7 +115,6 @@ type hubMetrics struct {
 	items   prometheus.Counter
 	slow    prometheus.Counter
 	subs    *prometheus.CounterVec
-	limited prometheus.Counter
 }
 
 // NewHub builds a hub; snapshot returns the current state of every entity for new clients.
@@ -137,12 +130,8 @@ func NewHub(cfg HubConfig, log *slog.Logger, reg prometheus.Registerer, snapshot
 			slow:    prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_live_slow_clients_total", Help: "Clients cut off because they fell too far behind."}),
 			subs:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_live_subscribe_frames_total", Help: "Viewport subscribe frames received, by result (ok, invalid)."}, []string{"result"}),
 		}}
-	h.m.limited = prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_live_rate_limited_total", Help: "Clients disconnected for sending frames faster than live message_rate."})
 	if reg != nil {
-		reg.MustRegister(h.m.clients, h.m.frames, h.m.items, h.m.slow, h.m.subs, h.m.limited)
-	}
-	if h.cfg.MessageRate <= 0 {
-		h.cfg.MessageRate = 10
+		reg.MustRegister(h.m.clients, h.m.frames, h.m.items, h.m.slow, h.m.subs)
 	}
 	if h.cfg.ClusterInterval <= 0 {
 		h.cfg.ClusterInterval = time.Second
@@ -189,6 +178,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.index.Set(it.ID, orb.Point(*it.Location), it)
 		}
 	}
+	views := &viewIndex{}
 	tick := time.NewTicker(h.cfg.ClusterInterval)
 	defer tick.Stop()
 	defer func() {
@@ -205,16 +195,23 @@ func (h *Hub) Run(ctx context.Context) error {
 		case c := <-h.register:
 			clients[c] = true
 			h.m.clients.Set(float64(len(clients)))
+			if c.sub != nil {
+				c.start(Frame{Type: "snapshot", Seq: seq, Mode: "viewport", Items: []Item{}})
+				continue
+			}
 			c.start(Frame{Type: "snapshot", Seq: seq, Items: h.snapshot()})
 		case c := <-h.unregister:
 			if clients[c] {
 				delete(clients, c)
+				views.remove(c)
 				h.m.clients.Set(float64(len(clients)))
 			}
 		case r := <-h.subscribe:
 			if clients[r.c] {
+				views.remove(r.c)
 				r.c.sub = r.sub
 				r.c.view(h.viewFrame(r.sub, seq))
+				views.add(r.c)
 			}
 		case <-tick.C:
 			cache := map[string][]ClusterItem{}
@@ -239,11 +236,18 @@ func (h *Hub) Run(ctx context.Context) error {
 				continue
 			}
 			seq++
-			moves := h.apply(batch)
+			out := views.route(h.apply(batch))
 			for c := range clients {
-				if !h.offer(c, seq, batch, moves) {
+				ok := true
+				if c.sub == nil {
+					ok = c.offer(seq, batch, nil, h.cfg.MaxPending)
+				} else if d := out[c]; d != nil {
+					ok = c.offer(seq, d.in, d.leave, h.cfg.MaxPending)
+				}
+				if !ok {
 					h.m.slow.Inc()
 					delete(clients, c)
+					views.remove(c)
 					h.m.clients.Set(float64(len(clients)))
 					c.close(websocket.ClosePolicyViolation, "quá chậm / client too slow")
 				}
@@ -276,42 +280,75 @@ func (h *Hub) apply(batch map[string]Item) []move {
 	return moves
 }
 
-// offer hands a batch to one client: everything to a client without a subscription; to a subscribed
-// one the entities inside its view and leave for those that moved out; for a clustered view it only
-// notes that the clusters need recomputing. False means the client is too far behind.
-func (h *Hub) offer(c *client, seq uint64, batch map[string]Item, moves []move) bool {
-	s := c.sub
-	if s == nil {
-		return c.offer(seq, batch, nil, h.cfg.MaxPending)
+// viewIndex is an R-tree of the subscribed clients' viewports, so a batch reaches the clients whose
+// view holds an entity's new or previous position without testing every client. Owned by Run.
+type viewIndex struct {
+	tree rtree.RTreeG[*client]
+}
+
+func (v *viewIndex) add(c *client) {
+	if s := c.sub; s != nil && !s.none {
+		v.tree.Insert(s.bbox.Min, s.bbox.Max, c)
 	}
-	if s.clusters {
-		for i := range moves {
-			m := &moves[i]
-			if s.shows(&m.cur) || (m.had && s.shows(&m.prev)) {
-				c.dirty = true
-				break
-			}
+}
+
+func (v *viewIndex) remove(c *client) {
+	if s := c.sub; s != nil && !s.none {
+		v.tree.Delete(s.bbox.Min, s.bbox.Max, c)
+	}
+}
+
+// delivery is what one subscribed client gets from a batch.
+type delivery struct {
+	in    map[string]Item
+	leave []string
+}
+
+// route works out, per subscribed client, the entities now in its view and those that left it; a
+// clustered view is only marked dirty (its clusters are recomputed on the cluster tick).
+func (v *viewIndex) route(moves []move) map[*client]*delivery {
+	out := map[*client]*delivery{}
+	get := func(c *client) *delivery {
+		d := out[c]
+		if d == nil {
+			d = &delivery{}
+			out[c] = d
 		}
-		return true
+		return d
 	}
-	var in map[string]Item
-	var leave []string
 	for i := range moves {
 		m := &moves[i]
-		switch {
-		case s.shows(&m.cur):
-			if in == nil {
-				in = map[string]Item{}
-			}
-			in[m.cur.ID] = m.cur
-		case m.had && s.shows(&m.prev):
-			leave = append(leave, m.cur.ID)
+		if m.cur.Location != nil {
+			p := orb.Point(*m.cur.Location)
+			v.tree.Search(p, p, func(_, _ [2]float64, c *client) bool {
+				switch {
+				case c.sub.clusters:
+					c.dirty = c.dirty || c.sub.wants(&m.cur)
+				case c.sub.wants(&m.cur):
+					d := get(c)
+					if d.in == nil {
+						d.in = map[string]Item{}
+					}
+					d.in[m.cur.ID] = m.cur
+				}
+				return true
+			})
+		}
+		if m.had && m.prev.Location != nil {
+			p := orb.Point(*m.prev.Location)
+			v.tree.Search(p, p, func(_, _ [2]float64, c *client) bool {
+				switch {
+				case c.sub.clusters:
+					c.dirty = c.dirty || c.sub.wants(&m.prev)
+				case c.sub.wants(&m.prev) && !c.sub.shows(&m.cur):
+					d := get(c)
+					d.leave = append(d.leave, m.cur.ID)
+				}
+				return true
+			})
 		}
 	}
-	if in == nil && leave == nil {
-		return true
-	}
-	return c.offer(seq, in, leave, h.cfg.MaxPending)
+	return out
 }
 
 // viewFrame is the snapshot answering a subscription: the entities in view, or its clusters when the
@@ -360,9 +397,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered with an HTTP error (403 for a foreign origin)
 	}
 	c := &client{hub: h, conn: conn, pending: map[string]Item{}, notify: make(chan struct{}, 1),
-		ctrl: make(chan Frame, 8), quit: make(chan struct{}), lim: rate.NewLimiter(rate.Limit(h.cfg.MessageRate), int(2*h.cfg.MessageRate))}
-	if h.cfg.Allow != nil {
-		c.allow = h.cfg.Allow(r)
+		ctrl: make(chan Frame, 8), quit: make(chan struct{})}
+	if r.URL.Query().Get("viewport") == "1" {
+		c.sub = &subscription{none: true} // it will subscribe: no full snapshot, nothing until then
 	}
 	select {
 	case h.register <- c:
@@ -388,29 +425,11 @@ type client struct {
 	sub   *subscription // owned by the hub goroutine; nil: everything
 	dirty bool          // owned by the hub goroutine: clusters need recomputing
 
-	allow func(Item) bool // nil: every item; set at upgrade, read-only afterwards
-	lim   *rate.Limiter   // inbound frames
-
 	closeOnce sync.Once
 	quit      chan struct{}
 }
 
-// allowed keeps the items the client may see (a new slice when some are dropped).
-func (c *client) allowed(items []Item) []Item {
-	if c.allow == nil {
-		return items
-	}
-	out := make([]Item, 0, len(items))
-	for _, it := range items {
-		if c.allow(it) {
-			out = append(out, it)
-		}
-	}
-	return out
-}
-
 func (c *client) start(snapshot Frame) {
-	snapshot.Items = c.allowed(snapshot.Items)
 	c.ctrl <- snapshot
 	go c.writePump()
 	go c.readPump()
@@ -421,9 +440,6 @@ func (c *client) start(snapshot Frame) {
 func (c *client) offer(seq uint64, batch map[string]Item, leave []string, maxPending int) bool {
 	c.mu.Lock()
 	for id, it := range batch {
-		if c.allow != nil && !c.allow(it) {
-			continue
-		}
 		c.pending[id] = it
 		delete(c.gone, id)
 	}
@@ -447,9 +463,6 @@ func (c *client) offer(seq uint64, batch map[string]Item, leave []string, maxPen
 // view queues a viewport snapshot or clusters frame. It supersedes whatever was pending: the frame
 // describes the whole view as of now, and later offers add to it.
 func (c *client) view(f Frame) {
-	if f.Items != nil {
-		f.Items = c.allowed(f.Items)
-	}
 	c.mu.Lock()
 	c.latest = &f
 	clear(c.pending)
@@ -581,11 +594,6 @@ func (c *client) readPump() {
 			return
 		}
 		deadline()
-		if !c.lim.Allow() {
-			c.hub.m.limited.Inc()
-			c.close(websocket.ClosePolicyViolation, "quá nhiều khung / too many frames")
-			return
-		}
 		var msg inbound
 		if err := json.Unmarshal(data, &msg); err != nil {
 			c.sendError("khung không hợp lệ / invalid frame: " + err.Error())

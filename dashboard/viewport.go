@@ -64,6 +64,7 @@ type subscription struct {
 	areas    map[string]bool
 	clusters bool
 	key      string // canonical form: equal keys see equal clusters
+	none     bool   // connected with ?viewport=1 and not subscribed yet: shows nothing
 }
 
 // subscribeFrame is {"type":"subscribe","bbox":[minLon,minLat,maxLon,maxLat],"zoom":Z,"layers":[…],"filter":{…}}.
@@ -149,7 +150,7 @@ func sortedKeys(m map[string]bool) []string {
 
 // wants reports whether the subscription shows it, wherever it is.
 func (s *subscription) wants(it *Item) bool {
-	if it.Location == nil {
+	if s.none || it.Location == nil {
 		return false
 	}
 	if len(s.layers) > 0 && !s.layers[LayerOf(it.Type)] {

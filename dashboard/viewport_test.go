@@ -331,3 +331,19 @@ func FuzzSubscribeFrame(f *testing.F) {
 		}
 	})
 }
+
+// A client connecting with ?viewport=1 gets no full snapshot and nothing until it subscribes.
+func TestViewportOnlyClient(t *testing.T) {
+	h, url := testHub(t, HubConfig{}, []Item{item("a", "salinity", stream.TypeTelemetry, 106.1, 10.1)})
+	c := dial(t, url+"?viewport=1")
+	if f := c.next("empty snapshot", isType("snapshot")); f.Mode != "viewport" || len(f.Items) != 0 {
+		t.Fatalf("first frame: mode %q with %d items", f.Mode, len(f.Items))
+	}
+	h.Publish([]Item{item("a", "salinity", stream.TypeTelemetry, 106.2, 10.2)})
+	time.Sleep(100 * time.Millisecond) // an update would have been flushed by now
+	c.send(`{"type":"subscribe","bbox":[106,10,107,11],"zoom":14}`)
+	f := c.next("any frame", func(Frame) bool { return true })
+	if f.Type != "snapshot" || !slices.Equal(ids(f.Items), []string{"a"}) || (*f.Items[0].Location)[0] != 106.2 {
+		t.Fatalf("first frame after subscribing: %+v", f)
+	}
+}
