@@ -266,6 +266,36 @@ func TestOutageLosesNothing(t *testing.T) {
 	}
 }
 
+// TestSlowInfluxSpools: when InfluxDB does not answer within the timeout, Write spools instead of
+// waiting, and the points arrive exactly once when it answers again.
+func TestSlowInfluxSpools(t *testing.T) {
+	srv := influxtest.Start(t)
+	st, reg := open(t, srv, "", func(c *influx.Config) { c.Timeout = time.Second })
+	ctx := context.Background()
+	if err := st.Write(ctx, batch(0, 500, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 500; i < 2000; i += 500 {
+		if err := st.Write(ctx, batch(i, 500, 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := metric(t, reg, "ioc_influx_spooled_points_total", nil); p != 1500 {
+		t.Fatalf("%v points spooled while InfluxDB hangs, want 1500", p)
+	}
+	if e := metric(t, reg, "ioc_influx_write_errors_total", map[string]string{"path": "direct"}); e != 1 {
+		t.Errorf("%v direct write errors, want 1 (the timed-out request; later writes go behind the spool)", e)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "spool replayed", func() bool { return metric(t, reg, "ioc_influx_spool_points", nil) == 0 })
+	exactlyOnce(t, levels(t, srv), 2000)
+}
+
 // TestSpoolSurvivesRestart: points spooled while InfluxDB is down survive closing and reopening the
 // store, and are replayed in order (a later rewrite of the same point wins).
 func TestSpoolSurvivesRestart(t *testing.T) {
