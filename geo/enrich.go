@@ -42,9 +42,10 @@ type cached struct {
 }
 
 type enrichMetrics struct {
-	lookups *prometheus.CounterVec
-	reloads prometheus.Counter
-	areas   prometheus.Gauge
+	lookups                  *prometheus.CounterVec
+	cached, indexed, outside prometheus.Counter
+	reloads                  prometheus.Counter
+	areas                    prometheus.Gauge
 }
 
 var _ stream.Stage = (*Enricher)(nil)
@@ -60,6 +61,8 @@ func NewEnricher(areas *Areas, reg prometheus.Registerer) *Enricher {
 	if reg != nil {
 		reg.MustRegister(e.m.lookups, e.m.reloads, e.m.areas)
 	}
+	e.m.cached, e.m.indexed, e.m.outside = e.m.lookups.WithLabelValues("cached"), e.m.lookups.WithLabelValues("indexed"),
+		e.m.lookups.WithLabelValues("outside")
 	e.cur.Store(&areasGen{areas: areas, gen: 1})
 	e.m.areas.Set(float64(areas.Len()))
 	return e
@@ -91,18 +94,18 @@ func (e *Enricher) Process(_ context.Context, ev *stream.Event) error {
 	c, ok := e.cache[ev.Entity]
 	e.mu.Unlock()
 	if ok && c.gen == cur.gen && c.p == ev.Location {
-		e.m.lookups.WithLabelValues("cached").Inc()
+		e.m.cached.Inc()
 		ev.Areas = maps.Clone(c.codes)
 		return nil
 	}
 	codes := cur.areas.Codes(ev.Location)
-	result := "indexed"
+	result := e.m.indexed
 	for _, code := range codes {
 		if code == stream.AreaOutside {
-			result = "outside"
+			result = e.m.outside
 		}
 	}
-	e.m.lookups.WithLabelValues(result).Inc()
+	result.Inc()
 	e.mu.Lock()
 	if len(e.cache) >= maxCache {
 		clear(e.cache)

@@ -28,8 +28,8 @@ type grid struct {
 // newGrid rasterises mp over b; nil (always exact) when the bound is degenerate.
 func newGrid(mp orb.MultiPolygon, b orb.Bound) *grid {
 	w, h := b.Max[0]-b.Min[0], b.Max[1]-b.Min[1]
-	if !(w > 0 && h > 0) || math.IsInf(w, 0) || math.IsInf(h, 0) {
-		return nil
+	if !(w > 1e-9 && h > 1e-9) || math.IsInf(w, 0) || math.IsInf(h, 0) {
+		return nil // degenerate or sub-millimetre: the exact test alone is cheap and safe
 	}
 	vertices := 0
 	for _, p := range mp {
