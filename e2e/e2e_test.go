@@ -26,6 +26,12 @@ import (
 // Chromium is the browser the tests drive (Debian's chromium package, installed by .ci/deps).
 const Chromium = "/usr/bin/chromium"
 
+// The first admin: the browser signs in with the password, the tests' own API calls use the token.
+const (
+	adminPassword = "mật-khẩu-trình-duyệt"
+	adminToken    = "ioc_e2e_0123456789abcdef0123456789"
+)
+
 // rules raise a critical alarm when a salinity station reads over 4 ‰.
 const rules = `
 rules:
@@ -120,6 +126,7 @@ func TestBrowser(t *testing.T) {
 		"IOC_CONTROL="+control.URL,
 		"IOC_ARTIFACTS="+artifacts,
 		"IOC_CHROMIUM="+Chromium,
+		"IOC_USER="+cfg.Admin.User, "IOC_PASSWORD="+adminPassword, "IOC_TOKEN="+adminToken,
 		"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1",
 	)
 	out, err := cmd.CombinedOutput()
@@ -143,6 +150,9 @@ func testConfig(t *testing.T, root string) config.Config {
 	cfg.Reports.Catalogue = filepath.Join(root, "configs", "services.yaml")
 	cfg.Geo.AdminFiles = []string{filepath.Join(root, "configs", "admin", "83.geojson")}
 	cfg.Reports.MinFillTime = 0 // the bot check still needs a valid form token
+	cfg.Auth.Store.Path = filepath.Join(dir, "auth.db")
+	cfg.Auth.RateLimitIP, cfg.Auth.RateLimitToken = "", "" // the tests call fast from one address
+	cfg.Admin.Password, cfg.Admin.Token = adminPassword, adminToken
 	cfg.Log.Level = "warn"
 	if err := yaml.Unmarshal([]byte(rules), &cfg.Alarm); err != nil {
 		t.Fatal(err)

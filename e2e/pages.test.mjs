@@ -39,13 +39,24 @@ async function newPage(opts = {}) {
   return page;
 }
 
+// signIn fills the sign-in form that staff pages show to a browser without a session.
+async function signIn(page) {
+  await page.waitForSelector("#login");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "login-user");
+  await page.keyboard.type(process.env.IOC_USER);
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(process.env.IOC_PASSWORD);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#login", { state: "detached" });
+}
+
 async function publish(topic, payload) {
   const resp = await fetch(control + "/publish", { method: "POST", body: JSON.stringify({ topic, payload }) });
   assert.equal(resp.status, 204, await resp.text());
 }
 
 async function getJSON(path) {
-  const resp = await fetch(base + path);
+  const resp = await fetch(base + path, { headers: { Authorization: "Bearer " + process.env.IOC_TOKEN } });
   assert.equal(resp.status, 200, path + ": " + (await resp.clone().text()));
   return resp.json();
 }
@@ -64,7 +75,8 @@ after(async () => {
 
 test("the operator map loads with district boundaries and no request leaves loopback", async () => {
   operator = await newPage();
-  await operator.goto(base + "/");
+  await operator.goto(base + "/#14/" + where.lat + "/" + where.lon); // a link to the station's neighbourhood
+  await signIn(operator);
   await operator.waitForFunction(() => Number(document.body.dataset.boundaries) > 0, null, { timeout: 10000 });
   const areas = await operator.$$eval("path[data-area]", (ps) => ps.map((p) => p.dataset.area));
   for (const code of ["829", "831", "832", "833", "834", "835", "836", "837", "838"]) {
@@ -82,7 +94,13 @@ test("a field device's reading appears as a marker within a second", async () =>
   await operator.waitForSelector(`[data-id="${sal}"]`, { timeout: 1000 });
   console.log(`marker shown ${Date.now() - start} ms after the publish`);
   assert.equal(await operator.locator("#n-telemetry").textContent(), "1");
-  // The side panel shows the latest values and the history sparkline.
+  // The side panel shows the latest values and the history sparkline (once the store has the reading:
+  // the map is fed before the store's batch commits).
+  for (let i = 0; i < 50; i++) {
+    const r = await getJSON(`/api/v1/readings?device=${sal}&field=salinity`);
+    if (r.samples.length) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
   await operator.click(`[data-id="${sal}"]`);
   await operator.waitForSelector("#panel:not([hidden]) #panel-values");
   assert.match(await operator.locator("#panel-values").textContent(), /salinity\s*2,4/);
@@ -96,6 +114,7 @@ test("a new critical alarm is signalled and acknowledged by clicking", async () 
   await item.waitFor({ timeout: 5000 });
   await operator.waitForSelector("#alert:not([hidden])");
   assert.match(await operator.locator("#alert").textContent(), /Cảnh báo nghiêm trọng mới/);
+  assert.equal(await operator.evaluate(() => document.body.dataset.beeps), "1", "one WebAudio tone for one new critical alarm");
   const id = await item.getAttribute("data-id");
   await operator.waitForSelector(`[data-id="${id}"][data-layer="alarm"]`);
   await item.locator("button").click();
@@ -184,6 +203,7 @@ test("a report filed on /report at 360×640 with the keyboard shows on the map, 
   // The KPI screen counts both.
   const kpi = await newPage({ viewport: { width: 1920, height: 1080 } });
   await kpi.goto(base + "/kpi");
+  await signIn(kpi);
   await kpi.waitForFunction(() => document.getElementById("rec-today").textContent === "2", null, { timeout: 10000 });
   assert.equal(await kpi.locator("#backlog").textContent(), "2");
   assert.equal(await kpi.locator("#sev-critical").textContent(), "1");
@@ -193,6 +213,89 @@ test("a report filed on /report at 360×640 with the keyboard shows on the map, 
   await kpi.context().close();
   await page.context().close();
   assert.deepEqual(foreign, []);
+});
+
+test("the viewport subscription follows pan and zoom", async () => {
+  const sent = [];
+  const frames = (ws) =>
+    ws.on("framesent", (f) => {
+      try {
+        const m = JSON.parse(f.payload);
+        if (m.type === "subscribe") sent.push(m);
+      } catch {
+        // not JSON: not ours
+      }
+    });
+  operator.on("websocket", frames);
+  await operator.reload();
+  await operator.waitForSelector("#conn[data-state=on]");
+  await operator.waitForSelector(`[data-id="${sal}"]`);
+  await operator.waitForFunction(() => ["subscribed", "all"].includes(document.body.dataset.viewport));
+  const mode = await operator.evaluate(() => document.body.dataset.viewport);
+  const lastSub = async (n) => {
+    for (let i = 0; i < 30 && sent.length <= n; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(sent.length > n, "a new subscribe frame went out");
+    return sent.at(-1);
+  };
+  // step presses a map key and waits for the subscription it causes (Leaflet ignores keys mid-animation).
+  const step = async (key) => {
+    const n = sent.length;
+    await operator.keyboard.press(key);
+    return lastSub(n);
+  };
+  await operator.focus("#map");
+  if (mode === "subscribed") {
+    // Zoom in and pan with the keyboard, as an operator can: every move re-subscribes.
+    const z0 = sent.at(-1).zoom;
+    let sub = await step("Equal");
+    assert.equal(sub.zoom, z0 + 1, "zooming in sends the new zoom");
+    sub = await step("ArrowRight");
+    const prev = sent.at(-2);
+    assert.ok(sub.bbox[0] > prev.bbox[0] && sub.bbox[2] > prev.bbox[2], `panning east moves the bbox east: ${prev.bbox} → ${sub.bbox}`);
+    assert.deepEqual([...sub.layers].sort(), ["alarms", "cameras", "reports", "sensors"]);
+    // The server filters by viewport: pan until the station is out of view; it leaves, and comes back.
+    for (let i = 0; i < 4; i++) await step("Equal");
+    for (let i = 0; i < 12; i++) await step("ArrowRight");
+    await operator.waitForSelector(`[data-id="${sal}"]`, { state: "detached", timeout: 3000 });
+    for (let i = 0; i < 40 && !(await operator.locator(`[data-id="${sal}"]`).count()); i++) await step("ArrowLeft");
+    await operator.waitForSelector(`[data-id="${sal}"]`, { timeout: 3000 });
+    // Zoomed out, the server sends clusters instead of single entities; a click zooms into one.
+    for (let i = 0; i < 9; i++) await step("Minus");
+    const cluster = operator.locator('.mk[data-layer="cluster"]');
+    await cluster.first().waitFor({ timeout: 5000 });
+    await operator.waitForSelector(`[data-id="${sal}"]`, { state: "detached" });
+    assert.ok(Number(await cluster.first().textContent()) >= 1, "a cluster shows its count");
+    const zoomed = sent.length;
+    await cluster.first().click();
+    assert.ok((await lastSub(zoomed)).zoom > sent[zoomed - 1].zoom, "clicking a cluster zooms in");
+    // The alarm list still covers the whole province.
+    assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 1);
+    await operator.goto(base + "/#14/" + where.lat + "/" + where.lon);
+    await operator.waitForSelector(`[data-id="${sal}"]`);
+  } else {
+    console.log("server has no viewport subscriptions: it sends every entity and the page shows them all");
+  }
+  // Hiding a layer removes its markers (and narrows the subscription).
+  const n = sent.length;
+  await operator.uncheck('input[data-layer="telemetry"]');
+  await operator.waitForSelector(`[data-id="${sal}"]`, { state: "detached" });
+  if (mode === "subscribed") assert.deepEqual([...(await lastSub(n)).layers].sort(), ["alarms", "cameras", "reports"]);
+  await operator.check('input[data-layer="telemetry"]');
+  await operator.waitForSelector(`[data-id="${sal}"]`);
+  operator.off("websocket", frames);
+});
+
+test("the time slider replays the last 24 hours", async () => {
+  const alarm = operator.locator('.mk[data-layer="alarm"]');
+  await alarm.first().waitFor();
+  await operator.focus("#replay");
+  await operator.keyboard.press("Home"); // 24 hours ago: the alarm did not exist yet
+  await operator.waitForFunction(() => document.body.classList.contains("replay"));
+  await alarm.first().waitFor({ state: "detached", timeout: 5000 });
+  assert.match(await operator.locator("#replay-at").textContent(), /^Lúc /);
+  await operator.click("#replay-live");
+  await alarm.first().waitFor({ timeout: 5000 });
+  assert.equal(await operator.evaluate(() => document.body.classList.contains("replay")), false);
 });
 
 test("English can be switched on", async () => {

@@ -61,6 +61,12 @@ const dict = {
     "st.rejected": "Từ chối",
     "st.reopened": "Mở lại",
     "error": "Lỗi",
+    "login.title": "Đăng nhập",
+    "login.user": "Tên đăng nhập",
+    "login.password": "Mật khẩu",
+    "login.submit": "Đăng nhập",
+    "login.failed": "Sai tên đăng nhập hoặc mật khẩu",
+    "logout": "Đăng xuất",
   },
   en: {
     "lang.switch": "Tiếng Việt",
@@ -121,6 +127,12 @@ const dict = {
     "st.rejected": "Rejected",
     "st.reopened": "Reopened",
     "error": "Error",
+    "login.title": "Sign in",
+    "login.user": "User name",
+    "login.password": "Password",
+    "login.submit": "Sign in",
+    "login.failed": "Wrong user name or password",
+    "logout": "Sign out",
   },
 };
 
@@ -264,6 +276,55 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 /**
+ * signedIn resolves with the signed-in account (GET /api/v1/auth/me). Without a session it shows a
+ * sign-in form and resolves once the server has accepted it (the session is an HttpOnly cookie).
+ */
+export async function signedIn() {
+  try {
+    return await api("/api/v1/auth/me");
+  } catch (err) {
+    if (!(err instanceof APIError) || err.status !== 401) throw err;
+  }
+  return new Promise((resolve) => {
+    const user = el("input", { id: "login-user", name: "user", autocomplete: "username", required: true });
+    const pass = el("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
+    const msg = el("p", { class: "msg err", role: "alert" });
+    const form = el(
+      "form",
+      { class: "login", id: "login" },
+      el("h2", {}, t("login.title")),
+      el("label", { for: "login-user" }, t("login.user")),
+      user,
+      el("label", { for: "login-password" }, t("login.password")),
+      pass,
+      msg,
+      el("button", { type: "submit" }, t("login.submit")),
+    );
+    const overlay = el("div", { class: "login-overlay", role: "dialog", "aria-modal": "true", "aria-labelledby": "login-h" }, form);
+    form.querySelector("h2").id = "login-h";
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        const me = await api("/api/v1/auth/login", { json: { user: user.value, password: pass.value } });
+        overlay.remove();
+        resolve(me);
+      } catch (err) {
+        msg.textContent = err.status === 401 ? t("login.failed") : err.message;
+        pass.select();
+      }
+    });
+    document.body.append(overlay);
+    user.focus();
+  });
+}
+
+/** signOut ends the session and reloads the page (which asks to sign in again). */
+export async function signOut() {
+  await api("/api/v1/auth/logout", { method: "POST" }).catch(() => {});
+  location.reload();
+}
+
+/**
  * boundaries returns the district boundaries as a GeoJSON FeatureCollection: from GET
  * /api/v1/areas?level=district, or, where that route does not exist yet, from the admin files built
  * into the page assets.
@@ -335,6 +396,7 @@ export class Live {
         if (f.type === "error" && /subscribe/i.test(f.message || "")) {
           this.viewport = false;
           this.awaiting = false;
+          this.onFrame({ type: "viewport", supported: false }, false);
           return;
         }
         if (f.mode || f.type === "clusters") {

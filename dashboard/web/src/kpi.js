@@ -4,7 +4,7 @@ import L from "leaflet";
 import "leaflet/dist/leaflet.css";
 import "./base.css";
 import "./kpi.css";
-import { addTexts, api, applyTexts, bi, boundaries, duration, el, num, onLang, setupLangButton, t, uiConfig, when } from "./common.js";
+import { addTexts, api, applyTexts, bi, boundaries, duration, el, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, when } from "./common.js";
 import { lines } from "./spark.js";
 
 addTexts({
@@ -103,7 +103,7 @@ function paintChoro() {
     l.bindTooltip(`${l.feature.properties.name}: ${num(v, 0)}`);
     l.getElement()?.setAttribute("data-backlog", String(v));
   });
-  $("choro-legend").replaceChildren("0", ...COLORS.map((c) => el("i", { style: "background:" + c })), num(max, 0));
+  $("choro-legend").replaceChildren("0", ...COLORS.map((_, i) => el("i", { class: "c" + i })), num(max, 0));
 }
 
 let charts = [];
@@ -141,6 +141,8 @@ async function init() {
   setupLangButton($("lang"));
   onLang(render);
   applyTexts();
+  $("logout").addEventListener("click", signOut);
+  await signedIn();
   try {
     const cat = await api("/api/v1/reports/services");
     catNames = new Map((cat.Services || cat.services || []).map((s) => [s.Code ?? s.code, s.Name ?? s.name]));

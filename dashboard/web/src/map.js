@@ -4,7 +4,7 @@ import L from "leaflet";
 import "leaflet/dist/leaflet.css";
 import "./base.css";
 import "./map.css";
-import { Live, api, applyTexts, bi, boundaries, el, num, onLang, setupLangButton, t, uiConfig, when } from "./common.js";
+import { Live, api, applyTexts, bi, boundaries, el, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, when } from "./common.js";
 import { sparkline } from "./spark.js";
 
 const LAYERS = ["telemetry", "camera", "alarm", "report"];
@@ -19,11 +19,12 @@ const state = {
   district: "",
   selected: "",
   known: new Set(), // alarm ids seen, to tell new ones
+  alarms: new Map(), // id → alarm as a map item: every open alarm, in view or not
   districts: new Map(), // code → {name, layer}
   fitted: false,
 };
 
-const map = L.map("map", { zoomControl: true, preferCanvas: false, attributionControl: true }).setView([10.2, 106.4], 10);
+const map = L.map("map", { zoomControl: true, attributionControl: true, minZoom: 4, maxZoom: 19 }).setView([10.2, 106.4], 10);
 const groups = Object.fromEntries([...LAYERS, "cluster"].map((k) => [k, L.layerGroup().addTo(map)]));
 const shown = new Set(LAYERS);
 
@@ -55,7 +56,8 @@ async function base() {
   for (const l of layer.getLayers()) l.getElement()?.setAttribute("data-area", l.feature.properties.code);
   const opts = [...state.districts.entries()].sort((a, b) => a[1].name.localeCompare(b[1].name, "vi"));
   for (const [code, d] of opts) sel.append(el("option", { value: code }, d.name));
-  if (layer.getLayers().length) map.fitBounds(layer.getBounds());
+  if (hashView) map.setView([Number(hashView[2]), Number(hashView[3])], Number(hashView[1]));
+  else if (layer.getLayers().length) map.fitBounds(layer.getBounds());
   document.body.dataset.boundaries = String(layer.getLayers().length);
 }
 
@@ -99,12 +101,14 @@ function iconFor(it) {
   if (layer === "cluster") {
     const n = clusterCount(it);
     size = n >= 1000 ? 44 : n >= 100 ? 36 : 28;
+    cls += " sz-" + size;
     html = String(n);
     const sev = severityOf(it);
     if (sev) cls += " sev-" + sev;
   } else if (layer === "alarm") {
     cls += " sev-" + severityOf(it);
     size = 18;
+    cls += " sz-18";
   } else if (layer === "telemetry") {
     cls += " kind-" + it.kind;
   } else if (layer === "report") {
@@ -113,7 +117,8 @@ function iconFor(it) {
   if (state.replay) cls += " replaying";
   return L.divIcon({
     className: "",
-    html: `<div class="${cls}" data-id="${escapeAttr(it.id)}" data-layer="${layer}" style="width:${size}px;height:${size}px">${html}</div>`,
+    // Sizes come from classes: the page's CSP allows no inline style.
+    html: `<div class="${cls}" data-id="${escapeAttr(it.id)}" data-layer="${layer}">${html}</div>`,
     iconSize: [size, size],
   });
 }
@@ -136,11 +141,12 @@ function draw(it) {
 }
 
 function zoomInto(it) {
-  if (Array.isArray(it.bbox) && it.bbox.length === 4) {
+  const b = it.bbox;
+  if (Array.isArray(b) && b.length === 4 && (b[2] - b[0] > 1e-6 || b[3] - b[1] > 1e-6)) {
     map.fitBounds([
-      [it.bbox[1], it.bbox[0]],
-      [it.bbox[3], it.bbox[2]],
-    ]);
+      [b[1], b[0]],
+      [b[3], b[2]],
+    ], { maxZoom: map.getZoom() + 4, padding: [30, 30] });
   } else {
     map.setView([it.location[1], it.location[0]], map.getZoom() + 2);
   }
@@ -170,6 +176,7 @@ function counts() {
 let dirty = false;
 const changed = new Set();
 function apply(f) {
+  document.body.dataset.viewport = live.viewport === true ? "subscribed" : live.viewport === false ? "all" : "pending";
   if (f.type === "snapshot") {
     state.items.clear();
     changed.clear();
@@ -200,7 +207,7 @@ function apply(f) {
       const prev = state.items.get(it.id);
       state.items.set(it.id, it);
       changed.add(it.id);
-      if (it.type === "alarm") cue(it, prev, f.type === "snapshot");
+      if (it.type === "alarm") noteAlarm(it, f.type === "snapshot" && !state.alarmsLoaded);
     }
   }
   if (!dirty) {
@@ -224,7 +231,7 @@ function flush() {
   changed.clear();
   counts();
   renderAlarms();
-  if (state.selected && state.items.has(state.selected) && !state.replay) refreshPanel();
+  if (state.selected && (state.items.has(state.selected) || state.alarms.has(state.selected)) && !state.replay) refreshPanel();
   if (!state.fitted && !state.userMoved) fitToItems();
 }
 
@@ -241,7 +248,40 @@ let audio = null;
 document.addEventListener("pointerdown", () => {
   if (!audio && window.AudioContext) audio = new AudioContext();
 });
-function cue(it, prev, initial) {
+// noteAlarm keeps the alarm list (which covers the whole province, not only the viewport).
+function noteAlarm(it, initial) {
+  state.alarms.set(it.id, it);
+  cue(it, initial);
+}
+
+// alarmItem turns an alarm of GET /api/v1/alarms into the live item shape.
+function alarmItem(a) {
+  return { id: a.id, type: "alarm", kind: "alarm", ts: a.updated_at || a.raised_at, location: a.location || null, areas: a.areas || {},
+    attrs: { rule: a.rule, name: a.name, source: a.source, severity: a.severity, state: a.state, assignee: a.assignee || "" },
+    values: a.field ? { [a.field]: a.value } : {} };
+}
+
+async function loadAlarms() {
+  try {
+    const r = await api("/api/v1/alarms?state=open&limit=1000");
+    const list = Array.isArray(r) ? r : r.alarms || [];
+    const open = new Set();
+    for (const a of list) {
+      open.add(a.id);
+      const live = state.items.get(a.id);
+      noteAlarm(live && live.ts >= (a.updated_at || "") ? live : alarmItem(a), !state.alarmsLoaded);
+    }
+    for (const [id, it] of state.alarms) {
+      if (!open.has(id) && String(it.attrs?.state).startsWith("active") && !state.items.has(id)) state.alarms.delete(id);
+    }
+    state.alarmsLoaded = true;
+    renderAlarms();
+  } catch (err) {
+    console.error("alarms", err);
+  }
+}
+
+function cue(it, initial) {
   const isNew = !state.known.has(it.id);
   state.known.add(it.id);
   if (initial || !isNew) return;
@@ -257,7 +297,8 @@ function cue(it, prev, initial) {
 }
 
 function beep() {
-  if (!audio) return;
+  if (!audio) return; // browsers allow sound only after the operator has touched the page
+  document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
   const now = audio.currentTime;
   for (let i = 0; i < 3; i++) {
     const o = audio.createOscillator();
@@ -276,8 +317,9 @@ function beep() {
 // Alarm list.
 function renderAlarms() {
   const list = document.getElementById("alarm-list");
-  const alarms = [...current().values()]
-    .filter((i) => i.type === "alarm" && String(i.attrs?.state || "").startsWith("active"))
+  const source = state.replay ? [...state.replay.values()].filter((i) => i.type === "alarm") : [...state.alarms.values()];
+  const alarms = source
+    .filter((i) => String(i.attrs?.state || "").startsWith("active"))
     .filter((i) => !state.district || i.areas?.district === state.district)
     .sort((a, b) => (SEVERITY[severityOf(b)] || 0) - (SEVERITY[severityOf(a)] || 0) || String(b.ts).localeCompare(String(a.ts)));
   document.getElementById("alarm-count").textContent = alarms.length;
@@ -313,7 +355,7 @@ document.getElementById("panel-close").addEventListener("click", () => {
 
 function select(id, pan) {
   state.selected = id;
-  const it = current().get(id);
+  const it = current().get(id) || state.alarms.get(id);
   if (!it) return;
   if (pan && it.location) map.panTo([it.location[1], it.location[0]]);
   panel.hidden = false;
@@ -322,7 +364,7 @@ function select(id, pan) {
 }
 
 function refreshPanel() {
-  const it = state.items.get(state.selected);
+  const it = state.items.get(state.selected) || state.alarms.get(state.selected);
   if (it && it.type === "alarm") renderPanel(it, false);
   else if (it) {
     const vals = document.getElementById("panel-values");
@@ -401,7 +443,14 @@ function alarmActions(it) {
   const act = (what, extra) => async () => {
     msg.textContent = "…";
     try {
-      await api(`/api/v1/alarms/${encodeURIComponent(id)}/${what}`, { json: { note: note.value, ...extra } });
+      const r = await api(`/api/v1/alarms/${encodeURIComponent(id)}/${what}`, { json: { note: note.value, ...extra } });
+      if (r?.alarm) {
+        // The answer is the alarm's new state; the live feed confirms it when the alarm is in view.
+        const live = state.items.get(id);
+        state.alarms.set(id, { ...alarmItem(r.alarm), location: r.alarm.location || live?.location || null });
+        renderAlarms();
+        if (state.selected === id) renderPanel(state.alarms.get(id), false);
+      }
       msg.textContent = t("done");
       msg.className = "msg ok";
     } catch (err) {
@@ -501,10 +550,20 @@ function subscribe() {
     const b = map.getBounds();
     const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => Math.round(v * 1e5) / 1e5);
     live.subscribe(bbox, Math.round(map.getZoom()), [...shown].map((l) => SUB_LAYER[l]));
-    document.body.dataset.viewport = live.viewport === false ? "all" : "subscribed";
   }, 120);
 }
-map.on("moveend", subscribe);
+map.on("moveend", () => {
+  subscribe();
+  const c = map.getCenter();
+  history.replaceState(null, "", `#${map.getZoom()}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}`);
+});
+// A link may carry the view: /#zoom/lat/lon.
+const HASH = /^#(\d{1,2})\/(-?[\d.]+)\/(-?[\d.]+)$/;
+const hashView = HASH.exec(location.hash);
+window.addEventListener("hashchange", () => {
+  const v = HASH.exec(location.hash);
+  if (v) map.setView([Number(v[2]), Number(v[3])], Number(v[1]));
+});
 for (const ev of ["mousedown", "wheel", "touchstart", "keydown"]) {
   map.getContainer().addEventListener(ev, () => (state.userMoved = true), { once: true, passive: true });
 }
@@ -558,7 +617,9 @@ onLang(() => {
   if (state.selected) select(state.selected);
 });
 applyTexts();
-base()
+document.getElementById("logout").addEventListener("click", signOut);
+signedIn()
+  .then(base)
   .then(() => {
     state.boundsKnown = true;
   })
@@ -567,6 +628,12 @@ base()
     console.error("boundaries", err);
   })
   .finally(() => {
+    if (hashView) {
+      state.userMoved = true;
+      map.setView([Number(hashView[2]), Number(hashView[3])], Number(hashView[1]));
+    }
     live.connect();
     subscribe();
+    loadAlarms();
+    setInterval(loadAlarms, 10000);
   });
