@@ -41,6 +41,8 @@ fuzz:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/app/ ./internal/store/influx/
 	$(GO) test -run '^$$' -bench . -timeout 30m ./stream/ ./collectors/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./geo/
+	$(GO) test -run '^$$' -bench LiveFanout -benchtime 1x -timeout 30m ./dashboard/
 
 clean:
 	rm -rf bin data
