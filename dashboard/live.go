@@ -15,6 +15,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/rtree"
+	"golang.org/x/time/rate"
 
 	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/registry"
@@ -68,6 +69,12 @@ type HubConfig struct {
 	MaxPending     int           // entities waiting for one client before it is cut off as too slow
 	FlushInterval  time.Duration // least time between two update frames to one client
 	AllowedOrigins []string      // besides the request's own host
+	// Allow, when set, is asked at upgrade for the client's item filter: items it rejects are never
+	// sent to that client (area-scoped operators). A nil filter sends everything.
+	Allow func(r *http.Request) func(Item) bool
+	// MessageRate bounds frames read from one browser per second (burst twice that); a client above it
+	// is disconnected. 0 means 10.
+	MessageRate float64
 	// Viewport subscriptions: below ClusterBelowZoom clients get clusters, recomputed at most every
 	// ClusterInterval when something in their view changed; a view at higher zoom holding more than
 	// MaxViewItems entities is sent as clusters too.
@@ -115,6 +122,7 @@ type hubMetrics struct {
 	items   prometheus.Counter
 	slow    prometheus.Counter
 	subs    *prometheus.CounterVec
+	limited prometheus.Counter
 }
 
 // NewHub builds a hub; snapshot returns the current state of every entity for new clients.
@@ -130,8 +138,12 @@ func NewHub(cfg HubConfig, log *slog.Logger, reg prometheus.Registerer, snapshot
 			slow:    prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_live_slow_clients_total", Help: "Clients cut off because they fell too far behind."}),
 			subs:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_live_subscribe_frames_total", Help: "Viewport subscribe frames received, by result (ok, invalid)."}, []string{"result"}),
 		}}
+	h.m.limited = prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_live_rate_limited_total", Help: "Clients disconnected for sending frames faster than live message_rate."})
 	if reg != nil {
-		reg.MustRegister(h.m.clients, h.m.frames, h.m.items, h.m.slow, h.m.subs)
+		reg.MustRegister(h.m.clients, h.m.frames, h.m.items, h.m.slow, h.m.subs, h.m.limited)
+	}
+	if h.cfg.MessageRate <= 0 {
+		h.cfg.MessageRate = 10
 	}
 	if h.cfg.ClusterInterval <= 0 {
 		h.cfg.ClusterInterval = time.Second
@@ -397,7 +409,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered with an HTTP error (403 for a foreign origin)
 	}
 	c := &client{hub: h, conn: conn, pending: map[string]Item{}, notify: make(chan struct{}, 1),
-		ctrl: make(chan Frame, 8), quit: make(chan struct{})}
+		ctrl: make(chan Frame, 8), quit: make(chan struct{}), lim: rate.NewLimiter(rate.Limit(h.cfg.MessageRate), int(2*h.cfg.MessageRate))}
+	if h.cfg.Allow != nil {
+		c.allow = h.cfg.Allow(r)
+	}
 	if r.URL.Query().Get("viewport") == "1" {
 		c.sub = &subscription{none: true} // it will subscribe: no full snapshot, nothing until then
 	}
@@ -425,11 +440,29 @@ type client struct {
 	sub   *subscription // owned by the hub goroutine; nil: everything
 	dirty bool          // owned by the hub goroutine: clusters need recomputing
 
+	allow func(Item) bool // nil: every item; set at upgrade, read-only afterwards
+	lim   *rate.Limiter   // inbound frames
+
 	closeOnce sync.Once
 	quit      chan struct{}
 }
 
+// allowed keeps the items the client may see (a new slice when some are dropped).
+func (c *client) allowed(items []Item) []Item {
+	if c.allow == nil {
+		return items
+	}
+	out := make([]Item, 0, len(items))
+	for _, it := range items {
+		if c.allow(it) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
 func (c *client) start(snapshot Frame) {
+	snapshot.Items = c.allowed(snapshot.Items)
 	c.ctrl <- snapshot
 	go c.writePump()
 	go c.readPump()
@@ -440,6 +473,9 @@ func (c *client) start(snapshot Frame) {
 func (c *client) offer(seq uint64, batch map[string]Item, leave []string, maxPending int) bool {
 	c.mu.Lock()
 	for id, it := range batch {
+		if c.allow != nil && !c.allow(it) {
+			continue
+		}
 		c.pending[id] = it
 		delete(c.gone, id)
 	}
@@ -463,6 +499,9 @@ func (c *client) offer(seq uint64, batch map[string]Item, leave []string, maxPen
 // view queues a viewport snapshot or clusters frame. It supersedes whatever was pending: the frame
 // describes the whole view as of now, and later offers add to it.
 func (c *client) view(f Frame) {
+	if f.Items != nil {
+		f.Items = c.allowed(f.Items)
+	}
 	c.mu.Lock()
 	c.latest = &f
 	clear(c.pending)
@@ -594,6 +633,11 @@ func (c *client) readPump() {
 			return
 		}
 		deadline()
+		if !c.lim.Allow() {
+			c.hub.m.limited.Inc()
+			c.close(websocket.ClosePolicyViolation, "quá nhiều khung / too many frames")
+			return
+		}
 		var msg inbound
 		if err := json.Unmarshal(data, &msg); err != nil {
 			c.sendError("khung không hợp lệ / invalid frame: " + err.Error())

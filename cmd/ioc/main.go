@@ -3,11 +3,14 @@
 //	ioc serve [--config FILE] [--demo]   run everything (embedded defaults without a file)
 //	ioc config check FILE                 list every problem of a config file; exit 1 if any
 //	ioc simulate --broker URL             publish the Bến Tre demo feed to an MQTT broker
+//	ioc user add|passwd [--config FILE] …  manage accounts (password on standard input)
 //	ioc version                           print the version
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/internal/app"
+	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/config"
 	"github.com/ioc-vn/ioc/internal/simulate"
 )
@@ -47,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return configCheck(args[2], stdout, stderr)
 	case "simulate":
 		return simulateCmd(args[1:], stderr)
+	case "user":
+		return userCmd(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "ioc", version)
 		return 0
@@ -66,6 +72,8 @@ usage:
   ioc serve [--config FILE] [--demo]   run everything (embedded defaults without a file)
   ioc config check FILE                 list every problem of a config file
   ioc simulate --broker URL             publish the Bến Tre demo feed to an MQTT broker
+  ioc user add [--config FILE] --role admin|operator|leader|unit [--areas A,B] [--unit U] NAME
+  ioc user passwd [--config FILE] NAME  (the password is the first line of standard input)
   ioc version
 `)
 }
@@ -115,6 +123,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ioc %s is live: %s  (MQTT: %s, started %s)\n", version, a.URL(), mqtt,
 		time.Now().In(dashboard.VietnamTime).Format(time.RFC3339))
+	if a.AdminPasswordFile != "" {
+		fmt.Fprintf(stdout, "Tài khoản quản trị đầu tiên / first admin account: %q, mật khẩu trong / password in %s\n",
+			cfg.Admin.User, a.AdminPasswordFile)
+	}
 	if err := a.Wait(); err != nil {
 		fmt.Fprintln(stderr, "ioc:", err)
 		return 1
@@ -185,4 +197,61 @@ func simulateCmd(args []string, stderr io.Writer) int {
 
 func indent(err error) string {
 	return "  " + strings.ReplaceAll(err.Error(), "\n", "\n  ")
+}
+
+// userCmd adds an account or sets its password in the configured account store. The password is the
+// first line of in, so it never appears in the process list or the shell history.
+func userCmd(args []string, in io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "add" && args[0] != "passwd") {
+		fmt.Fprintln(stderr, "usage: ioc user add|passwd [--config FILE] [--role R --areas A,B --unit U --display NAME] NAME")
+		return 2
+	}
+	fs := flag.NewFlagSet("user "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML config file (default: embedded defaults)")
+	role := fs.String("role", "operator", "admin, operator, leader or unit")
+	areas := fs.String("areas", "", "operator: comma-separated area codes the account is limited to")
+	unit := fs.String("unit", "", "unit staff: their unit code")
+	display := fs.String("display", "", "display name")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "ioc user: give exactly one user name")
+		return 2
+	}
+	cfg, err := config.Load(*path, os.Environ())
+	if err != nil {
+		fmt.Fprintln(stderr, "ioc:", err)
+		return 1
+	}
+	line, err := bufio.NewReader(io.LimitReader(in, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintln(stderr, "ioc user: read password:", err)
+		return 1
+	}
+	password := strings.TrimRight(line, "\r\n")
+	ctx := context.Background()
+	svc, err := app.OpenAuth(ctx, cfg, auth.Options{})
+	if err != nil {
+		fmt.Fprintln(stderr, "ioc:", err)
+		return 1
+	}
+	defer svc.Store().Close()
+	name := fs.Arg(0)
+	if args[0] == "passwd" {
+		err = svc.SetPassword(ctx, name, password)
+	} else {
+		u := auth.User{Name: name, DisplayName: *display, Role: auth.Role(*role), Unit: *unit}
+		if *areas != "" {
+			u.Areas = strings.Split(*areas, ",")
+		}
+		err = svc.AddUser(ctx, u, password)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "ioc user:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "ioc user %s: %s ok\n", args[0], name)
+	return 0
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/internal/auth"
+	"github.com/ioc-vn/ioc/internal/config"
 	"github.com/ioc-vn/ioc/internal/httpapi"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/stream"
@@ -23,25 +24,14 @@ import (
 
 // startAuth opens the account store and creates the first admin when there is no account yet.
 func (a *App) startAuth(ctx context.Context, reg prometheus.Registerer, checks map[string]stream.Checker) error {
-	ac := a.cfg.Auth
-	if ac.Store.Driver == "sqlite" {
-		if ac.Store.Path == "" {
-			ac.Store.Path = filepath.Join(filepath.Dir(a.cfg.Store.Path), "auth.db")
-		}
-		if err := os.MkdirAll(filepath.Dir(ac.Store.Path), 0o700); err != nil {
-			return fmt.Errorf("auth store: %w", err)
-		}
-	}
-	st, err := auth.OpenStore(ctx, ac.Store)
-	if err != nil {
-		return fmt.Errorf("auth store: %w", err)
-	}
-	a.closers = append(a.closers, st.Close)
-	checks["auth"] = st
-	a.Auth, err = auth.New(ac, st, auth.Options{Log: a.log, Registerer: reg})
+	var err error
+	a.Auth, err = OpenAuth(ctx, a.cfg, auth.Options{Log: a.log, Registerer: reg})
 	if err != nil {
 		return err
 	}
+	st := a.Auth.Store()
+	a.closers = append(a.closers, st.Close)
+	checks["auth"] = st
 	if err := a.Auth.Sweep(ctx); err != nil {
 		return fmt.Errorf("auth store: %w", err)
 	}
@@ -70,6 +60,29 @@ func (a *App) startAuth(ctx context.Context, reg prometheus.Registerer, checks m
 		return fmt.Errorf("first admin password: %w", err)
 	}
 	return nil
+}
+
+// OpenAuth opens the account store of cfg (SQLite beside the embedded store unless configured) and
+// builds the account service over it; close its Store when done. ioc user add uses it too.
+func OpenAuth(ctx context.Context, cfg config.Config, o auth.Options) (*auth.Service, error) {
+	ac := cfg.Auth
+	if ac.Store.Driver == "sqlite" {
+		if ac.Store.Path == "" {
+			ac.Store.Path = filepath.Join(filepath.Dir(cfg.Store.Path), "auth.db")
+		}
+		if err := os.MkdirAll(filepath.Dir(ac.Store.Path), 0o700); err != nil {
+			return nil, fmt.Errorf("auth store: %w", err)
+		}
+	}
+	st, err := auth.OpenStore(ctx, ac.Store)
+	if err != nil {
+		return nil, fmt.Errorf("auth store: %w", err)
+	}
+	s, err := auth.New(ac, st, o)
+	if err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
+	return s, nil
 }
 
 // guard wraps the server's mux with the access layer. Routes registered without a rule are named

@@ -156,7 +156,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Errorf("route %q has no rule in auth.DefaultPolicy: add one (and a row in testdata/authz_matrix.txt)", p)
 	}
 	// Signing in or out ends the session the caller presents: do those last.
-	last := func(p string) int { return boolInt(strings.HasSuffix(p, "/auth/logout") || strings.HasSuffix(p, "/auth/login")) }
+	last := func(p string) int {
+		return boolInt(strings.HasSuffix(p, "/auth/logout") || strings.HasSuffix(p, "/auth/login"))
+	}
 	slices.SortStableFunc(patterns, func(x, y string) int { return last(x) - last(y) })
 	var lines []string
 	public := map[string]bool{}

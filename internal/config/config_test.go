@@ -40,6 +40,12 @@ func TestShippedConfigsLoad(t *testing.T) {
 	if got, want := cfg.Influx, Default().Influx; got != want {
 		t.Errorf("example influx %+v differs from defaults %+v", got, want)
 	}
+	if got, want := cfg.Auth, Default().Auth; got != want {
+		t.Errorf("example auth %+v differs from defaults %+v", got, want)
+	}
+	if got, want := cfg.Admin, Default().Admin; got != want {
+		t.Errorf("example admin %+v differs from defaults %+v", got, want)
+	}
 }
 
 // TestBadConfigs loads testdata/*.bad.yaml and expects every line of the matching .errors file.
