@@ -347,9 +347,9 @@ func TestSpoolFull(t *testing.T) {
 			srv := influxtest.Start(t)
 			st, reg := open(t, srv, "", func(c *influx.Config) { c.Spool.MaxBytes, c.Spool.OnFull = 1<<20, tt.onFull })
 			srv.Kill()
-			const per = 500
+			const per, most = 2500, 40000 // 1 MiB holds about 14,000 points
 			n := 0
-			for n < 60000 {
+			for n < most {
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 				err := st.Write(ctx, batch(n, per, 50))
 				cancel()
@@ -372,7 +372,7 @@ func TestSpoolFull(t *testing.T) {
 			}
 			dropped := int(metric(t, reg, "ioc_influx_dropped_points_total", map[string]string{"reason": "spool_full"}))
 			if tt.onFull == influx.OnFullBlock {
-				if n >= 60000 || dropped != 0 {
+				if n >= most || dropped != 0 {
 					t.Fatalf("block: %d points accepted, %d dropped: want a refusal and no drop", n, dropped)
 				}
 				// A write waiting for room goes through once InfluxDB is back.
