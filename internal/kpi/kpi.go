@@ -16,9 +16,10 @@ import (
 	"github.com/ioc-vn/ioc/stream"
 )
 
-// Reports is what the scorecard needs from the report component (*report.Service).
+// Reports is what the scorecard needs from the report component (*report.Service): one read of the
+// reports, from which every period and grouping is computed.
 type Reports interface {
-	KPI(ctx context.Context, from, to time.Time, by string) ([]report.KPIRow, error)
+	KPISet(ctx context.Context, before time.Time) (*report.KPISet, error)
 }
 
 // Deps are the sources of the scorecard.
@@ -125,8 +126,11 @@ func Compute(ctx context.Context, d Deps, q Query) (Scorecard, error) {
 		now = d.Now()
 	}
 	sc := Scorecard{From: q.From.In(loc), To: q.To.In(loc), Area: q.Area, Generated: now.In(loc)}
-	var err error
-	if sc.Reports, err = reporting(ctx, d.Reports, q, loc); err != nil {
+	set, err := d.Reports.KPISet(ctx, q.To)
+	if err != nil {
+		return Scorecard{}, fmt.Errorf("report kpi: %w", err)
+	}
+	if sc.Reports, err = reporting(set, q, loc); err != nil {
 		return Scorecard{}, err
 	}
 	if sc.Alarms, err = alarming(ctx, d.Alarms, q); err != nil {
@@ -138,19 +142,19 @@ func Compute(ctx context.Context, d Deps, q Query) (Scorecard, error) {
 	}
 	sc.Sensors = sensors(ents, now, d.OnlineWindow)
 	sc.Maxima = maxima(ents, loc)
-	if sc.Trend, err = trend(ctx, d, q, loc); err != nil {
+	if sc.Trend, err = trend(ctx, d.Alarms, set, q, loc); err != nil {
 		return Scorecard{}, err
 	}
 	return sc, nil
 }
 
 // pick returns the total row, or the area's row when an area is chosen.
-func pick(ctx context.Context, r Reports, from, to time.Time, area string) (report.KPIRow, error) {
+func pick(set *report.KPISet, from, to time.Time, area string) (report.KPIRow, error) {
 	by := report.ByTotal
 	if area != "" {
 		by = report.ByArea
 	}
-	rows, err := r.KPI(ctx, from, to, by)
+	rows, err := set.Rows(from, to, by)
 	if err != nil {
 		return report.KPIRow{}, fmt.Errorf("report kpi: %w", err)
 	}
@@ -162,10 +166,10 @@ func pick(ctx context.Context, r Reports, from, to time.Time, area string) (repo
 	return report.KPIRow{Key: area}, nil
 }
 
-func reporting(ctx context.Context, r Reports, q Query, loc *time.Location) (Reporting, error) {
+func reporting(set *report.KPISet, q Query, loc *time.Location) (Reporting, error) {
 	var out Reporting
 	var err error
-	if out.KPIRow, err = pick(ctx, r, q.From, q.To, q.Area); err != nil {
+	if out.KPIRow, err = pick(set, q.From, q.To, q.Area); err != nil {
 		return out, err
 	}
 	y, m, dd := q.To.In(loc).Date()
@@ -177,18 +181,18 @@ func reporting(ctx context.Context, r Reports, q Query, loc *time.Location) (Rep
 			out.Windows[name] = Window{}
 			continue
 		}
-		row, err := pick(ctx, r, from, q.To, q.Area)
+		row, err := pick(set, from, q.To, q.Area)
 		if err != nil {
 			return out, err
 		}
 		out.Windows[name] = Window{Received: row.Received, Resolved: row.Resolved}
 	}
 	if q.Area == "" { // a category breakdown of one district needs the reports themselves; see docs/KPI.md
-		if out.ByCategory, err = r.KPI(ctx, q.From, q.To, report.ByCategory); err != nil {
+		if out.ByCategory, err = set.Rows(q.From, q.To, report.ByCategory); err != nil {
 			return out, fmt.Errorf("report kpi: %w", err)
 		}
 	}
-	if out.ByDistrict, err = r.KPI(ctx, q.From, q.To, report.ByArea); err != nil {
+	if out.ByDistrict, err = set.Rows(q.From, q.To, report.ByArea); err != nil {
 		return out, fmt.Errorf("report kpi: %w", err)
 	}
 	if q.Area != "" {
@@ -289,7 +293,7 @@ func maxima(ents []registry.Entity, loc *time.Location) []Maxima {
 }
 
 // trend is the daily series of the last MaxTrendDays days of the range at most.
-func trend(ctx context.Context, d Deps, q Query, loc *time.Location) ([]Day, error) {
+func trend(ctx context.Context, alarms alarm.Store, set *report.KPISet, q Query, loc *time.Location) ([]Day, error) {
 	y, m, dd := q.From.In(loc).Date()
 	start := time.Date(y, m, dd, 0, 0, 0, 0, loc)
 	var days []time.Time
@@ -302,7 +306,7 @@ func trend(ctx context.Context, d Deps, q Query, loc *time.Location) ([]Day, err
 	if len(days) == 0 {
 		return []Day{}, nil
 	}
-	raised, err := d.Alarms.List(ctx, alarm.Filter{Area: q.Area, From: days[0], To: q.To, Limit: 1 << 30})
+	raised, err := alarms.List(ctx, alarm.Filter{Area: q.Area, From: days[0], To: q.To, Limit: 1 << 30})
 	if err != nil {
 		return nil, fmt.Errorf("alarm list: %w", err)
 	}
@@ -316,7 +320,7 @@ func trend(ctx context.Context, d Deps, q Query, loc *time.Location) ([]Day, err
 		if end.After(q.To) {
 			end = q.To
 		}
-		row, err := pick(ctx, d.Reports, t, end, q.Area)
+		row, err := pick(set, t, end, q.Area)
 		if err != nil {
 			return nil, err
 		}

@@ -30,24 +30,52 @@ type KPIRow struct {
 // KPI computes the scorecard for [from, to) grouped by ByTotal, ByCategory or ByArea. It reads the
 // reports created before to; at provincial volumes (tens of thousands a year) that is cheap.
 func (s *Service) KPI(ctx context.Context, from, to time.Time, by string) ([]KPIRow, error) {
+	set, err := s.KPISet(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	return set.Rows(from, to, by)
+}
+
+// KPISet holds the reports created before a time, so that many scorecards (periods, groupings, a
+// daily trend) are computed from one read of the store.
+type KPISet struct {
+	reports []Report
+	before  time.Time
+	now     time.Time
+}
+
+// KPISet reads the reports created before `before` once.
+func (s *Service) KPISet(ctx context.Context, before time.Time) (*KPISet, error) {
+	rs, err := s.d.Store.List(ctx, Query{To: before})
+	if err != nil {
+		return nil, fmt.Errorf("kpi: %w", err)
+	}
+	return &KPISet{reports: rs, before: before, now: s.d.Now()}, nil
+}
+
+// Rows computes the scorecard for [from, to) grouped by ByTotal, ByCategory or ByArea; to must not be
+// after the time the set was read up to.
+func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
 	if by != ByTotal && by != ByCategory && by != ByArea {
 		return nil, fmt.Errorf("%w: by: must be %q, %q or empty", ErrInvalid, ByCategory, ByArea)
 	}
 	if !to.After(from) {
 		return nil, fmt.Errorf("%w: to must be after from", ErrInvalid)
 	}
-	rs, err := s.d.Store.List(ctx, Query{To: to})
-	if err != nil {
-		return nil, fmt.Errorf("kpi: %w", err)
+	if to.After(k.before) {
+		return nil, fmt.Errorf("%w: to is after the reports read (%s)", ErrInvalid, k.before.Format(time.RFC3339))
 	}
-	now := s.d.Now()
 	type acc struct {
 		row   KPIRow
 		inSLA int
 		times []float64
 	}
 	groups := map[string]*acc{}
-	for _, r := range rs {
+	for _, r := range k.reports {
+		if !r.Created.Before(to) {
+			continue
+		}
 		key := ""
 		switch by {
 		case ByCategory:
@@ -75,7 +103,7 @@ func (s *Service) KPI(ctx context.Context, from, to time.Time, by string) ([]KPI
 		}
 		if r.Status.Open() {
 			g.row.Backlog++
-			if r.Overdue(now) {
+			if r.Overdue(k.now) {
 				g.row.Overdue++
 			}
 		}

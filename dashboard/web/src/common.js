@@ -377,7 +377,9 @@ export class Live {
 
   connect() {
     this.onStatus("connecting");
-    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/live");
+    // ?viewport=1: no full snapshot on connect, the subscription decides what comes (ignored by a
+    // server without viewport subscriptions, which then sends everything).
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/live?viewport=1");
     this.ws = ws;
     ws.onopen = () => {
       this.backoff = 500;
