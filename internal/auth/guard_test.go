@@ -34,7 +34,7 @@ func (c *clock) Add(d time.Duration) {
 
 // harness is a Service and its Guard around a mux with the account API and a few test routes.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *Service
 	srv   *httptest.Server
 	clock *clock
@@ -61,7 +61,7 @@ func (s *syncBuffer) String() string {
 
 const adminPassword = "mật-khẩu-quản-trị-2026"
 
-func newHarness(t *testing.T, edit func(*Config, *GuardOptions)) *harness {
+func newHarness(t testing.TB, edit func(*Config, *GuardOptions)) *harness {
 	t.Helper()
 	cfg := Defaults()
 	cfg.Store.Path = filepath.Join(t.TempDir(), "auth.db")

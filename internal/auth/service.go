@@ -283,8 +283,10 @@ func (s *Service) Authenticate(r *http.Request) (*Principal, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.st.TouchToken(ctx, t.ID, s.now()); err != nil {
-			s.log.Warn("token last-use not recorded", "token_id", t.ID, "error", err)
+		if now := s.now(); t.LastUsed == nil || now.Sub(*t.LastUsed) > time.Minute { // one write a minute at most
+			if err := s.st.TouchToken(ctx, t.ID, now); err != nil {
+				s.log.Warn("token last-use not recorded", "token_id", t.ID, "error", err)
+			}
 		}
 		return principalOf(u, "token", t.ID), nil
 	}
