@@ -41,6 +41,7 @@ type SinkSpec struct {
 	Name    string
 	Sink    Sink
 	Durable bool
+	Batch   int // events per write for this sink (0: PipelineConfig.SinkBatch)
 }
 
 // Pipeline moves batches from collectors through validation and stages to sinks. Collectors call Emit;
@@ -241,10 +242,14 @@ type sinkRunner struct {
 	q    chan sinkItem
 }
 
-// run gathers queued items into batches of up to SinkBatch events, or whatever arrived within
+// run gathers queued items into batches of up to SinkBatch (or the spec's Batch) events, or whatever arrived within
 // FlushInterval (durable sinks) or was already queued (live sinks), and writes them.
 func (s *sinkRunner) run(ctx context.Context) {
 	cfg := s.p.cfg
+	batch := cfg.SinkBatch
+	if s.spec.Batch > 0 {
+		batch = s.spec.Batch
+	}
 	var (
 		events  []Event
 		pending []*tracker
@@ -287,7 +292,7 @@ func (s *sinkRunner) run(ctx context.Context) {
 		s.p.m.depth.WithLabelValues(s.spec.Name).Set(float64(len(s.q)))
 		// Live sinks write as soon as nothing more is waiting (latency first); durable sinks gather up to
 		// FlushInterval for larger transactions.
-		if len(events) >= cfg.SinkBatch || (!s.spec.Durable && len(s.q) == 0) {
+		if len(events) >= batch || (!s.spec.Durable && len(s.q) == 0) {
 			timer.Stop()
 			flush()
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,6 +89,52 @@ func TestPipelineAcksAfterDurableWrite(t *testing.T) {
 	}
 	if err := p.Emit(context.Background(), Batch{Events: []Event{ev("c", 3)}}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Emit after Close = %v, want ErrClosed", err)
+	}
+}
+
+// sizeSink records the size of each write.
+type sizeSink struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *sizeSink) Write(_ context.Context, evs []Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sizes = append(s.sizes, len(evs))
+	return nil
+}
+
+// TestPipelineSinkBatch: a sink's own Batch overrides the pipeline's SinkBatch for that sink only.
+func TestPipelineSinkBatch(t *testing.T) {
+	small, large := &sizeSink{}, &sizeSink{}
+	cfg := testConfig()
+	cfg.QueueSize, cfg.SinkQueueSize, cfg.FlushInterval = 64, 64, time.Minute // only size or Close flushes
+	p, err := NewPipeline(cfg, discard(), prometheus.NewRegistry(), nil,
+		[]SinkSpec{{Name: "small", Sink: small, Durable: true}, {Name: "large", Sink: large, Durable: true, Batch: 25}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = p.Run(context.Background()); close(done) }()
+	for i := 0; i < 12; i++ {
+		if err := p.Emit(context.Background(), Batch{Events: []Event{ev("a", 1), ev("b", 2), ev("c", 3), ev("d", 4), ev("e", 5)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	<-done
+	for _, tc := range []struct {
+		name string
+		s    *sizeSink
+		want []int
+	}{
+		{"pipeline default (10)", small, []int{10, 10, 10, 10, 10, 10}},
+		{"sink batch 25", large, []int{25, 25, 10}},
+	} {
+		if !slices.Equal(tc.s.sizes, tc.want) {
+			t.Errorf("%s: write sizes %v, want %v", tc.name, tc.s.sizes, tc.want)
+		}
 	}
 }
 

@@ -150,7 +150,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		a.closers = append(a.closers, a.Influx.Close)
 		st.KeepReadings(false) // the history lives in InfluxDB; SQLite keeps entity state and events
 		checks["influx"] = a.Influx
-		sinks = append(sinks, stream.SinkSpec{Name: "influx", Sink: a.Influx, Durable: true})
+		// Batches of up to writers × batch_size events, so a backlog goes out as several requests in flight.
+		sinks = append(sinks, stream.SinkSpec{Name: "influx", Sink: a.Influx, Durable: true,
+			Batch: cfg.Influx.BatchSize * cfg.Influx.Writers})
 		readings = a.Influx
 	}
 	if cfg.Cluster.NATSURL != "" {
