@@ -37,12 +37,10 @@ vet:
 fuzz:
 	FUZZTIME=$${FUZZTIME:-60s} bash .ci/fuzz
 
-## bench: the benchmarks recorded in docs/PERFORMANCE.md.
+## bench: the suite of docs/PERFORMANCE.md (ioc next to Telegraf, a bare subscriber and raw InfluxDB writes;
+## live latency; idle connection memory; geo; reports): writes bench/results/ and updates the document.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/app/ ./internal/store/influx/
-	$(GO) test -run '^$$' -bench . -timeout 30m ./stream/ ./collectors/...
-	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./geo/
-	$(GO) test -run '^$$' -bench LiveFanout -benchtime 1x -timeout 30m ./dashboard/
+	bash bench/run.sh
 
 clean:
 	rm -rf bin data

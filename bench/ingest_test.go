@@ -1,0 +1,317 @@
+package bench
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/ioc-vn/ioc/internal/mqtttest"
+	"github.com/ioc-vn/ioc/internal/store/influx/influxtest"
+)
+
+// ingestLoad sizes one ingest run: 100,000 devices, each publishing once, over four connections.
+func ingestLoad(root string) load {
+	devices := 100_000
+	if v, err := strconv.Atoi(os.Getenv("IOC_BENCH_DEVICES")); err == nil && v > 0 {
+		devices = v // for profiling: the suite's numbers are for 100,000
+	}
+	return load{Root: root, Devices: devices, Total: 100_000, Conns: 4, Base: time.Now().Add(-2 * time.Hour).Truncate(time.Second)}
+}
+
+// BenchmarkIngest measures, in one run on one Mosquitto and one InfluxDB 1.8.10, how fast each consumer
+// drains a backlog of 100,000 messages (100,000 devices, ThingsBoard JSON, QoS 1) queued in its durable
+// session while it was stopped: the clock runs from the consumer's start until the last message is
+// stored, so start-up counts against it. Draining a backlog measures the consumer, not the publishers
+// (which share the two cores):
+//
+//   - ioc: the ioc binary, MQTT collector (one connection, QoS 1, acknowledged after the InfluxDB
+//     write) → validation → geo enrichment (Bến Tre districts) → 1,000 alarm rules → InfluxDB;
+//   - telegraf: Telegraf 1.36.4 mqtt_consumer (json_v2) → influxdb_v2 output, same broker and database;
+//   - paho: a bare paho subscriber (one connection, QoS 1) that only counts: the broker's delivery
+//     ceiling for one connection;
+//   - influx_raw: the same points as line protocol POSTed in batches of 5,000 by four writers: the
+//     database's ceiling.
+//
+// Each consumer gets its own topic root, so no consumer's session queues another run's messages.
+//
+//	go test ./bench -run '^$' -bench Ingest -benchtime 1x -timeout 30m
+func BenchmarkIngest(b *testing.B) {
+	m := startMosquitto(b)
+	db := influxtest.Start(b)
+	for _, name := range []string{"paho", "influx_raw", "telegraf", "ioc"} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				var rate float64
+				switch name {
+				case "paho":
+					rate = ingestPaho(b, m)
+				case "influx_raw":
+					rate = ingestRaw(b, db)
+				case "telegraf":
+					rate = ingestTelegraf(b, m, db)
+				case "ioc":
+					rate = ingestIOC(b, m, db)
+				}
+				b.ReportMetric(rate, "msgs/s")
+			}
+		})
+	}
+}
+
+func ingestPaho(b *testing.B, m *mqtttest.Mosquitto) float64 {
+	l := ingestLoad("paho")
+	var got, probes atomic.Int64
+	handler := func(_ paho.Client, msg paho.Message) {
+		if strings.Contains(msg.Topic(), "/probe/") {
+			probes.Add(1)
+			return
+		}
+		got.Add(1)
+	}
+	connect := func() paho.Client {
+		// The subscription is kept by the durable session; the handler also serves queued messages.
+		sub := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL).SetClientID("bench-paho-sub").SetCleanSession(false).
+			SetOrderMatters(false).SetDefaultPublishHandler(handler))
+		if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			b.Fatalf("subscriber connect: %v", tok.Error())
+		}
+		return sub
+	}
+	sub := connect()
+	if tok := sub.Subscribe(l.Root+"/devices/+/telemetry", 1, handler); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("subscribe: %v", tok.Error())
+	}
+	probe(b, m.URL, l.Root, func() bool { return probes.Load() > 0 })
+	sub.Disconnect(250)
+	l.publish(b, m.URL, "bench-pub-paho") // queued in the durable session
+	start := time.Now()
+	sub = connect()
+	defer sub.Disconnect(100)
+	waitFor(b, 10*time.Minute, "paho subscriber received everything", func() bool { return got.Load() >= int64(l.Total) })
+	rate := float64(l.Total) / time.Since(start).Seconds()
+	if n := got.Load(); n != int64(l.Total) {
+		b.Fatalf("paho subscriber received %d, want %d", n, l.Total)
+	}
+	return rate
+}
+
+func ingestRaw(b *testing.B, db *influxtest.Server) float64 {
+	l := ingestLoad("raw")
+	const database, batch, writers = "raw_bench", 5000, 4
+	influxQuery(b, db.URL, "CREATE DATABASE "+database)
+	bodies := make([][]byte, 0, l.Total/batch+1)
+	for i := 0; i < l.Total; i += batch {
+		var sb strings.Builder
+		for j := i; j < min(i+batch, l.Total); j++ {
+			sb.WriteString(l.line(j))
+		}
+		bodies = append(bodies, []byte(sb.String()))
+	}
+	client := &http.Client{Timeout: time.Minute}
+	next := atomic.Int64{}
+	errs := make(chan error, writers)
+	start := time.Now()
+	done := make(chan struct{})
+	for range writers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(bodies) {
+					return
+				}
+				resp, err := client.Post(db.URL+"/write?db="+database+"&precision=ms", "text/plain", strings.NewReader(string(bodies[i])))
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					errs <- fmt.Errorf("write status %d", resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	for range writers {
+		<-done
+	}
+	rate := float64(l.Total) / time.Since(start).Seconds()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	if n := influxCount(b, db.URL, database, "salinity"); n != l.Total {
+		b.Fatalf("raw writes stored %d points, want %d", n, l.Total)
+	}
+	return rate
+}
+
+func ingestTelegraf(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server) float64 {
+	l := ingestLoad("telegraf")
+	const database = "telegraf_bench"
+	influxQuery(b, db.URL, "CREATE DATABASE "+database)
+	conf := fmt.Sprintf(`
+[agent]
+  interval = "1s"
+  flush_interval = "100ms"
+  flush_jitter = "0s"
+  metric_batch_size = 5000
+  metric_buffer_limit = 1000000
+  omit_hostname = true
+  quiet = true
+
+[[outputs.influxdb_v2]]
+  urls = ["%s"]
+  token = ""
+  organization = ""
+  bucket = "%s/autogen"
+  content_encoding = "gzip"
+
+[[inputs.mqtt_consumer]]
+  servers = ["%s"]
+  topics = ["%s/devices/+/telemetry"]
+  qos = 1
+  persistent_session = true
+  client_id = "telegraf-bench"
+  max_undelivered_messages = 1000
+  data_format = "json_v2"
+  [[inputs.mqtt_consumer.topic_parsing]]
+    topic = "%s/devices/+/telemetry"
+    tags = "_/_/device/_"
+  [[inputs.mqtt_consumer.json_v2]]
+    measurement_name = "telemetry"
+    timestamp_path = "ts"
+    timestamp_format = "unix_ms"
+    [[inputs.mqtt_consumer.json_v2.field]]
+      path = "values.salinity"
+      rename = "salinity"
+      type = "float"
+    [[inputs.mqtt_consumer.json_v2.field]]
+      path = "values.water_level"
+      rename = "water_level"
+      type = "float"
+    [[inputs.mqtt_consumer.json_v2.field]]
+      path = "values.lat"
+      rename = "lat"
+      type = "float"
+    [[inputs.mqtt_consumer.json_v2.field]]
+      path = "values.lon"
+      rename = "lon"
+      type = "float"
+`, db.URL, database, m.URL, l.Root, l.Root)
+	path := filepath.Join(b.TempDir(), "telegraf.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	tg := start(b, telegrafBinary(b), "--config", path)
+	probe(b, m.URL, l.Root, func() bool { return probeCount(b, db.URL, database) > 0 })
+	tg.stop()
+	l.publish(b, m.URL, "bench-pub-telegraf") // queued in Telegraf's durable session
+	startAt := time.Now()
+	tg = start(b, telegrafBinary(b), "--config", path)
+	defer tg.stop()
+	waitFor(b, 10*time.Minute, "telegraf stored everything:\n"+tg.output(), func() bool {
+		return influxCount(b, db.URL, database, "salinity") >= l.Total
+	})
+	rate := float64(l.Total) / time.Since(startAt).Seconds()
+	if n := influxCount(b, db.URL, database, "salinity"); n != l.Total {
+		b.Fatalf("telegraf stored %d points, want %d", n, l.Total)
+	}
+	return rate
+}
+
+func ingestIOC(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server) float64 {
+	l := ingestLoad("ioc")
+	const database = "ioc_bench"
+	influxQuery(b, db.URL, "CREATE DATABASE "+database)
+	dir := b.TempDir()
+	root := repoRoot(b)
+	var rules strings.Builder
+	kinds := []string{"salinity", "water_level"}
+	for i := range 1000 {
+		kind := kinds[i%2]
+		value := 1000 + float64(i) // thresholds the load never reaches, but every rule is evaluated
+		if i < 10 {
+			value = 7.5 // a few rules that do fire on the saltiest readings
+		}
+		fmt.Fprintf(&rules, "    - {id: r-%04d, severity: minor, scope: {kinds: [%s]}, when: {threshold: {field: %s, op: \">\", value: %g, for: 1m}}}\n",
+			i, kind, kind, value)
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(b))
+	conf := fmt.Sprintf(`
+log: {level: warn}
+http: {addr: "%s"}
+broker: {enabled: false}
+store: {path: "%s/ioc.db"}
+influx:
+  enabled: true
+  url: "%s"
+  bucket: "%s/autogen"
+  spool: {dir: "%s/spool"}
+geo: {admin_files: ["%s/configs/admin/83.geojson"]}
+alarm:
+  store: {path: "%s/alarms.db"}
+  rules:
+%sreports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "%s/configs/services.yaml"}
+collectors:
+  - name: telemetry
+    type: mqtt
+    broker: "%s"
+    client_id: ioc-bench
+    qos: 1
+    clean_session: false
+    ack: after_store
+    max_payload: 65536
+    keep_alive: 30s
+    topics:
+      - {filter: "%s/devices/+/telemetry", format: thingsboard}
+`, httpAddr, dir, db.URL, database, dir, root, dir, rules.String(), dir, dir, root, m.URL, l.Root)
+	path := filepath.Join(dir, "ioc.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	p := start(b, iocBinary(b), "serve", "--config", path)
+	waitFor(b, 60*time.Second, "ioc ready:\n"+p.output(), func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	probe(b, m.URL, l.Root, func() bool { return probeCount(b, db.URL, database) > 0 })
+	p.stop()
+	l.publish(b, m.URL, "bench-pub-ioc") // queued in ioc's durable session
+	startAt := time.Now()
+	p = start(b, iocBinary(b), "serve", "--config", path)
+	defer p.stop()
+	last := time.Now()
+	waitFor(b, 10*time.Minute, "ioc stored everything", func() bool {
+		n := influxCount(b, db.URL, database, "salinity")
+		if os.Getenv("IOC_BENCH_DEBUG") != "" && time.Since(last) > 5*time.Second {
+			last = time.Now()
+			fmt.Fprintf(os.Stderr, "ioc stored %d of %d\n%s\n", n, l.Total, p.output())
+		}
+		return n >= l.Total
+	})
+	rate := float64(l.Total) / time.Since(startAt).Seconds()
+	if n := influxCount(b, db.URL, database, "salinity"); n != l.Total {
+		b.Fatalf("ioc stored %d points, want %d", n, l.Total)
+	}
+	b.ReportMetric(p.rssBytes(b)/(1<<20), "rss_MiB")
+	return rate
+}
+
+// probeCount counts the 2001 probe points in db.
+func probeCount(b *testing.B, base, db string) int {
+	return influxCountWhere(b, base, db, "salinity", "time < '2002-01-01T00:00:00Z'")
+}

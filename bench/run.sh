@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# make bench: installs Telegraf (the peer) when missing, runs the suite and records it with bench/report.
+# Everything runs on this machine against servers the benchmarks start on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+gobin="$(go env GOPATH)/bin"
+if [ -z "${IOC_TELEGRAF:-}" ] && ! command -v telegraf >/dev/null && [ ! -x "$gobin/telegraf" ]; then
+  echo "bench: go install telegraf@v1.36.4 (mqtt_consumer, json_v2, influxdb_v2 only; several minutes, once)"
+  GOFLAGS=-buildvcs=false go install -tags "custom,inputs.mqtt_consumer,outputs.influxdb_v2,parsers.json_v2" \
+    github.com/influxdata/telegraf/cmd/telegraf@v1.36.4
+fi
+{
+  go test ./bench -run '^$' -bench . -benchtime 1x -timeout 30m
+  go test ./internal/app -run '^$' -bench . -benchtime 1x -timeout 20m
+  go test ./geo -run '^$' -bench . -benchtime 2s -timeout 10m
+  go test ./internal/report -run '^$' -bench 'Open311Load|SubmitLoad' -benchtime 1x -report.load 30s -timeout 10m
+} 2>&1 | go run ./bench/report
