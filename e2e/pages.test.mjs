@@ -122,8 +122,14 @@ test("a new critical alarm is signalled and acknowledged by clicking", async () 
   assert.equal(await operator.locator("#alarm-state").textContent(), "Chưa xác nhận");
   await operator.click("#alarm-ack");
   await operator.waitForFunction(() => document.getElementById("alarm-state")?.textContent === "Đã xác nhận", null, { timeout: 5000 });
-  const stored = await getJSON("/api/v1/alarms/" + encodeURIComponent(id));
+  let stored = await getJSON("/api/v1/alarms/" + encodeURIComponent(id));
   assert.equal((stored.alarm || stored).state, "active_ack");
+  // Assign it to the duty officer.
+  await operator.fill("#alarm-assignee", "ca-truc-1");
+  await operator.click("#alarm-assign");
+  await operator.waitForFunction(() => /ca-truc-1/.test(document.getElementById("panel-body").textContent), null, { timeout: 5000 });
+  stored = await getJSON("/api/v1/alarms/" + encodeURIComponent(id));
+  assert.equal((stored.alarm || stored).assignee, "ca-truc-1");
   await operator.screenshot({ path: join(artifacts, "operator-map.png") });
   await operator.click("#panel-close");
 });
@@ -189,6 +195,18 @@ test("a report filed on /report at 360×640 with the keyboard shows on the map, 
   // The operator map shows it.
   const track = await getJSON("/api/v1/reports/track/" + encodeURIComponent(code));
   await operator.waitForSelector(`[data-id="report-${track.id}"][data-layer="report"]`, { timeout: 5000 });
+  // The operator triages it from the side panel, then assigns it; the citizen's tracking page follows.
+  await operator.click(`[data-id="report-${track.id}"]`);
+  await operator.waitForSelector("#report-status");
+  assert.equal(await operator.locator("#report-status").textContent(), "Mới tiếp nhận");
+  await operator.selectOption("#report-to", "triaged");
+  await operator.click("#report-move");
+  await operator.waitForFunction(() => document.getElementById("report-status")?.textContent === "Đã phân loại", null, { timeout: 5000 });
+  await operator.selectOption("#report-to", "assigned");
+  await operator.click("#report-move");
+  await operator.waitForFunction(() => document.getElementById("report-status")?.textContent === "Đã giao xử lý", null, { timeout: 5000 });
+  assert.equal((await getJSON("/api/v1/reports/track/" + encodeURIComponent(code))).status, "assigned");
+  await operator.click("#panel-close");
 
   // A second citizen at the same place is offered the open report before submitting.
   await fillReport(page, "Nước ngập tới đầu gối");
@@ -296,6 +314,19 @@ test("the time slider replays the last 24 hours", async () => {
   await operator.click("#replay-live");
   await alarm.first().waitFor({ timeout: 5000 });
   assert.equal(await operator.evaluate(() => document.body.classList.contains("replay")), false);
+});
+
+test("the district filter narrows the map and the alarm list", async () => {
+  await operator.goto(base + "/#14/" + where.lat + "/" + where.lon);
+  await operator.waitForSelector(`[data-id="${sal}"]`);
+  assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 1);
+  await operator.selectOption("#district", "836"); // Ba Tri: nothing there
+  await operator.waitForSelector(`[data-id="${sal}"]`, { state: "detached" });
+  assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 0);
+  await operator.selectOption("#district", "829"); // Thành phố Bến Tre: the station
+  await operator.waitForSelector(`[data-id="${sal}"]`);
+  assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 1);
+  await operator.selectOption("#district", "");
 });
 
 test("English can be switched on", async () => {
