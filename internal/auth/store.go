@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver (no cgo)
+	"github.com/ioc-vn/ioc/internal/sqldb"
 )
 
 // Store keeps users, sessions, tokens and the audit log. Implementations are safe for concurrent
@@ -61,29 +59,11 @@ var _ Store = (*sqlStore)(nil)
 
 // OpenStore opens the database and creates the tables when missing.
 func OpenStore(ctx context.Context, cfg StoreConfig) (Store, error) {
-	var s *sqlStore
-	switch cfg.Driver {
-	case "sqlite", "":
-		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)"} {
-			q.Add("_pragma", p)
-		}
-		db, err := sql.Open("sqlite", "file:"+cfg.Path+"?"+q.Encode())
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
-		}
-		db.SetMaxOpenConns(1)
-		s = &sqlStore{db: db}
-	case "postgres":
-		db, err := sql.Open("pgx", cfg.DSN)
-		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
-		}
-		db.SetMaxOpenConns(8)
-		s = &sqlStore{db: db, pg: true}
-	default:
-		return nil, fmt.Errorf("open auth store: unknown driver %q", cfg.Driver)
+	db, pg, err := sqldb.Open(cfg.Driver, cfg.Path, cfg.DSN, 8)
+	if err != nil {
+		return nil, fmt.Errorf("auth store: %w", err)
 	}
+	s := &sqlStore{db: db, pg: pg}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
 		return nil, err
@@ -123,23 +103,7 @@ func (s *sqlStore) Close() error { return s.db.Close() }
 // Check pings the database (readiness).
 func (s *sqlStore) Check(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// bind rewrites ? placeholders as $1, $2 … for PostgreSQL.
-func (s *sqlStore) bind(q string) string {
-	if !s.pg {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func (s *sqlStore) bind(q string) string { return sqldb.Rebind(s.pg, q) }
 
 func (s *sqlStore) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return s.db.ExecContext(ctx, s.bind(q), args...)

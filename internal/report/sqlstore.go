@@ -8,15 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver (no cgo)
+	"github.com/ioc-vn/ioc/internal/sqldb"
 )
 
 // Store drivers.
@@ -47,30 +45,11 @@ var _ Store = (*sqlStore)(nil)
 
 // OpenStore opens the database and applies pending migrations.
 func OpenStore(ctx context.Context, cfg StoreConfig) (Store, error) {
-	var s *sqlStore
-	switch cfg.Driver {
-	case DriverSQLite, "":
-		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
-			q.Add("_pragma", p)
-		}
-		db, err := sql.Open("sqlite", "file:"+cfg.Path+"?"+q.Encode())
-		if err != nil {
-			return nil, fmt.Errorf("open sqlite %s: %w", cfg.Path, err)
-		}
-		db.SetMaxOpenConns(1) // one writer: SQLite serialises writes anyway, this avoids SQLITE_BUSY
-		s = &sqlStore{db: db}
-	case DriverPostgres:
-		db, err := sql.Open("pgx", cfg.DSN)
-		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
-		}
-		db.SetMaxOpenConns(32)
-		db.SetMaxIdleConns(32)
-		s = &sqlStore{db: db, pg: true}
-	default:
-		return nil, fmt.Errorf("open store: unknown driver %q", cfg.Driver)
+	db, pg, err := sqldb.Open(cfg.Driver, cfg.Path, cfg.DSN, 32, "foreign_keys(1)")
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s := &sqlStore{db: db, pg: pg}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
 		return nil, err
@@ -145,22 +124,7 @@ func (s *sqlStore) apply(ctx context.Context, version int, file string) error {
 }
 
 // bind rewrites ? placeholders as $1, $2 … for PostgreSQL.
-func (s *sqlStore) bind(q string) string {
-	if !s.pg {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func (s *sqlStore) bind(q string) string { return sqldb.Rebind(s.pg, q) }
 
 const reportCols = `id, code, service_code, status, description, lon, lat, address, address_id, areas, attributes,
 	photos, media_url, unit, duplicate_of, client, contact, created_us, updated_us, due_us, resolved_us, escalated_us, version`
