@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/paulmach/orb"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/ioc-vn/ioc/internal/sqldb"
 )
 
 // dialect holds what differs between SQLite and PostgreSQL; the queries are shared.
@@ -153,22 +155,7 @@ func (s *SQLStore) Close() error { return s.db.Close() }
 func (s *SQLStore) Check(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // q rewrites ? placeholders for the dialect.
-func (s *SQLStore) q(query string) string {
-	if !s.d.dollar {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func (s *SQLStore) q(query string) string { return sqldb.Rebind(s.d.dollar, query) }
 
 func (s *SQLStore) migrate(ctx context.Context) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {

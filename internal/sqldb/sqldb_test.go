@@ -7,7 +7,7 @@ import (
 
 func TestRebind(t *testing.T) {
 	for _, tc := range []struct {
-		pg        bool
+		pg       bool
 		in, want string
 	}{
 		{false, "SELECT a FROM t WHERE b = ? AND c = ?", "SELECT a FROM t WHERE b = ? AND c = ?"},
