@@ -12,7 +12,6 @@ import (
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/internal/report"
-	"github.com/ioc-vn/ioc/internal/report/photo"
 	"github.com/ioc-vn/ioc/stream"
 )
 
@@ -22,28 +21,9 @@ func BenchmarkCompute(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	now := t0
-	cfg := report.Defaults()
-	cfg.Store.Path = filepath.Join(dir, "reports.db")
-	cfg.Catalogue = filepath.Join("..", "..", "configs", "services.yaml")
-	cfg.FormSecret = "kpi-bench-secret-kpi-bench-secret-0123456789"
-	cat, err := report.LoadCatalogue(cfg.Catalogue)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := report.OpenStore(ctx, cfg.Store)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	svc, err := report.New(cfg, report.Deps{Store: st, Catalogue: cat,
-		Photos: &photo.Store{Blobs: &photo.Disk{Dir: filepath.Join(dir, "photos")}, Limits: photo.DefaultLimits()},
-		Locate: func(lon, _ float64) map[string]string {
-			return map[string]string{"province": "83", "district": fmt.Sprint(829 + int(lon*1000)%9)}
-		},
-		Now: func() time.Time { return now }})
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc := newReports(b, dir, func(lon, _ float64) map[string]string {
+		return map[string]string{"province": "83", "district": fmt.Sprint(829 + int(lon*1000)%9)}
+	}, func() time.Time { return now })
 	for i := range 3000 {
 		now = t0.Add(-time.Duration(i) * 14 * time.Minute) // spread over the last 29 days
 		r, _, err := svc.Submit(ctx, report.Submission{Service: "NGAP_NUOC", Description: "đo hiệu năng",

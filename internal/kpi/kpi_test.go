@@ -41,31 +41,12 @@ func newWorld(t *testing.T) *world {
 	ctx := context.Background()
 	w := &world{now: t0.Add(-10 * 24 * time.Hour)}
 	dir := t.TempDir()
-	cfg := report.Defaults()
-	cfg.Store.Path = filepath.Join(dir, "reports.db")
-	cfg.Catalogue = filepath.Join("..", "..", "configs", "services.yaml")
-	cfg.FormSecret = "kpi-test-secret-kpi-test-secret-0123456789"
-	cat, err := report.LoadCatalogue(cfg.Catalogue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := report.OpenStore(ctx, cfg.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc, err := report.New(cfg, report.Deps{Store: st, Catalogue: cat,
-		Photos: &photo.Store{Blobs: &photo.Disk{Dir: filepath.Join(dir, "photos")}, Limits: photo.DefaultLimits()},
-		Locate: func(lon, _ float64) map[string]string {
-			if lon > 106.4 {
-				return map[string]string{"province": "83", "district": "829"}
-			}
-			return map[string]string{"province": "83", "district": "831"}
-		},
-		Now: func() time.Time { return w.now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newReports(t, dir, func(lon, _ float64) map[string]string {
+		if lon > 106.4 {
+			return map[string]string{"province": "83", "district": "829"}
+		}
+		return map[string]string{"province": "83", "district": "831"}
+	}, func() time.Time { return w.now })
 	submit := func(category string, lon float64) report.Report {
 		t.Helper()
 		var attrs map[string][]string
@@ -125,6 +106,30 @@ func newWorld(t *testing.T) *world {
 	w.deps = Deps{Reports: svc, Alarms: as, Registry: reg, OnlineWindow: 15 * time.Minute, Location: vn,
 		Now: func() time.Time { return w.now }}
 	return w
+}
+
+// newReports is a report service on a SQLite file in dir with the shipped catalogue.
+func newReports(tb testing.TB, dir string, locate func(lon, lat float64) map[string]string, now func() time.Time) *report.Service {
+	tb.Helper()
+	cfg := report.Defaults()
+	cfg.Store.Path = filepath.Join(dir, "reports.db")
+	cfg.Catalogue = filepath.Join("..", "..", "configs", "services.yaml")
+	cfg.FormSecret = "kpi-test-secret-kpi-test-secret-0123456789"
+	cat, err := report.LoadCatalogue(cfg.Catalogue)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := report.OpenStore(context.Background(), cfg.Store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	svc, err := report.New(cfg, report.Deps{Store: st, Catalogue: cat, Locate: locate, Now: now,
+		Photos: &photo.Store{Blobs: &photo.Disk{Dir: filepath.Join(dir, "photos")}, Limits: photo.DefaultLimits()}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return svc
 }
 
 func getJSON(t *testing.T, h http.Handler, q url.Values, out any) int {
