@@ -292,7 +292,12 @@ collectors:
 	p.stop()
 	l.publish(b, m.URL, "bench-pub-ioc") // queued in ioc's durable session
 	startAt := time.Now()
-	p = start(b, iocBinary(b), "serve", "--config", path)
+	args := []string{"serve", "--config", path}
+	if prof := os.Getenv("IOC_BENCH_PPROF"); prof != "" {
+		// For profiling the drain: go tool pprof http://$IOC_BENCH_PPROF/debug/pprof/profile?seconds=10
+		args = append(args, "--pprof", prof)
+	}
+	p = start(b, iocBinary(b), args...)
 	defer p.stop()
 	last := time.Now()
 	waitFor(b, 10*time.Minute, "ioc stored everything", func() bool {

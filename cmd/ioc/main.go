@@ -15,6 +15,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -93,8 +96,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "YAML config file (default: embedded defaults)")
 	demo := fs.Bool("demo", false, "also run the built-in Bến Tre demo feed")
 	admin := fs.String("admin", "configs/admin/83.geojson", "province boundaries used by the demo feed")
+	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, stderr); err != nil {
+			fmt.Fprintln(stderr, "ioc:", err)
+			return 1
+		}
 	}
 	cfg, err := config.Load(*path, os.Environ())
 	if err != nil {
@@ -254,4 +264,31 @@ func userCmd(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ioc user %s: %s ok\n", args[0], name)
 	return 0
+}
+
+// servePprof serves the Go profiles on addr, which must be a loopback address: profiles reveal memory
+// contents and must never be reachable from the network.
+func servePprof(addr string, stderr io.Writer) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--pprof %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--pprof %q: only a loopback address is allowed", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if err := srv.Serve(ln); err != nil {
+			fmt.Fprintln(stderr, "ioc: pprof:", err)
+		}
+	}()
+	return nil
 }

@@ -25,6 +25,8 @@ func TestCommands(t *testing.T) {
 		{name: "config check missing file", args: []string{"config", "check", "nope.yaml"}, code: 1, wantStderr: []string{"nope.yaml"}},
 		{name: "serve refuses a bad config", args: []string{"serve", "--config", "../../internal/config/testdata/many.bad.yaml"}, code: 1,
 			wantStderr: []string{"invalid configuration", "collectors[0] (river).ack"}},
+		{name: "pprof only on loopback", args: []string{"serve", "--pprof", "0.0.0.0:6060"}, code: 1,
+			wantStderr: []string{"only a loopback address"}},
 		{name: "simulate needs devices", args: []string{"simulate", "--devices", "0"}, code: 2, wantStderr: []string{"--devices"}},
 	}
 	for _, tt := range tests {

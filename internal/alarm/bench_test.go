@@ -39,3 +39,76 @@ func BenchmarkProcess1000Rules(b *testing.B) {
 		e.Process(ctx, &ev)
 	}
 }
+
+// TestIdleSourcesKeepNoState: sources that leave a rule idle (below threshold, nothing pending) keep
+// no per-(rule, source) state, so 1,000 rules over 100,000 stations cost memory only for the stations
+// a rule is actually watching; a source over the threshold keeps its pending state and raises.
+func TestIdleSourcesKeepNoState(t *testing.T) {
+	rules := []Rule{
+		{ID: "sal-high", Severity: SeverityMajor, Scope: Scope{Kinds: []string{"salinity"}},
+			When: Condition{Threshold: &Threshold{Field: "salinity", Op: ">", Value: 4, For: Duration(10 * time.Minute)}}},
+		{ID: "sal-rate", Severity: SeverityMinor, Scope: Scope{Kinds: []string{"water_level"}},
+			When: Condition{Threshold: &Threshold{Field: "water_level", Op: ">", Value: 3}}},
+	}
+	s, err := OpenSQLite(context.Background(), t.TempDir()+"/idle.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := New(context.Background(), testConfig(rules...), s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 5000 {
+		ev := tele(fmt.Sprintf("st-%d", i), "salinity", time.Duration(i)*time.Millisecond, "salinity", 2.5)
+		e.Process(ctx, &ev)
+	}
+	if n := len(e.states); n != 0 {
+		t.Fatalf("%d states kept for 5,000 idle stations", n)
+	}
+	over := tele("st-7", "salinity", time.Minute, "salinity", 4.8)
+	e.Process(ctx, &over)
+	if n := len(e.states); n != 1 {
+		t.Fatalf("%d states after one station went over the threshold, want 1 (pending)", n)
+	}
+	later := tele("st-7", "salinity", 12*time.Minute, "salinity", 4.9)
+	e.Process(ctx, &later)
+	select {
+	case tr := <-e.in:
+		if tr.op != ActionRaise || tr.source != "st-7" {
+			t.Fatalf("transition %+v, want raise for st-7", tr)
+		}
+	default:
+		t.Fatal("the pending station did not raise after its duration")
+	}
+}
+
+// BenchmarkProcessNewSources is rule evaluation when every message comes from a station not seen
+// before (100,000 stations reporting once), with the 1,000 rules of BenchmarkProcess1000Rules.
+func BenchmarkProcessNewSources(b *testing.B) {
+	kinds := map[string]string{"salinity": "salinity", "water_level": "water_level", "air_quality": "pm25", "rain": "rain_mm"}
+	var rules []Rule
+	for kind, field := range kinds {
+		for i := range 250 {
+			rules = append(rules, Rule{ID: fmt.Sprintf("%s-%d", kind, i), Severity: SeverityMinor, Scope: Scope{Kinds: []string{kind}},
+				When: Condition{Threshold: &Threshold{Field: field, Op: ">", Value: 1000 + float64(i), For: Duration(time.Minute)}}})
+		}
+	}
+	s, err := OpenSQLite(context.Background(), b.TempDir()+"/bench.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	e, err := New(context.Background(), testConfig(rules...), s, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ev := tele(fmt.Sprintf("st-%d", i%100000), "salinity", time.Duration(i)*time.Millisecond, "salinity", 3.2)
+		e.Process(ctx, &ev)
+	}
+	b.ReportMetric(float64(len(e.states)), "states")
+}

@@ -55,8 +55,9 @@ type Engine struct {
 	apiRules  []Rule
 	rules     atomic.Pointer[ruleSet]
 
-	mu     sync.Mutex // guards states
-	states map[stateKey]*srcState
+	mu      sync.Mutex // guards states and scratch
+	states  map[stateKey]*srcState
+	scratch srcState // evaluates a source with no state yet; kept only if it did not stay idle
 
 	in  chan transition
 	out chan stream.Event
@@ -222,7 +223,21 @@ func (e *Engine) eval(c *compiled, ev *stream.Event) {
 		e.evalCount(c, ev)
 		return
 	}
-	st := e.state(c, ev.Entity)
+	// Most readings of most sources leave most rules idle (below threshold, nothing pending): such
+	// a (rule, source) is evaluated on scratch state and not stored, so memory grows with the sources
+	// a rule is actually watching, not with rules × sources.
+	k := stateKey{c.ID, ev.Entity}
+	st, fresh := e.states[k], false
+	if st == nil {
+		fresh = true
+		e.scratch = srcState{c: c, leaves: e.scratch.leaves[:0]}
+		for range c.leaves {
+			e.scratch.leaves = append(e.scratch.leaves, leafState{})
+		}
+		st = &e.scratch
+	} else {
+		st = e.state(c, ev.Entity)
+	}
 	var obs observation
 	applied := false
 	for i, l := range c.leaves {
@@ -238,6 +253,25 @@ func (e *Engine) eval(c *compiled, ev *stream.Event) {
 	}
 	st.info = infoOf(ev)
 	e.settle(c, st, ev.Entity, c.root.value(st.leaves), ev.Time, obs)
+	if fresh && !st.idle() {
+		kept := *st
+		kept.leaves = slices.Clone(st.leaves)
+		e.states[k] = &kept
+	}
+}
+
+// idle reports whether a state holds nothing an empty state would not: no alarm, no cooldown, no
+// pending duration, no samples.
+func (st *srcState) idle() bool {
+	if st.latched || !st.offSince.IsZero() || !st.lastSeen.IsZero() || len(st.times) > 0 {
+		return false
+	}
+	for _, l := range st.leaves {
+		if l.on || !l.pending.IsZero() || l.sev != "" || len(l.samples) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Engine) evalCount(c *compiled, ev *stream.Event) {
