@@ -63,6 +63,9 @@ type Store struct {
 	full     atomic.Bool // spool full right now (logged once per episode)
 	closeErr error
 	once     sync.Once
+
+	mu      sync.Mutex // guards lastErr
+	lastErr error      // last replay failure, nil after a success
 }
 
 var (
@@ -135,7 +138,25 @@ func (s *Store) Check(ctx context.Context) error {
 		b, _ := s.sp.size()
 		return fmt.Errorf("influx: spool full (%d bytes, on_full: %s)", b, s.cfg.Spool.OnFull)
 	}
+	if _, p := s.sp.size(); p > 0 {
+		if err := s.replayErr(); err != nil { // answers pings but refuses writes (no database, bad token)
+			return fmt.Errorf("influx: %d points spooled, replay failing: %w", p, err)
+		}
+	}
 	return nil
+}
+
+// replayErr is the error of the last replay request, nil after a success.
+func (s *Store) replayErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+func (s *Store) setReplayErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastErr = err
 }
 
 func (s *Store) auth(req *http.Request) {
@@ -329,6 +350,7 @@ func (s *Store) replay(ctx context.Context) {
 		}
 		err = s.send(ctx, chunk{data: data, points: seg.points}, "replay")
 		if err != nil && !rejected(err) {
+			s.setReplayErr(err)
 			s.sp.release()
 			if ctx.Err() != nil {
 				return
@@ -341,6 +363,7 @@ func (s *Store) replay(ctx context.Context) {
 			continue
 		}
 		backoff = minBackoff
+		s.setReplayErr(nil)
 		removed, derr := s.sp.done(seg.seq)
 		switch {
 		case derr != nil:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -294,6 +295,31 @@ func TestSlowInfluxSpools(t *testing.T) {
 	}
 	waitFor(t, "spool replayed", func() bool { return metric(t, reg, "ioc_influx_spool_points", nil) == 0 })
 	exactlyOnce(t, levels(t, srv), 2000)
+}
+
+// TestWrongDatabaseIsNotReady: an InfluxDB that answers pings but refuses the writes (no such database)
+// keeps the points in the spool and makes Check fail with its reason; creating the database lets the
+// spool drain.
+func TestWrongDatabaseIsNotReady(t *testing.T) {
+	srv := influxtest.Start(t)
+	st, reg := open(t, srv, "", func(c *influx.Config) { c.Bucket = "missing/autogen" })
+	if err := st.Write(context.Background(), batch(0, 100, 10)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a failed replay", func() bool {
+		err := st.Check(context.Background())
+		return err != nil && strings.Contains(err.Error(), "database not found")
+	})
+	if p := metric(t, reg, "ioc_influx_spool_points", nil); p != 100 {
+		t.Fatalf("%v points spooled, want 100", p)
+	}
+	if err := srv.Query(`CREATE DATABASE "missing"`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "spool replayed", func() bool { return metric(t, reg, "ioc_influx_spool_points", nil) == 0 })
+	if err := st.Check(context.Background()); err != nil {
+		t.Errorf("Check after the database was created: %v", err)
+	}
 }
 
 // TestSpoolSurvivesRestart: points spooled while InfluxDB is down survive closing and reopening the

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // ErrSpoolFull is returned by append when the spool has no room and its policy is to block, once ctx
@@ -27,8 +28,9 @@ type spool struct {
 	dir      string
 	maxBytes int64
 	onFull   string
-	segBytes int64 // a segment is closed at this size …
-	segLines int   // … or this many points
+	segBytes int64    // a segment is closed at this size …
+	segLines int      // … or this many points
+	lock     *os.File // holds an exclusive flock on dir/LOCK: one ioc per spool
 
 	mu       sync.Mutex
 	segs     []segment // closed segments, oldest first
@@ -56,11 +58,28 @@ func openSpool(dir string, maxBytes int64, onFull string, segLines int) (*spool,
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("influx spool: %w", err)
 	}
-	s := &spool{dir: dir, maxBytes: maxBytes, onFull: onFull, segLines: segLines,
-		segBytes: min(max(maxBytes/8, 64<<10), 8<<20), next: 1, room: make(chan struct{})}
-	names, err := filepath.Glob(filepath.Join(dir, "*.lp"))
+	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("influx spool: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("influx spool: %s is in use by another ioc (give each its own influx.spool.dir): %w", dir, err)
+	}
+	s := &spool{dir: dir, maxBytes: maxBytes, onFull: onFull, segLines: segLines, lock: lock,
+		segBytes: min(max(maxBytes/8, 64<<10), 8<<20), next: 1, room: make(chan struct{})}
+	if err := s.load(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// load finds the segments a previous run left.
+func (s *spool) load() error {
+	names, err := filepath.Glob(filepath.Join(s.dir, "*.lp"))
+	if err != nil {
+		return fmt.Errorf("influx spool: %w", err)
 	}
 	for _, name := range names {
 		seq, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(name), ".lp"), 10, 64)
@@ -69,11 +88,11 @@ func openSpool(dir string, maxBytes int64, onFull string, segLines int) (*spool,
 		}
 		seg, err := loadSegment(name, seq)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if seg.points == 0 {
 			if err := os.Remove(name); err != nil {
-				return nil, fmt.Errorf("influx spool: %w", err)
+				return fmt.Errorf("influx spool: %w", err)
 			}
 			continue
 		}
@@ -83,7 +102,7 @@ func openSpool(dir string, maxBytes int64, onFull string, segLines int) (*spool,
 		s.next = max(s.next, seq+1)
 	}
 	slices.SortFunc(s.segs, func(a, b segment) int { return compareSeq(a.seq, b.seq) })
-	return s, nil
+	return nil
 }
 
 func compareSeq(a, b uint64) int {
@@ -288,11 +307,11 @@ func (s *spool) release() {
 	s.inflight = 0
 }
 
-// close closes the current segment file; everything spooled stays on disk.
+// close closes the current segment file and releases the lock; everything spooled stays on disk.
 func (s *spool) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rotateLocked()
+	return errors.Join(s.rotateLocked(), s.lock.Close())
 }
 
 func syncDir(dir string) error {

@@ -59,3 +59,25 @@ func TestSpoolReload(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSpoolLock: a second ioc cannot open a spool in use; it can once the first closed it.
+func TestSpoolLock(t *testing.T) {
+	dir := t.TempDir()
+	first, err := openSpool(dir, 1<<20, OnFullBlock, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openSpool(dir, 1<<20, OnFullBlock, 5000); err == nil {
+		t.Fatal("a second spool opened the same directory")
+	}
+	if err := first.close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := openSpool(dir, 1<<20, OnFullBlock, 5000)
+	if err != nil {
+		t.Fatalf("reopen after close: %v", err)
+	}
+	if err := again.close(); err != nil {
+		t.Fatal(err)
+	}
+}
