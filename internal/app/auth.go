@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/config"
 	"github.com/ioc-vn/ioc/internal/httpapi"
@@ -110,8 +112,10 @@ func (a *App) guard(mux *http.ServeMux) (http.Handler, error) {
 
 // objectChecks keep area-scoped operators and unit staff to their own reports when they address one.
 func (a *App) objectChecks() map[string]auth.ObjectCheck {
-	report := func(r *http.Request, p *auth.Principal) error {
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	reportByID := func(r *http.Request, p *auth.Principal) error {
+		// The access layer runs before the mux sets path values: read the id from the path.
+		idS, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/api/v1/reports/"), "/")
+		id, err := strconv.ParseInt(idS, 10, 64)
 		if err != nil {
 			return nil // the handler answers 404
 		}
@@ -127,9 +131,28 @@ func (a *App) objectChecks() map[string]auth.ObjectCheck {
 		}
 		return nil
 	}
+	// /api/v1/alarms/{id}[/{action}] (the alarm handler routes these itself under the prefix).
+	alarmByID := func(r *http.Request, p *auth.Principal) error {
+		id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/api/v1/alarms/"), "/")
+		if id == "" || id == "kpi" || len(p.Areas) == 0 {
+			return nil
+		}
+		al, _, err := a.Alarms.Get(r.Context(), id)
+		if errors.Is(err, alarm.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("scope check: %w", err)
+		}
+		if !p.SeesArea(al.Areas) {
+			return httpapi.NotFound("không tìm thấy %s / %s not found", id, id)
+		}
+		return nil
+	}
 	return map[string]auth.ObjectCheck{
-		"GET /api/v1/reports/{id}":             report,
-		"POST /api/v1/reports/{id}/transition": report,
+		"GET /api/v1/reports/{id}":             reportByID,
+		"POST /api/v1/reports/{id}/transition": reportByID,
+		"/api/v1/alarms/":                      alarmByID,
 	}
 }
 

@@ -387,3 +387,74 @@ func withHeader(h http.Header, k, v string) http.Header {
 	out.Set(k, v)
 	return out
 }
+
+// TestScopedStaffSeeOnlyTheirReports: an operator scoped to another district and unit staff of another
+// unit neither list nor open a citizen report; those of its district and unit do.
+func TestScopedStaffSeeOnlyTheirReports(t *testing.T) {
+	a, callers := authzApp(t)
+	anon, admin := callers["anonymous"], callers["admin"]
+	var tok struct{ Token string }
+	if code := getJSON(t, anon.base+"/api/v1/reports/form-token", &tok); code != 200 {
+		t.Fatalf("form token: %d", code)
+	}
+	form := url.Values{"category": {"NGAP_NUOC"}, "description": {"Ngập sâu đường Đồng Khởi"}, "lon": {"106.3759"},
+		"lat": {"10.2415"}, "phone": {"0909000111"}, "form_token": {tok.Token}, "attribute[depth_cm]": {"30"}}
+	code, raw := anon.do(t, "POST", "/api/v1/reports", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	var created struct{ ID int64 }
+	if err := json.Unmarshal([]byte(raw), &created); err != nil || code != http.StatusCreated {
+		t.Fatalf("submit: %d %s", code, raw)
+	}
+	id := fmt.Sprint(created.ID)
+	code, raw = admin.do(t, "GET", "/api/v1/reports/"+id, "", nil)
+	var view struct {
+		Report struct {
+			Unit  string
+			Areas map[string]string
+		}
+	}
+	if err := json.Unmarshal([]byte(raw), &view); err != nil || code != 200 || view.Report.Unit == "" || view.Report.Areas["district"] == "" {
+		t.Fatalf("admin view: %d %s", code, raw)
+	}
+	district, unit := view.Report.Areas["district"], view.Report.Unit
+	other := "836"
+	if district == other {
+		other = "835"
+	}
+	ctx := t.Context()
+	for _, u := range []auth.User{
+		{Name: "op.in", Role: auth.RoleOperator, Areas: []string{district}},
+		{Name: "op.out", Role: auth.RoleOperator, Areas: []string{other}},
+		{Name: "unit.in", Role: auth.RoleUnit, Unit: unit},
+		{Name: "unit.out", Role: auth.RoleUnit, Unit: "Phòng Kinh tế và Hạ tầng huyện khác"},
+	} {
+		if err := a.Auth.AddUser(ctx, u, "mật-khẩu-"+u.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		user     string
+		sees     bool
+		listCode int
+	}{
+		{"op.in", true, 200}, {"op.out", false, 200}, {"unit.in", true, 200}, {"unit.out", false, 200},
+	} {
+		c := signIn(t, anon.base, tc.user, "mật-khẩu-"+tc.user)
+		code, raw := c.do(t, "GET", "/api/v1/reports/"+id, "", nil)
+		if want := map[bool]int{true: 200, false: 404}[tc.sees]; code != want {
+			t.Errorf("%s opens report %s: %d, want %d (%s)", tc.user, id, code, want, short(raw))
+		}
+		code, raw = c.do(t, "GET", "/api/v1/reports", "", nil)
+		var list []struct{ ID int64 }
+		if err := json.Unmarshal([]byte(raw), &list); err != nil || code != tc.listCode {
+			t.Errorf("%s lists: %d %s", tc.user, code, short(raw))
+			continue
+		}
+		if listed := len(list) == 1 && list[0].ID == created.ID; listed != tc.sees || len(list) > 1 {
+			t.Errorf("%s lists %v, want the report listed: %v", tc.user, list, tc.sees)
+		}
+		code, _ = c.do(t, "POST", "/api/v1/reports/"+id+"/transition", "application/json", strings.NewReader(`{"to":"triaged","note":"x"}`))
+		if tc.sees && code == http.StatusNotFound || !tc.sees && code != http.StatusNotFound {
+			t.Errorf("%s moves report %s: %d", tc.user, id, code)
+		}
+	}
+}

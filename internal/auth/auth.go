@@ -20,7 +20,10 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Role is what a user may do.
@@ -49,8 +52,9 @@ var (
 	ErrUnauthorized = errors.New("not signed in")
 )
 
-// User is a local account. Areas scope an operator to admin area codes (empty: every area); Unit
-// names the unit whose reports a unit staff member handles.
+// User is a local account. Areas scope an operator to admin area codes (any level, as in an entity's
+// areas: "836" for a district; empty: every area); Unit names the unit whose reports a unit staff
+// member handles, exactly as the report catalogue routes them.
 type User struct {
 	Name         string    `json:"name"`
 	DisplayName  string    `json:"display_name,omitempty"`
@@ -85,8 +89,8 @@ func (u User) Check() error {
 		errs = append(errs, fmt.Errorf("areas: only operators are scoped to areas"))
 	}
 	switch {
-	case u.Role == RoleUnit && !codeRE.MatchString(u.Unit):
-		errs = append(errs, fmt.Errorf("unit: unit staff need their unit code"))
+	case u.Role == RoleUnit && (u.Unit == "" || len(u.Unit) > 200 || !utf8.ValidString(u.Unit) || strings.ContainsFunc(u.Unit, unicode.IsControl)):
+		errs = append(errs, fmt.Errorf("unit: unit staff need their unit, as the report catalogue names it (at most 200 bytes)"))
 	case u.Role != RoleUnit && u.Unit != "":
 		errs = append(errs, fmt.Errorf("unit: only unit staff belong to a unit"))
 	}

@@ -28,6 +28,7 @@ type GuardOptions struct {
 }
 
 // ObjectCheck reports whether p may reach the object r addresses (an *httpapi.Error picks the answer).
+// It runs before the mux, so r.PathValue is not set yet: read the object from r.URL.Path.
 type ObjectCheck func(r *http.Request, p *Principal) error
 
 // Guard is the access layer: it sets security headers, applies per-address and per-token rate
