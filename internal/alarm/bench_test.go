@@ -7,30 +7,43 @@ import (
 	"time"
 )
 
-// BenchmarkProcess1000Rules measures rule evaluation per telemetry message with 1,000 rules loaded:
-// 250 per telemetry kind (salinity, water_level, air_quality, rain), half of them scoped to a device.
-func BenchmarkProcess1000Rules(b *testing.B) {
+// thousandRules is the 1,000-rule set of the benchmarks: 250 per telemetry kind (salinity, water_level,
+// air_quality, rain) with thresholds the load never reaches; with scoped, every odd rule is scoped to
+// one device.
+func thousandRules(scoped bool) []Rule {
 	kinds := map[string]string{"salinity": "salinity", "water_level": "water_level", "air_quality": "pm25", "rain": "rain_mm"}
 	var rules []Rule
 	for kind, field := range kinds {
 		for i := range 250 {
 			r := Rule{ID: fmt.Sprintf("%s-%d", kind, i), Severity: SeverityMinor, Scope: Scope{Kinds: []string{kind}},
 				When: Condition{Threshold: &Threshold{Field: field, Op: ">", Value: 1000 + float64(i), For: Duration(time.Minute)}}}
-			if i%2 == 1 {
+			if scoped && i%2 == 1 {
 				r.Scope.Devices = []string{fmt.Sprintf("dev-%d", i)}
 			}
 			rules = append(rules, r)
 		}
 	}
-	s, err := OpenSQLite(context.Background(), b.TempDir()+"/bench.db")
+	return rules
+}
+
+// benchEngine is an engine over a temporary SQLite store with rules.
+func benchEngine(tb testing.TB, rules []Rule) *Engine {
+	s, err := OpenSQLite(context.Background(), tb.TempDir()+"/bench.db")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer s.Close()
+	tb.Cleanup(func() { s.Close() })
 	e, err := New(context.Background(), testConfig(rules...), s, Options{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	return e
+}
+
+// BenchmarkProcess1000Rules measures rule evaluation per telemetry message with 1,000 rules loaded:
+// 250 per telemetry kind (salinity, water_level, air_quality, rain), half of them scoped to a device.
+func BenchmarkProcess1000Rules(b *testing.B) {
+	e := benchEngine(b, thousandRules(true))
 	ev := tele("dev-7", "salinity", 0, "salinity", 3.2)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -50,15 +63,7 @@ func TestIdleSourcesKeepNoState(t *testing.T) {
 		{ID: "sal-rate", Severity: SeverityMinor, Scope: Scope{Kinds: []string{"water_level"}},
 			When: Condition{Threshold: &Threshold{Field: "water_level", Op: ">", Value: 3}}},
 	}
-	s, err := OpenSQLite(context.Background(), t.TempDir()+"/idle.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	e, err := New(context.Background(), testConfig(rules...), s, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := benchEngine(t, rules)
 	ctx := context.Background()
 	for i := range 5000 {
 		ev := tele(fmt.Sprintf("st-%d", i), "salinity", time.Duration(i)*time.Millisecond, "salinity", 2.5)
@@ -87,23 +92,7 @@ func TestIdleSourcesKeepNoState(t *testing.T) {
 // BenchmarkProcessNewSources is rule evaluation when every message comes from a station not seen
 // before (100,000 stations reporting once), with the 1,000 rules of BenchmarkProcess1000Rules.
 func BenchmarkProcessNewSources(b *testing.B) {
-	kinds := map[string]string{"salinity": "salinity", "water_level": "water_level", "air_quality": "pm25", "rain": "rain_mm"}
-	var rules []Rule
-	for kind, field := range kinds {
-		for i := range 250 {
-			rules = append(rules, Rule{ID: fmt.Sprintf("%s-%d", kind, i), Severity: SeverityMinor, Scope: Scope{Kinds: []string{kind}},
-				When: Condition{Threshold: &Threshold{Field: field, Op: ">", Value: 1000 + float64(i), For: Duration(time.Minute)}}})
-		}
-	}
-	s, err := OpenSQLite(context.Background(), b.TempDir()+"/bench.db")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	e, err := New(context.Background(), testConfig(rules...), s, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := benchEngine(b, thousandRules(false))
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {

@@ -15,6 +15,16 @@ import (
 	"github.com/ioc-vn/ioc/internal/alarm"
 )
 
+// salinityRule is the alarm section the end-to-end tests share: salinity above 4 ‰, cleared at 3.5 ‰.
+const salinityRule = `
+rules:
+  - id: salinity-high
+    name: "Xâm nhập mặn vượt 4‰"
+    severity: major
+    scope: {kinds: [salinity]}
+    when: {threshold: {field: salinity, op: ">", value: 4, clear: 3.5}}
+`
+
 // TestAlarmEndToEnd: salinity over the threshold raises an alarm that every dashboard sees live; an
 // operator acknowledges it over HTTP and every dashboard receives the change; a webhook receives a
 // signed notification.
@@ -32,13 +42,7 @@ func TestAlarmEndToEnd(t *testing.T) {
 	defer receiver.Close()
 
 	cfg := testConfig(t)
-	rules := `
-rules:
-  - id: salinity-high
-    name: "Xâm nhập mặn vượt 4‰"
-    severity: major
-    scope: {kinds: [salinity]}
-    when: {threshold: {field: salinity, op: ">", value: 4, clear: 3.5}}
+	rules := salinityRule + `
 notify:
   webhooks:
     - {name: test, url: "` + receiver.URL + `", secret: s3cret-hook, min_severity: minor}

@@ -220,18 +220,10 @@ func TestClusterOneAlarmAcrossNodes(t *testing.T) {
 	m := mqtttest.StartMosquitto(t)
 	natsURL := natstest.Start(t)
 	dsn := pgtest.Schema(t, "cluster_alarm")
-	rules := `
-rules:
-  - id: salinity-high
-    name: "Xâm nhập mặn vượt 4‰"
-    severity: major
-    scope: {kinds: [salinity]}
-    when: {threshold: {field: salinity, op: ">", value: 4, clear: 3.5}}
-`
 	var nodes []*App
 	for _, id := range []string{"a", "b"} {
 		cfg := clusterNode(t, id, m.URL, natsURL)
-		if err := yaml.Unmarshal([]byte(rules), &cfg.Alarm); err != nil {
+		if err := yaml.Unmarshal([]byte(salinityRule), &cfg.Alarm); err != nil {
 			t.Fatal(err)
 		}
 		cfg.Alarm.Store.Type, cfg.Alarm.Store.DSN = "postgres", dsn
