@@ -2,16 +2,8 @@ package mqtt
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,59 +14,9 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/ioc-vn/ioc/internal/mqtttest"
+	"github.com/ioc-vn/ioc/internal/tlstest"
 	"github.com/ioc-vn/ioc/stream"
 )
-
-// pki writes a CA, a server certificate for 127.0.0.1 and a client certificate into dir.
-func pki(t *testing.T, dir string) {
-	t.Helper()
-	key := func(name string) *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		der, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writePEM(t, filepath.Join(dir, name+".key"), "EC PRIVATE KEY", der)
-		return k
-	}
-	now := time.Now()
-	caKey := key("ca")
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ioc test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caDER)
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, name := range []string{"server", "client"} {
-		k := key(name)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: "ioc-" + name},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writePEM(t, filepath.Join(dir, name+".pem"), "CERTIFICATE", der)
-	}
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	// World-readable test keys (see the chmod in the test).
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestTLSAndPasswordTowardABroker: a Mosquitto that requires a password and, on its TLS listener, a
 // client certificate signed by a private CA. The collector reaches it with ca_file, cert_file,
@@ -87,15 +29,15 @@ func TestTLSAndPasswordTowardABroker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pki(t, dir)
+	certs := tlstest.Write(t, dir)
 	pw := filepath.Join(dir, "passwords")
 	if out, err := exec.Command("mosquitto_passwd", "-c", "-b", pw, "ioc", "mật-khẩu-mqtt").CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd (installed with mosquitto by make test): %v %s", err, out)
 	}
 	tlsPort := mqtttest.FreePort(t)
 	m := mqtttest.StartMosquitto(t, "allow_anonymous false", "password_file "+pw,
-		fmt.Sprintf("listener %d 127.0.0.1", tlsPort), "cafile "+filepath.Join(dir, "ca.pem"),
-		"certfile "+filepath.Join(dir, "server.pem"), "keyfile "+filepath.Join(dir, "server.key"), "require_certificate true")
+		fmt.Sprintf("listener %d 127.0.0.1", tlsPort), "cafile "+certs.CA,
+		"certfile "+certs.ServerCert, "keyfile "+certs.ServerKey, "require_certificate true")
 	got := make(chan stream.Event, 10)
 	emit := func(_ context.Context, b stream.Batch) error {
 		for _, e := range b.Events {
@@ -108,8 +50,8 @@ func TestTLSAndPasswordTowardABroker(t *testing.T) {
 	}
 	met := NewMetrics(nil)
 	c, err := New(Config{Name: "tls", Broker: fmt.Sprintf("ssl://127.0.0.1:%d", tlsPort), ClientID: "ioc-tls-test",
-		Username: "ioc", Password: "mật-khẩu-mqtt", CAFile: filepath.Join(dir, "ca.pem"),
-		CertFile: filepath.Join(dir, "client.pem"), KeyFile: filepath.Join(dir, "client.key"),
+		Username: "ioc", Password: "mật-khẩu-mqtt", CAFile: certs.CA,
+		CertFile: certs.ClientCert, KeyFile: certs.ClientKey,
 		QoS: 1, Ack: AckAfterStore, MaxPayload: 4096, KeepAlive: 30 * time.Second, CleanSession: true,
 		Topics: []Topic{{Filter: "ioc/devices/+/telemetry", Format: "thingsboard"}}}, slog.New(slog.DiscardHandler), met)
 	if err != nil {
