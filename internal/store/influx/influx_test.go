@@ -156,6 +156,7 @@ func exactlyOnce(t *testing.T, got []int, n int) {
 // TestSchema writes one event of each family and reads the points back with InfluxQL: measurement per
 // kind, device/kind/area tags, values as fields, bounded tags only.
 func TestSchema(t *testing.T) {
+	t.Parallel() // each test has its own influxd
 	srv := influxtest.Start(t)
 	st, _ := open(t, srv, "", nil)
 	areas := map[string]string{"province": "83", "district": "829", "commune": "28756"}
@@ -231,6 +232,7 @@ func TestSchema(t *testing.T) {
 
 // TestOutageLosesNothing kills influxd while writes go on, restarts it, and expects every point once.
 func TestOutageLosesNothing(t *testing.T) {
+	t.Parallel() // each test has its own influxd
 	srv := influxtest.Start(t)
 	st, reg := open(t, srv, "", nil)
 	ctx := context.Background()
@@ -270,6 +272,7 @@ func TestOutageLosesNothing(t *testing.T) {
 // TestSlowInfluxSpools: when InfluxDB does not answer within the timeout, Write spools instead of
 // waiting, and the points arrive exactly once when it answers again.
 func TestSlowInfluxSpools(t *testing.T) {
+	t.Parallel() // each test has its own influxd
 	srv := influxtest.Start(t)
 	st, reg := open(t, srv, "", func(c *influx.Config) { c.Timeout = time.Second })
 	ctx := context.Background()
@@ -301,6 +304,7 @@ func TestSlowInfluxSpools(t *testing.T) {
 // keeps the points in the spool and makes Check fail with its reason; creating the database lets the
 // spool drain.
 func TestWrongDatabaseIsNotReady(t *testing.T) {
+	t.Parallel() // each test has its own influxd
 	srv := influxtest.Start(t)
 	st, reg := open(t, srv, "", func(c *influx.Config) { c.Bucket = "missing/autogen" })
 	if err := st.Write(context.Background(), batch(0, 100, 10)); err != nil {
@@ -325,6 +329,7 @@ func TestWrongDatabaseIsNotReady(t *testing.T) {
 // TestSpoolSurvivesRestart: points spooled while InfluxDB is down survive closing and reopening the
 // store, and are replayed in order (a later rewrite of the same point wins).
 func TestSpoolSurvivesRestart(t *testing.T) {
+	t.Parallel() // each test has its own influxd
 	srv := influxtest.Start(t)
 	dir := t.TempDir()
 	srv.Kill()
@@ -361,6 +366,7 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 
 // TestSpoolFull fills a 1 MiB spool while InfluxDB is down, under each on_full policy.
 func TestSpoolFull(t *testing.T) {
+	t.Parallel() // each test has its own influxd
 	tests := []struct {
 		name   string
 		onFull string
@@ -370,6 +376,7 @@ func TestSpoolFull(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			srv := influxtest.Start(t)
 			st, reg := open(t, srv, "", func(c *influx.Config) { c.Spool.MaxBytes, c.Spool.OnFull = 1<<20, tt.onFull })
 			srv.Kill()
