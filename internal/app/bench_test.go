@@ -19,22 +19,35 @@ import (
 func BenchmarkIngest(b *testing.B) {
 	a := startApp(b, testConfig(b))
 	const publishers, perPublisher = 4, 25000
-	clients := make([]func(i int), publishers)
+	elapsed := publishRounds(b, a.Broker.URL(), publishers, perPublisher, func(p, i int, ts time.Time) (string, string) {
+		return fmt.Sprintf("ioc/devices/bench-%d-%d/telemetry", p, i%100),
+			fmt.Sprintf(`{"ts":%d,"values":{"salinity":%d.5,"temperature":28.1}}`, ts.UnixMilli(), i%10)
+	}, func() float64 {
+		return metricValue(b, a.Gatherer, "ioc_sink_batch_events_sum", map[string]string{"sink": "store"})
+	})
+	total := float64(b.N * publishers * perPublisher)
+	b.ReportMetric(total/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(metricValue(b, a.Gatherer, "ioc_broker_messages_dropped_total", nil), "dropped")
+}
+
+// publishRounds runs b.N rounds in which publishers connections to brokerURL each publish perPublisher
+// QoS 1 messages (message i of publisher p, stamped ts, from msg), and waits after each round until
+// stored() counts every message published so far. It returns the time of the rounds; the timer is
+// stopped when it returns.
+func publishRounds(b *testing.B, brokerURL string, publishers, perPublisher int, msg func(p, i int, ts time.Time) (topic, payload string), stored func() float64) time.Duration {
+	b.Helper()
+	clients := make([]func(round int), publishers)
 	base := time.Now().Add(-time.Hour)
 	for p := range clients {
-		c := publisher(b, a.Broker.URL(), fmt.Sprintf("bench-%d", p))
+		c := publisher(b, brokerURL, fmt.Sprintf("bench-%d", p))
 		clients[p] = func(round int) {
 			var last interface{ Wait() bool }
 			for i := 0; i < perPublisher; i++ {
-				ts := base.Add(time.Duration(round*perPublisher+i) * time.Millisecond).UnixMilli()
-				last = c.Publish(fmt.Sprintf("ioc/devices/bench-%d-%d/telemetry", p, i%100), 1, false,
-					fmt.Sprintf(`{"ts":%d,"values":{"salinity":%d.5,"temperature":28.1}}`, ts, i%10))
+				topic, payload := msg(p, i, base.Add(time.Duration(round*perPublisher+i)*time.Millisecond))
+				last = c.Publish(topic, 1, false, payload)
 			}
 			last.Wait()
 		}
-	}
-	stored := func() float64 {
-		return metricValue(b, a.Gatherer, "ioc_sink_batch_events_sum", map[string]string{"sink": "store"})
 	}
 	b.ResetTimer()
 	start := time.Now()
@@ -50,9 +63,7 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	total := float64(b.N * publishers * perPublisher)
-	b.ReportMetric(total/elapsed.Seconds(), "msgs/s")
-	b.ReportMetric(metricValue(b, a.Gatherer, "ioc_broker_messages_dropped_total", nil), "dropped")
+	return elapsed
 }
 
 // BenchmarkLiveLatency measures publish → websocket delivery latency at a steady 1,000 messages/s over

@@ -60,34 +60,10 @@ func BenchmarkInfluxIngest(b *testing.B) {
 	b.Run("mqtt", func(b *testing.B) {
 		a := startApp(b, influxConfig(b, srv, b.TempDir()))
 		const publishers, perPublisher = 4, 10000
-		base := time.Now().Add(-time.Hour)
-		clients := make([]func(round int), publishers)
-		for p := range clients {
-			c := publisher(b, a.Broker.URL(), fmt.Sprintf("influx-bench-%d", p))
-			clients[p] = func(round int) {
-				var last interface{ Wait() bool }
-				for i := 0; i < perPublisher; i++ {
-					ts := base.Add(time.Duration(round*perPublisher+i) * time.Millisecond).UnixMilli()
-					last = c.Publish(fmt.Sprintf("ioc/devices/ib-%d-%d/telemetry", p, i%100), 1, false,
-						fmt.Sprintf(`{"ts":%d,"values":{"salinity":%d.5,"temperature":28.1,"lon":%g,"lat":10.24}}`, ts, i%10, 106.3+float64(i%100)*0.002))
-				}
-				last.Wait()
-			}
-		}
-		b.ResetTimer()
-		start := time.Now()
-		for round := 0; round < b.N; round++ {
-			var wg sync.WaitGroup
-			for _, pub := range clients {
-				wg.Add(1)
-				go func() { defer wg.Done(); pub(round) }()
-			}
-			wg.Wait()
-			want := float64((round + 1) * publishers * perPublisher)
-			waitFor(b, 5*time.Minute, "all written to InfluxDB", func() bool { return influxWritten(b, a) >= want })
-		}
-		elapsed := time.Since(start)
-		b.StopTimer()
+		elapsed := publishRounds(b, a.Broker.URL(), publishers, perPublisher, func(p, i int, ts time.Time) (string, string) {
+			return fmt.Sprintf("ioc/devices/ib-%d-%d/telemetry", p, i%100),
+				fmt.Sprintf(`{"ts":%d,"values":{"salinity":%d.5,"temperature":28.1,"lon":%g,"lat":10.24}}`, ts.UnixMilli(), i%10, 106.3+float64(i%100)*0.002)
+		}, func() float64 { return influxWritten(b, a) })
 		msgs := float64(b.N * publishers * perPublisher)
 		b.ReportMetric(msgs/elapsed.Seconds(), "msgs/s")
 		b.ReportMetric(2*msgs/elapsed.Seconds(), "readings/s")
