@@ -15,6 +15,7 @@ const foreign = []; // every request that tried to leave loopback
 let browser;
 let operator; // the operator map page, open through all tests
 const sal = "e2e-sal-ham-luong";
+const photo = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGOQqziBFTEMLQkABkZXgRDDjAEAAAAASUVORK5CYII=", "base64"); // an 8×8 PNG
 const where = { lat: 10.2415, lon: 106.3759 }; // Thành phố Bến Tre
 
 function loopback(url) {
@@ -210,6 +211,7 @@ test("a report filed on /report at 360×640 with the keyboard shows on the map, 
 
   // A second citizen at the same place is offered the open report before submitting.
   await fillReport(page, "Nước ngập tới đầu gối");
+  await page.setInputFiles("#photos", { name: "ngap.png", mimeType: "image/png", buffer: photo });
   await page.waitForSelector("#nearby:not([hidden]) li");
   assert.equal(await page.locator("#nearby-list li").count(), 1);
   await submitByKeyboard(page);
@@ -217,6 +219,11 @@ test("a report filed on /report at 360×640 with the keyboard shows on the map, 
   assert.equal(await page.locator("#done").isHidden(), true, "the first press only offers the nearby report");
   await submitByKeyboard(page);
   await page.waitForSelector("#done:not([hidden])", { timeout: 10000 });
+  await page.click("#track-link");
+  await page.waitForSelector("#track-photos img");
+  const src = await page.$eval("#track-photos img", (img) => img.src);
+  await page.waitForFunction(() => { const i = document.querySelector("#track-photos img"); return i.complete && i.naturalWidth > 0; }, null, { timeout: 5000 })
+    .catch(() => assert.fail(`the photo ${src} is not shown`));
 
   // The KPI screen counts both.
   const kpi = await newPage({ viewport: { width: 1920, height: 1080 } });

@@ -6,10 +6,10 @@ import { addTexts, api, applyTexts, bi, el, onLang, setupLangButton, t, when } f
 addTexts({
   vi: { "tr.title": "Theo dõi phản ánh", "tr.loading": "Đang tải…", "tr.new": "Gửi phản ánh mới", "tr.code": "Mã", "tr.status": "Trạng thái",
     "tr.category": "Lĩnh vực", "tr.created": "Tiếp nhận lúc", "tr.due": "Hạn xử lý", "tr.unit": "Đơn vị xử lý", "tr.history": "Quá trình xử lý",
-    "tr.notfound": "Không tìm thấy phản ánh với mã này", "tr.overdue": "Quá hạn" },
+    "tr.notfound": "Không tìm thấy phản ánh với mã này", "tr.overdue": "Quá hạn", "tr.photo": "Ảnh hiện trường" },
   en: { "tr.title": "Track a report", "tr.loading": "Loading…", "tr.new": "Send a new report", "tr.code": "Code", "tr.status": "Status",
     "tr.category": "Category", "tr.created": "Received", "tr.due": "Due", "tr.unit": "Handled by", "tr.history": "History",
-    "tr.notfound": "No report has this code", "tr.overdue": "Overdue" },
+    "tr.notfound": "No report has this code", "tr.overdue": "Overdue", "tr.photo": "Photo of the place" },
 });
 
 const code = decodeURIComponent(location.pathname.split("/").pop() || "");
@@ -32,6 +32,12 @@ function render() {
     el("p", {}, t("tr.created"), ": ", when(data.created)),
     el("p", {}, t("tr.due"), ": ", when(data.due)),
     data.unit ? el("p", {}, t("tr.unit"), ": ", data.unit) : null,
+    data.photos?.length
+      ? el("div", { class: "photos", id: "track-photos" },
+          // Served by this server: keep the path (reports.public_url may name another host for Open311 clients).
+          data.photos.map((u) => new URL(u, location.href).pathname)
+            .map((p) => el("a", { href: p }, el("img", { src: p + "/thumb", alt: t("tr.photo") }))))
+      : null,
     el("h2", {}, t("tr.history")),
     el("ol", { class: "history", id: "history" },
       (data.history || []).map((h) => el("li", {}, el("b", {}, t("st." + h.status)), " — ", when(h.at), h.note ? el("div", {}, bi(h.note)) : null))),
