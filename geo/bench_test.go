@@ -1,6 +1,7 @@
 package geo_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/geo/geotest"
+	"github.com/ioc-vn/ioc/stream"
 )
 
 // benchLocate looks up random points inside bound; it reports ns/op per point.
@@ -97,4 +99,43 @@ func BenchmarkClusterProvince(b *testing.B) {
 		clusters = len(g.List())
 	}
 	b.ReportMetric(float64(clusters), "clusters")
+}
+
+// BenchmarkEnrich: the enrichment stage on events of 1,000 static sensors in Bến Tre (the per-device
+// cache answers) and of 1,000 moving ones (every event a lookup).
+func BenchmarkEnrich(b *testing.B) {
+	s, err := geo.Load("../configs/admin/83.geojson")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, _ := s.Get("83")
+	rng := rand.New(rand.NewPCG(4, 4))
+	pts := make([]orb.Point, 1000)
+	for i := range pts {
+		pts[i] = orb.Point{p.Bound.Min[0] + rng.Float64()*(p.Bound.Max[0]-p.Bound.Min[0]), p.Bound.Min[1] + rng.Float64()*(p.Bound.Max[1]-p.Bound.Min[1])}
+	}
+	ids := make([]string, len(pts))
+	for i := range ids {
+		ids[i] = fmt.Sprintf("dev-%d", i)
+	}
+	for _, tc := range []struct {
+		name   string
+		moving bool
+	}{{"static", false}, {"moving", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := geo.NewEnricher(s, nil)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				k := i % len(pts)
+				loc := pts[k]
+				if tc.moving {
+					loc = pts[(i/len(pts)+k)%len(pts)]
+				}
+				ev := stream.Event{Entity: ids[k], Location: loc, HasLocation: true}
+				if err := e.Process(context.Background(), &ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
