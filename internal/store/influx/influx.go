@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -242,8 +244,9 @@ func (s *Store) writeDirect(ctx context.Context, chunks []chunk) []chunk {
 		switch {
 		case err == nil:
 		case rejected(err):
-			s.m.dropped.WithLabelValues(DropRejected).Add(float64(chunks[i].points))
-			s.log.Error("InfluxDB refused a batch; its points are dropped", "points", chunks[i].points, "error", err)
+			n := droppedPoints(err, chunks[i].points)
+			s.m.dropped.WithLabelValues(DropRejected).Add(float64(n))
+			s.log.Error("InfluxDB refused points; they are dropped", "points", n, "error", err)
 		default:
 			s.rateLog(slog.LevelWarn, "InfluxDB write failed; spooling", "points", chunks[i].points, "error", err)
 			failed = append(failed, chunks[i])
@@ -278,6 +281,20 @@ func rejected(err error) bool {
 		}
 	}
 	return false
+}
+
+// droppedRE finds the count InfluxDB gives for a partial write ("… dropped=3").
+var droppedRE = regexp.MustCompile(`dropped=(\d+)`)
+
+// droppedPoints is how many points of a refused batch of n were not stored: the count of a partial
+// write, else all of them.
+func droppedPoints(err error, n int) int {
+	if m := droppedRE.FindStringSubmatch(err.Error()); m != nil {
+		if d, perr := strconv.Atoi(m[1]); perr == nil && d <= n {
+			return d
+		}
+	}
+	return n
 }
 
 // spoolChunk appends a chunk to the spool, applying on_full when there is no room.
@@ -369,8 +386,9 @@ func (s *Store) replay(ctx context.Context) {
 		case derr != nil:
 			s.rateLog(slog.LevelError, "cannot remove a replayed spool segment", "error", derr)
 		case err != nil && removed:
-			s.m.dropped.WithLabelValues(DropRejected).Add(float64(seg.points))
-			s.log.Error("InfluxDB refused a spooled batch; its points are dropped", "points", seg.points, "error", err)
+			n := droppedPoints(err, seg.points)
+			s.m.dropped.WithLabelValues(DropRejected).Add(float64(n))
+			s.log.Error("InfluxDB refused spooled points; they are dropped", "points", n, "error", err)
 		case removed:
 			s.m.replayed.Add(float64(seg.points))
 		}

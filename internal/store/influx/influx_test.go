@@ -326,6 +326,40 @@ func TestWrongDatabaseIsNotReady(t *testing.T) {
 	}
 }
 
+// TestFieldConflictIsCounted: points InfluxDB refuses (a field written as a number, then as text) are
+// dropped and counted by their number; the rest of the batch is stored and nothing is spooled.
+func TestFieldConflictIsCounted(t *testing.T) {
+	t.Parallel() // each test has its own influxd
+	srv := influxtest.Start(t)
+	st, reg := open(t, srv, "", nil)
+	cam := func(i int, zone any) stream.Event {
+		ev := stream.Event{Entity: "cam-1", Kind: "camera", Type: stream.TypeCamera, Time: t0.Add(time.Duration(i) * time.Second),
+			Values: map[string]float64{"score": 0.5}, Attrs: map[string]string{"label": "car"}}
+		switch z := zone.(type) {
+		case float64:
+			ev.Values["zone"] = z
+		case string:
+			ev.Attrs["zone"] = z
+		}
+		return ev
+	}
+	if err := st.Write(context.Background(), []stream.Event{cam(0, 1.0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(context.Background(), []stream.Event{cam(1, 2.0), cam(2, "gate"), cam(3, 3.0)}); err != nil {
+		t.Fatal(err)
+	}
+	if d := metric(t, reg, "ioc_influx_dropped_points_total", map[string]string{"reason": "rejected"}); d != 1 {
+		t.Errorf("%v points counted as rejected, want 1", d)
+	}
+	if p := metric(t, reg, "ioc_influx_spooled_points_total", nil); p != 0 {
+		t.Errorf("%v points spooled, want 0 (a refusal is not an outage)", p)
+	}
+	if rows := selectRows(t, srv, `SELECT "zone" FROM "camera_events"`); len(rows) != 3 {
+		t.Errorf("%d camera points stored, want the 3 without a conflict: %v", len(rows), rows)
+	}
+}
+
 // TestSpoolSurvivesRestart: points spooled while InfluxDB is down survive closing and reopening the
 // store, and are replayed in order (a later rewrite of the same point wins).
 func TestSpoolSurvivesRestart(t *testing.T) {
