@@ -51,6 +51,14 @@ async function signIn(page) {
   await page.waitForSelector("#login", { state: "detached" });
 }
 
+// home reloads the operator map on the station's neighbourhood (zoom 14: single entities, no clusters).
+async function home() {
+  await operator.goto(base + "/#14/" + where.lat + "/" + where.lon);
+  await operator.reload();
+  await operator.waitForSelector("#conn[data-state=on]");
+  await operator.waitForSelector(`[data-id="${sal}"]`);
+}
+
 async function publish(topic, payload) {
   const resp = await fetch(control + "/publish", { method: "POST", body: JSON.stringify({ topic, payload }) });
   assert.equal(resp.status, 204, await resp.text());
@@ -234,6 +242,8 @@ test("a report filed on /report at 360×640 with the keyboard shows on the map, 
   assert.equal(await kpi.locator("#sev-critical").textContent(), "1");
   assert.equal(await kpi.locator("#online").textContent(), "100%");
   await kpi.waitForSelector("#trend canvas");
+  assert.match(await kpi.locator('#t-maxima tr[data-key="829"]').textContent(), /5,6/, "latest salinity maximum of Thành phố Bến Tre");
+  await kpi.waitForSelector('#choro path[data-backlog="2"]'); // the district with both reports is coloured
   await kpi.screenshot({ path: join(artifacts, "kpi.png") });
   await kpi.context().close();
   await page.context().close();
@@ -295,8 +305,7 @@ test("the viewport subscription follows pan and zoom", async () => {
     assert.ok((await lastSub(zoomed)).zoom > sent[zoomed - 1].zoom, "clicking a cluster zooms in");
     // The alarm list still covers the whole province.
     assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 1);
-    await operator.goto(base + "/#14/" + where.lat + "/" + where.lon);
-    await operator.waitForSelector(`[data-id="${sal}"]`);
+    await home();
   } else {
     console.log("server has no viewport subscriptions: it sends every entity and the page shows them all");
   }
@@ -324,8 +333,7 @@ test("the time slider replays the last 24 hours", async () => {
 });
 
 test("the district filter narrows the map and the alarm list", async () => {
-  await operator.goto(base + "/#14/" + where.lat + "/" + where.lon);
-  await operator.waitForSelector(`[data-id="${sal}"]`);
+  await home();
   assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 1);
   await operator.selectOption("#district", "836"); // Ba Tri: nothing there
   await operator.waitForSelector(`[data-id="${sal}"]`, { state: "detached" });
@@ -334,6 +342,21 @@ test("the district filter narrows the map and the alarm list", async () => {
   await operator.waitForSelector(`[data-id="${sal}"]`);
   assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 1);
   await operator.selectOption("#district", "");
+});
+
+test("the connection indicator shows a lost connection and the map resumes after it", async () => {
+  await home();
+  await operator.context().setOffline(true);
+  await operator.evaluate(() => window.dispatchEvent(new Event("offline")));
+  await operator.waitForSelector("#conn[data-state=off]", { timeout: 10000 });
+  assert.equal(await operator.locator("#conn").textContent(), "Mất kết nối, đang thử lại…");
+  await operator.context().setOffline(false);
+  await operator.waitForSelector("#conn[data-state=on]", { timeout: 15000 });
+  // The subscription was re-sent: a new reading reaches the map.
+  await publish(`ioc/devices/${sal}/telemetry`, { salinity: 6.3 });
+  await operator.click(`[data-id="${sal}"]`);
+  await operator.waitForFunction(() => /6,3/.test(document.getElementById("panel-values")?.textContent || ""), null, { timeout: 5000 });
+  await operator.click("#panel-close");
 });
 
 test("English can be switched on", async () => {

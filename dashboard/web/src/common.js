@@ -373,6 +373,8 @@ export class Live {
     this.backoff = 500;
     this.ws = null;
     this.timer = setInterval(() => this.send({ type: "ping" }), 20000);
+    // The browser knows before the socket does when the network is gone: close and retry at once.
+    window.addEventListener("offline", () => this.ws?.close());
   }
 
   connect() {
@@ -410,6 +412,7 @@ export class Live {
     };
     ws.onclose = () => {
       if (this.ws !== ws) return;
+      this.ws = null;
       this.onStatus("off");
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 8000);

@@ -250,6 +250,8 @@ document.addEventListener("pointerdown", () => {
 });
 // noteAlarm keeps the alarm list (which covers the whole province, not only the viewport).
 function noteAlarm(it, initial) {
+  const prev = state.alarms.get(it.id);
+  if (prev && Date.parse(prev.ts) > Date.parse(it.ts)) return; // an older state arriving late
   state.alarms.set(it.id, it);
   cue(it, initial);
 }
@@ -364,7 +366,7 @@ function select(id, pan) {
 }
 
 function refreshPanel() {
-  const it = state.items.get(state.selected) || state.alarms.get(state.selected);
+  const it = state.alarms.get(state.selected) || state.items.get(state.selected);
   if (it && it.type === "alarm") renderPanel(it, false);
   else if (it) {
     const vals = document.getElementById("panel-values");
