@@ -1,12 +1,15 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ioc-vn/ioc/geo"
+	"github.com/ioc-vn/ioc/internal/httpapi"
 	"github.com/ioc-vn/ioc/internal/registry"
 )
 
@@ -59,7 +63,26 @@ type Frame struct {
 	Leave    []string      `json:"leave,omitempty"`    // IDs that moved out of the viewport (or out of its filter)
 	Clusters []ClusterItem `json:"clusters,omitempty"` // at low zoom: the whole viewport, replacing earlier clusters
 	Message  string        `json:"message,omitempty"`
+	Ref      string        `json:"ref,omitempty"`    // result: the ref of the action frame answered
+	Status   int           `json:"status,omitempty"` // result: HTTP-like status of the action (200, 400, 403, 404, 409)
+	Result   any           `json:"result,omitempty"` // result: what the action returned (the changed alarm)
 }
+
+// Action is an operator action sent over the websocket:
+// {"type":"action","ref":"a1","target":"alarm","id":"ALM-…","action":"ack","note":"…"}.
+type Action struct {
+	Ref      string `json:"ref"`
+	Target   string `json:"target"` // alarm
+	ID       string `json:"id"`
+	Action   string `json:"action"` // ack | clear | assign | comment
+	Note     string `json:"note"`
+	Assignee string `json:"assignee"`
+	Text     string `json:"text"`
+}
+
+// ActionFunc performs an action for the user of one connection; it returns what changed, or an error
+// carrying a status (an *httpapi.Error) that is sent back in the result frame.
+type ActionFunc func(ctx context.Context, a Action) (any, error)
 
 // HubConfig configures the live hub.
 type HubConfig struct {
@@ -72,6 +95,9 @@ type HubConfig struct {
 	// Allow, when set, is asked at upgrade for the client's item filter: items it rejects are never
 	// sent to that client (area-scoped operators). A nil filter sends everything.
 	Allow func(r *http.Request) func(Item) bool
+	// Actions, when set, is asked at upgrade for the function that performs the connection's operator
+	// actions ({"type":"action"}); nil (or a nil answer) refuses them with 403.
+	Actions func(r *http.Request) ActionFunc
 	// MessageRate bounds frames read from one browser per second (burst twice that); a client above it
 	// is disconnected. 0 means 10.
 	MessageRate float64
@@ -123,6 +149,7 @@ type hubMetrics struct {
 	slow    prometheus.Counter
 	subs    *prometheus.CounterVec
 	limited prometheus.Counter
+	actions *prometheus.CounterVec
 }
 
 // NewHub builds a hub; snapshot returns the current state of every entity for new clients.
@@ -139,8 +166,9 @@ func NewHub(cfg HubConfig, log *slog.Logger, reg prometheus.Registerer, snapshot
 			subs:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_live_subscribe_frames_total", Help: "Viewport subscribe frames received, by result (ok, invalid)."}, []string{"result"}),
 		}}
 	h.m.limited = prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_live_rate_limited_total", Help: "Clients disconnected for sending frames faster than live message_rate."})
+	h.m.actions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_live_actions_total", Help: "Operator actions received over the websocket, by result status."}, []string{"status"})
 	if reg != nil {
-		reg.MustRegister(h.m.clients, h.m.frames, h.m.items, h.m.slow, h.m.subs, h.m.limited)
+		reg.MustRegister(h.m.clients, h.m.frames, h.m.items, h.m.slow, h.m.subs, h.m.limited, h.m.actions)
 	}
 	if h.cfg.MessageRate <= 0 {
 		h.cfg.MessageRate = 10
@@ -413,6 +441,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Allow != nil {
 		c.allow = h.cfg.Allow(r)
 	}
+	if h.cfg.Actions != nil {
+		c.act = h.cfg.Actions(r)
+	}
 	if r.URL.Query().Get("viewport") == "1" {
 		c.sub = &subscription{none: true} // it will subscribe: no full snapshot, nothing until then
 	}
@@ -441,6 +472,7 @@ type client struct {
 	dirty bool          // owned by the hub goroutine: clusters need recomputing
 
 	allow func(Item) bool // nil: every item; set at upgrade, read-only afterwards
+	act   ActionFunc      // nil: actions refused; set at upgrade, read-only afterwards
 	lim   *rate.Limiter   // inbound frames
 
 	closeOnce sync.Once
@@ -661,9 +693,51 @@ func (c *client) readPump() {
 			case <-c.quit:
 				return
 			}
+		case "action":
+			c.action(data)
 		default:
 			c.sendError("loại khung không hỗ trợ / unsupported frame type: " + msg.Type)
 		}
+	}
+}
+
+// action performs an operator action and answers {"type":"result","ref":…,"status":…} with the
+// changed object or the reason it was refused. It runs on the read pump: one action at a time per
+// connection, bounded by the frame rate limit.
+func (c *client) action(data []byte) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var frame struct {
+		Type string `json:"type"`
+		Action
+	}
+	if err := dec.Decode(&frame); err != nil {
+		c.sendError("khung thao tác không hợp lệ / invalid action frame: " + err.Error())
+		return
+	}
+	a := frame.Action
+	res := Frame{Type: "result", Ref: a.Ref}
+	if c.act == nil {
+		res.Status, res.Message = http.StatusForbidden, "không có quyền thao tác / this connection may not act"
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), c.hub.cfg.WriteTimeout)
+		out, err := c.act(ctx, a)
+		cancel()
+		var he *httpapi.Error
+		switch {
+		case err == nil:
+			res.Status, res.Result = http.StatusOK, out
+		case errors.As(err, &he):
+			res.Status, res.Message = he.Status, he.Message
+		default:
+			res.Status, res.Message = http.StatusInternalServerError, "lỗi máy chủ / server error"
+			c.hub.log.Error("websocket action failed", "target", a.Target, "action", a.Action, "error", err)
+		}
+	}
+	c.hub.m.actions.WithLabelValues(strconv.Itoa(res.Status)).Inc()
+	select {
+	case c.ctrl <- res:
+	case <-c.quit:
 	}
 }
 

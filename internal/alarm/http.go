@@ -1,6 +1,7 @@
 package alarm
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -144,7 +145,6 @@ type actionBody struct {
 }
 
 func (h *Handler) action(w http.ResponseWriter, r *http.Request) error {
-	id, action := r.PathValue("id"), r.PathValue("action")
 	actor := h.actor(r)
 	if actor == "" {
 		return httpapi.Errorf(http.StatusUnauthorized, "unauthorized", "cần đăng nhập / an authenticated user is required")
@@ -155,31 +155,40 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	var a Alarm
-	var err error
-	ctx := r.Context()
-	switch action {
-	case ActionAck:
-		a, err = h.e.Ack(ctx, id, actor, b.Note)
-	case ActionClear:
-		a, err = h.e.Clear(ctx, id, actor, b.Note)
-	case ActionAssign:
-		if strings.TrimSpace(b.Assignee) == "" {
-			return httpapi.BadRequest("cần assignee / assignee is required")
-		}
-		a, err = h.e.Assign(ctx, id, actor, b.Assignee, b.Note)
-	case ActionComment:
-		if strings.TrimSpace(b.Text) == "" {
-			return httpapi.BadRequest("cần text / text is required")
-		}
-		a, err = h.e.Comment(ctx, id, actor, b.Text)
-	default:
-		return httpapi.NotFound("không có thao tác %q / unknown action %q (ack, clear, assign, comment)", action, action)
-	}
+	a, err := h.Perform(r.Context(), actor, r.PathValue("id"), r.PathValue("action"), b.Note, b.Assignee, b.Text)
 	if err != nil {
-		return storeError(err, "cảnh báo "+id+" / alarm "+id)
+		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"alarm": a})
+}
+
+// Perform is one operator action (ack, clear, assign, comment) on alarm id by actor, as the HTTP route
+// and the websocket run it; refusals are *httpapi.Error values (400, 404, 409) with the reason.
+func (h *Handler) Perform(ctx context.Context, actor, id, action, note, assignee, text string) (Alarm, error) {
+	var a Alarm
+	var err error
+	switch action {
+	case ActionAck:
+		a, err = h.e.Ack(ctx, id, actor, note)
+	case ActionClear:
+		a, err = h.e.Clear(ctx, id, actor, note)
+	case ActionAssign:
+		if strings.TrimSpace(assignee) == "" {
+			return a, httpapi.BadRequest("cần assignee / assignee is required")
+		}
+		a, err = h.e.Assign(ctx, id, actor, assignee, note)
+	case ActionComment:
+		if strings.TrimSpace(text) == "" {
+			return a, httpapi.BadRequest("cần text / text is required")
+		}
+		a, err = h.e.Comment(ctx, id, actor, text)
+	default:
+		return a, httpapi.NotFound("không có thao tác %q / unknown action %q (ack, clear, assign, comment)", action, action)
+	}
+	if err != nil {
+		return a, storeError(err, "cảnh báo "+id+" / alarm "+id)
+	}
+	return a, nil
 }
 
 func (h *Handler) kpi(w http.ResponseWriter, r *http.Request) error {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ioc-vn/ioc/dashboard"
@@ -90,8 +91,45 @@ notify:
 	alarmItem(liveA, "active_ack")
 	alarmItem(liveB, "active_ack")
 
-	// A second ack is a conflict; an unknown alarm is 404.
-	for path, want := range map[string]int{"/api/v1/alarms/" + raised.ID + "/clear": 200, "/api/v1/alarms/" + raised.ID + "/assign": 409, "/api/v1/alarms/nope/ack": 404} {
+	// The operator on dashboard B clears it over the websocket; both dashboards see the change, and
+	// refusals come back as result frames with the reason, the connection staying up.
+	result := func(lc *liveClient, ref string) dashboard.Frame {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case f := <-lc.items:
+				if f.Type == "result" && f.Ref == ref {
+					return f
+				}
+			case <-timeout:
+				t.Fatalf("no result frame %s", ref)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		ref, frame string
+		status     int
+	}{
+		{ref: "c1", frame: `{"type":"action","ref":"c1","target":"alarm","id":"` + raised.ID + `","action":"clear","note":"Mặn đã giảm / salinity back down"}`, status: 200},
+		{ref: "c2", frame: `{"type":"action","ref":"c2","target":"alarm","id":"` + raised.ID + `","action":"clear"}`, status: 409},
+		{ref: "c3", frame: `{"type":"action","ref":"c3","target":"alarm","id":"nope","action":"ack"}`, status: 404},
+		{ref: "c4", frame: `{"type":"action","ref":"c4","target":"alarm","id":"` + raised.ID + `","action":"explode"}`, status: 404},
+		{ref: "c5", frame: `{"type":"action","ref":"c5","target":"report","id":"1","action":"ack"}`, status: 400},
+	} {
+		if err := liveB.conn.WriteMessage(websocket.TextMessage, []byte(tc.frame)); err != nil {
+			t.Fatal(err)
+		}
+		if f := result(liveB, tc.ref); f.Status != tc.status {
+			t.Errorf("action %s: status %d (%s), want %d", tc.ref, f.Status, f.Message, tc.status)
+		}
+		if tc.ref == "c1" {
+			alarmItem(liveA, "cleared_ack")
+		}
+	}
+
+	// Over HTTP: assigning a cleared alarm is a conflict; an unknown alarm is 404.
+	for path, want := range map[string]int{"/api/v1/alarms/" + raised.ID + "/assign": 409, "/api/v1/alarms/nope/ack": 404} {
 		resp, err := api.Post("http://"+a.HTTP.Addr()+path, "application/json", bytes.NewReader([]byte(`{"assignee":"ca-truc"}`)))
 		if err != nil {
 			t.Fatal(err)

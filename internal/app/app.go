@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	hub = dashboard.NewHub(dashboard.HubConfig{PingInterval: cfg.Live.PingInterval, WriteTimeout: cfg.Live.WriteTimeout,
 		MaxMessage: cfg.Live.MaxMessage, MaxPending: cfg.Live.MaxPending, FlushInterval: cfg.Live.FlushInterval,
 		ClusterBelowZoom: cfg.Geo.ClusterBelowZoom, ClusterInterval: cfg.Geo.ClusterInterval, MaxViewItems: cfg.Geo.MaxViewItems,
-		AllowedOrigins: cfg.HTTP.AllowedOrigins, Allow: liveFilter}, log, reg, func() []dashboard.Item {
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, Allow: liveFilter, Actions: a.liveActions}, log, reg, func() []dashboard.Item {
 		es := a.Registry.List()
 		items := make([]dashboard.Item, len(es))
 		for i, e := range es {
