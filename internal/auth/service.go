@@ -36,7 +36,7 @@ type Config struct {
 // Defaults are the account settings ioc runs with.
 func Defaults() Config {
 	return Config{Store: StoreConfig{Driver: "sqlite"}, SessionTTL: 12 * time.Hour, SameSite: "lax",
-		RateLimitIP: "100:1,2000:60", RateLimitToken: "50:1,3000:60",
+		RateLimitIP: "200:1,6000:60", RateLimitToken: "50:1,3000:60",
 		LoginFailures: 5, LoginBackoff: time.Second, LoginBackoffMax: 15 * time.Minute}
 }
 
