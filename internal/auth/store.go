@@ -41,12 +41,8 @@ type Store interface {
 	Close() error
 }
 
-// StoreConfig says where accounts are kept.
-type StoreConfig struct {
-	Driver string `yaml:"driver"` // sqlite (default) or postgres
-	Path   string `yaml:"path"`   // sqlite: database file (empty: auth.db beside store.path)
-	DSN    string `yaml:"dsn"`    // postgres: postgres://user@host:5432/db?search_path=…
-}
+// StoreConfig says where accounts are kept; an empty SQLite path is auth.db beside store.path.
+type StoreConfig = sqldb.Config
 
 // sqlStore implements Store on database/sql for SQLite and PostgreSQL with the same statements
 // (? placeholders rebound to $n). Times are Unix microseconds; lists are comma-joined.
@@ -59,7 +55,7 @@ var _ Store = (*sqlStore)(nil)
 
 // OpenStore opens the database and creates the tables when missing.
 func OpenStore(ctx context.Context, cfg StoreConfig) (Store, error) {
-	db, pg, err := sqldb.Open(cfg.Driver, cfg.Path, cfg.DSN, 8)
+	db, pg, err := sqldb.Open(cfg, 8)
 	if err != nil {
 		return nil, fmt.Errorf("auth store: %w", err)
 	}

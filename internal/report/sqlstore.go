@@ -27,11 +27,7 @@ const (
 var migrations embed.FS
 
 // StoreConfig says where reports are kept.
-type StoreConfig struct {
-	Driver string `yaml:"driver"` // sqlite (default) or postgres
-	Path   string `yaml:"path"`   // sqlite: database file
-	DSN    string `yaml:"dsn"`    // postgres: postgres://user@host:5432/db?search_path=…
-}
+type StoreConfig = sqldb.Config
 
 // sqlStore implements Store on database/sql for both SQLite and PostgreSQL: the same statements,
 // written with ? placeholders and rebound to $n for PostgreSQL. Times are stored as Unix
@@ -45,7 +41,7 @@ var _ Store = (*sqlStore)(nil)
 
 // OpenStore opens the database and applies pending migrations.
 func OpenStore(ctx context.Context, cfg StoreConfig) (Store, error) {
-	db, pg, err := sqldb.Open(cfg.Driver, cfg.Path, cfg.DSN, 32, "foreign_keys(1)")
+	db, pg, err := sqldb.Open(cfg, 32, "foreign_keys(1)")
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

@@ -19,11 +19,19 @@ const (
 	Postgres = "postgres"
 )
 
-// Open opens driver's database: for SQLite the file at path in WAL mode, fully synced, waiting up to
+// Config says where a store is kept.
+type Config struct {
+	Driver string `yaml:"driver"` // sqlite (default) or postgres
+	Path   string `yaml:"path"`   // sqlite: database file
+	DSN    string `yaml:"dsn"`    // postgres: postgres://user@host:5432/db?search_path=…
+}
+
+// Open opens the configured database: for SQLite the file at path in WAL mode, fully synced, waiting up to
 // 10 s on a lock, with one connection (SQLite serialises writes anyway; this avoids SQLITE_BUSY) and
-// any extra pragmas ("foreign_keys(1)"); for PostgreSQL dsn with pgConns connections. It reports
+// any extra pragmas ("foreign_keys(1)"); for PostgreSQL the DSN with pgConns connections. It reports
 // whether the database is PostgreSQL (statements then need Rebind).
-func Open(driver, path, dsn string, pgConns int, pragmas ...string) (*sql.DB, bool, error) {
+func Open(c Config, pgConns int, pragmas ...string) (*sql.DB, bool, error) {
+	driver, path, dsn := c.Driver, c.Path, c.DSN
 	switch driver {
 	case SQLite, "":
 		q := url.Values{}

@@ -21,7 +21,7 @@ func TestRebind(t *testing.T) {
 }
 
 func TestOpenSQLite(t *testing.T) {
-	db, pg, err := Open(SQLite, filepath.Join(t.TempDir(), "x.db"), "", 0, "foreign_keys(1)")
+	db, pg, err := Open(Config{Driver: SQLite, Path: filepath.Join(t.TempDir(), "x.db")}, 0, "foreign_keys(1)")
 	if err != nil || pg {
 		t.Fatalf("open: %v pg=%v", err, pg)
 	}
@@ -34,7 +34,7 @@ func TestOpenSQLite(t *testing.T) {
 	if err := db.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
 		t.Errorf("foreign_keys %d, %v", fk, err)
 	}
-	if _, _, err := Open("mysql", "", "", 0); err == nil {
+	if _, _, err := Open(Config{Driver: "mysql"}, 0); err == nil {
 		t.Error("unknown driver accepted")
 	}
 }
