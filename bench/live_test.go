@@ -37,6 +37,8 @@ geo: {admin_files: ["%s/configs/admin/83.geojson"]}
 alarm: {store: {path: "%s/alarms.db"}}
 reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "%s/configs/services.yaml"}
 live: {flush_interval: 10ms}
+admin: {password: "bench-mật-khẩu-2026", token: "%s"}
+auth: {rate_limit_ip: "1000000:1", rate_limit_token: "1000000:1"}
 collectors:
   - name: telemetry
     type: mqtt
@@ -49,12 +51,16 @@ collectors:
     keep_alive: 30s
     topics:
       - {filter: "live/devices/+/telemetry", format: thingsboard}
-`, httpAddr, dir, root, dir, dir, dir, root, m.URL)
+`, httpAddr, dir, root, dir, dir, dir, root, benchToken, m.URL)
 	path := filepath.Join(dir, "ioc.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	p := start(b, iocBinary(b), "serve", "--config", path)
+	args := []string{"serve", "--config", path}
+	if prof := os.Getenv("IOC_BENCH_PPROF"); prof != "" {
+		args = append(args, "--pprof", prof)
+	}
+	p := start(b, iocBinary(b), args...)
 	waitFor(b, 60*time.Second, "ioc ready", func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err != nil {
@@ -65,6 +71,9 @@ collectors:
 	})
 	return p, httpAddr
 }
+
+// benchToken is the admin API token the live benchmarks' clients sign in with (admin.token).
+const benchToken = "ioc_bench_0123456789abcdefghij"
 
 // station is a device of the live load at a fixed place.
 type station struct {
@@ -99,7 +108,7 @@ func dialViewers(b *testing.B, addr string, n int, rng *rand.Rand, onItem func(s
 	dialer := websocket.Dialer{ReadBufferSize: 4096, WriteBufferSize: 512, HandshakeTimeout: 30 * time.Second}
 	out := make([]*viewer, 0, n)
 	for range n {
-		conn, _, err := dialer.Dial("ws://"+addr+"/api/v1/live?viewport=1", nil)
+		conn, _, err := dialer.Dial("ws://"+addr+"/api/v1/live?viewport=1", http.Header{"Authorization": {"Bearer " + benchToken}})
 		if err != nil {
 			b.Fatalf("dial viewer %d: %v", len(out), err)
 		}
@@ -251,6 +260,9 @@ func BenchmarkIdleConnections(b *testing.B) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		dialViewers(b, addr, n, rng, nil)
 		time.Sleep(3 * time.Second)
+		if os.Getenv("IOC_BENCH_HOLD") != "" {
+			time.Sleep(30 * time.Second) // time to take profiles with IOC_BENCH_PPROF
+		}
 		after := p.rssBytes(b)
 		b.ReportMetric((after-before)/n/1024, "KiB/conn")
 		b.ReportMetric(after/(1<<20), "rss_MiB")

@@ -62,6 +62,7 @@ type App struct {
 	AdminPasswordFile string
 
 	alarmStore  *alarm.SQLStore
+	alarmHTTP   *alarm.Handler // the alarm routes, also used by websocket actions
 	reportStore report.Store
 	feed        *feed // events from HTTP-side components (reports) into the pipeline
 	closers     []func() error

@@ -57,6 +57,7 @@ func (a *App) startAlarms(ctx context.Context, reg prometheus.Registerer, checks
 	if err != nil {
 		return fmt.Errorf("alarm engine: %w", err)
 	}
+	a.alarmHTTP = alarm.NewHandler(a.Alarms, a.actor, a.log)
 	return nil
 }
 
@@ -106,9 +107,8 @@ func (a *App) startReports(ctx context.Context, reg prometheus.Registerer, check
 
 // mount adds the HTTP routes of the alarm and report components.
 func (a *App) mount(mux *http.ServeMux) {
-	h := alarm.NewHandler(a.Alarms, a.actor, a.log)
 	for _, p := range []string{"/api/v1/alarms", "/api/v1/alarms/", "/api/v1/alarm-rules", "/api/v1/alarm-rules/"} {
-		mux.Handle(p, h)
+		mux.Handle(p, a.alarmHTTP)
 	}
 	a.Reports.Register(mux)
 	a.Auth.Register(mux, a.cfg.HTTP.TLSCert != "")

@@ -19,7 +19,6 @@ func (a *App) liveActions(r *http.Request) dashboard.ActionFunc {
 	if p == nil || (p.Role != auth.RoleAdmin && p.Role != auth.RoleOperator) {
 		return nil
 	}
-	h := alarm.NewHandler(a.Alarms, a.actor, a.log)
 	ip := r.RemoteAddr
 	return func(ctx context.Context, act dashboard.Action) (any, error) {
 		if act.Target != "alarm" {
@@ -34,7 +33,7 @@ func (a *App) liveActions(r *http.Request) dashboard.ActionFunc {
 				return nil, httpapi.NotFound("không tìm thấy %s / %s not found", act.ID, act.ID)
 			}
 		}
-		al, err := h.Perform(ctx, p.User, act.ID, act.Action, act.Note, act.Assignee, act.Text)
+		al, err := a.alarmHTTP.Perform(ctx, p.User, act.ID, act.Action, act.Note, act.Assignee, act.Text)
 		status := http.StatusOK
 		var he *httpapi.Error
 		if errors.As(err, &he) {
