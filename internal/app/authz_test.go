@@ -457,4 +457,24 @@ func TestScopedStaffSeeOnlyTheirReports(t *testing.T) {
 			t.Errorf("%s moves report %s: %d", tc.user, id, code)
 		}
 	}
+	// The move is recorded as the signed-in user's, in the report's history and in the audit log.
+	code, raw = admin.do(t, "GET", "/api/v1/reports/"+id, "", nil)
+	var hist struct {
+		History []struct{ Actor, To string }
+	}
+	if err := json.Unmarshal([]byte(raw), &hist); err != nil || code != 200 || len(hist.History) < 2 ||
+		hist.History[1].Actor != "op.in" || hist.History[1].To != "triaged" {
+		t.Errorf("report history %+v (%d): want the triage by op.in", hist.History, code)
+	}
+	code, raw = admin.do(t, "GET", "/api/v1/admin/audit?actor=op.in&action="+url.QueryEscape("POST /api/v1/reports/{id}/transition"), "", nil)
+	var audit struct{ Entries []auth.AuditEntry }
+	if err := json.Unmarshal([]byte(raw), &audit); err != nil || code != 200 || len(audit.Entries) != 1 ||
+		audit.Entries[0].Status != 200 || audit.Entries[0].Path != "/api/v1/reports/"+id+"/transition" {
+		t.Errorf("audit of op.in's move: %d %s", code, short(raw))
+	}
+	code, raw = admin.do(t, "GET", "/api/v1/admin/audit?actor=op.out", "", nil)
+	if err := json.Unmarshal([]byte(raw), &audit); err != nil || code != 200 || len(audit.Entries) < 2 ||
+		audit.Entries[0].Status != http.StatusNotFound {
+		t.Errorf("audit of op.out's refused move: %d %s", code, short(raw))
+	}
 }

@@ -168,6 +168,11 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := g.scope(r, p, rule, pattern); err != nil {
 			g.s.m.denied.WithLabelValues("scope").Inc()
 			httpapi.WriteError(w, r, g.s.log, err)
+			status := http.StatusInternalServerError
+			if he := (*httpapi.Error)(nil); errors.As(err, &he) {
+				status = he.Status
+			}
+			g.audit(r, p, pattern, status)
 			return
 		}
 		r = r.WithContext(WithPrincipal(r.Context(), p))
