@@ -545,3 +545,21 @@ func TestPasswordHashing(t *testing.T) {
 		t.Error("short password accepted")
 	}
 }
+
+func TestAccountAPITimesCarryTheVietnamOffset(t *testing.T) {
+	h := newHarness(t, nil)
+	sess, _ := h.login("admin", adminPassword, nil)
+	hdr := cookie(sess)
+	hdr["Origin"] = h.srv.URL
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/admin/users", `{"name":"lead.hoa","role":"leader","password":"mật-khẩu-lãnh-đạo"}`},
+		{"GET", "/api/v1/admin/users", ""},
+		{"POST", "/api/v1/admin/tokens", `{"user":"lead.hoa","name":"báo cáo"}`},
+		{"GET", "/api/v1/admin/tokens", ""},
+	} {
+		resp, body := h.do(tc.method, tc.path, tc.body, hdr)
+		if resp.StatusCode >= 300 || !strings.Contains(body, `+07:00"`) || strings.Contains(body, `Z"`) {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, resp.StatusCode, body)
+		}
+	}
+}

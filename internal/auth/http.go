@@ -139,6 +139,9 @@ func (a *api) users(w http.ResponseWriter, r *http.Request) error {
 	if us == nil {
 		us = []User{}
 	}
+	for i := range us {
+		us[i].Created = us[i].Created.In(vietnam)
+	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"users": us})
 }
 
@@ -165,6 +168,7 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	u.Created = u.Created.In(vietnam)
 	return httpapi.WriteJSON(w, http.StatusCreated, u)
 }
 
@@ -198,6 +202,7 @@ func (a *api) updateUser(w http.ResponseWriter, r *http.Request) error {
 	} else if err := a.s.st.DeleteUserSessions(ctx, u.Name); err != nil { // role or scope changed: sign in again
 		return err
 	}
+	u.Created = u.Created.In(vietnam)
 	return httpapi.WriteJSON(w, http.StatusOK, u)
 }
 
@@ -208,6 +213,9 @@ func (a *api) tokens(w http.ResponseWriter, r *http.Request) error {
 	}
 	if ts == nil {
 		ts = []Token{}
+	}
+	for i := range ts {
+		ts[i] = tokenInVietnam(ts[i])
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"tokens": ts})
 }
@@ -224,7 +232,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiError(err)
 	}
-	return httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"token": t, "secret": secret})
+	return httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"token": tokenInVietnam(t), "secret": secret})
 }
 
 func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
@@ -265,3 +273,15 @@ func (a *api) audit(w http.ResponseWriter, r *http.Request) error {
 
 // vietnam is Asia/Ho_Chi_Minh (UTC+7), the offset API times are given in.
 var vietnam = time.FixedZone("Asia/Ho_Chi_Minh", 7*3600)
+
+// tokenInVietnam gives a token's times the +07:00 offset API answers use.
+func tokenInVietnam(t Token) Token {
+	t.Created = t.Created.In(vietnam)
+	for _, p := range []**time.Time{&t.LastUsed, &t.Revoked} {
+		if *p != nil {
+			v := (*p).In(vietnam)
+			*p = &v
+		}
+	}
+	return t
+}
