@@ -223,6 +223,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	views := &viewIndex{}
 	tick := time.NewTicker(h.cfg.ClusterInterval)
 	defer tick.Stop()
+	pingTick := time.NewTicker(h.cfg.PingInterval)
+	defer pingTick.Stop()
 	defer func() {
 		close(h.done)
 		for c := range clients {
@@ -255,6 +257,12 @@ func (h *Hub) Run(ctx context.Context) error {
 				r.c.view(h.viewFrame(r.sub, seq))
 				views.add(r.c)
 			}
+		case <-pingTick.C:
+			list := make([]*client, 0, len(clients))
+			for c := range clients {
+				list = append(list, c)
+			}
+			go h.ping(list)
 		case <-tick.C:
 			cache := map[string][]ClusterItem{}
 			for c := range clients {
@@ -417,6 +425,17 @@ func (h *Hub) viewFrame(s *subscription, seq uint64) Frame {
 
 func bboxOf(b orb.Bound) *[4]float64 { return &[4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]} }
 
+// ping sends a ping to every listed client (the read pump's deadline is extended by the pong); a
+// client whose ping cannot be written is disconnected. It runs off the hub goroutine: a slow socket
+// delays only the pings after it.
+func (h *Hub) ping(list []*client) {
+	for _, c := range list {
+		if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+			c.leave()
+		}
+	}
+}
+
 func (h *Hub) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -462,7 +481,9 @@ type client struct {
 	hub  *Hub
 	conn *websocket.Conn
 
-	mu      sync.Mutex // guards pending, gone, latest, seq
+	mu      sync.Mutex // guards pending, gone, latest, seq, writing
+	writing bool       // a write pump is running; it stops when nothing is queued
+	last    time.Time  // when the last update frame went out; used by the running write pump only
 	pending map[string]Item
 	gone    map[string]bool
 	latest  *Frame // a viewport snapshot or clusters frame not yet sent; a newer one replaces it
@@ -498,8 +519,20 @@ func (c *client) allowed(items []Item) []Item {
 func (c *client) start(snapshot Frame) {
 	snapshot.Items = c.allowed(snapshot.Items)
 	c.ctrl <- snapshot
-	go c.writePump()
+	c.kick()
 	go c.readPump()
+}
+
+// kick makes sure a write pump runs. The pump stops when nothing is queued, so an idle connection
+// costs one goroutine (its read pump), not two; pings come from the hub's pinger.
+func (c *client) kick() {
+	c.mu.Lock()
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.writePump()
+	}
 }
 
 // offer merges a batch into the client's pending set: items to send and IDs that left its view (the
@@ -549,6 +582,7 @@ func (c *client) wakeWriter() {
 	case c.notify <- struct{}{}:
 	default:
 	}
+	c.kick()
 }
 
 func (c *client) close(code int, reason string) {
@@ -568,21 +602,20 @@ func (c *client) leave() {
 	c.close(websocket.CloseNormalClosure, "")
 }
 
+// writePump sends queued frames until none is left, then stops (kick starts it again). Update frames
+// are at least FlushInterval apart. A failed write ends the connection.
 func (c *client) writePump() {
-	ping := time.NewTicker(c.hub.cfg.PingInterval)
-	defer ping.Stop()
-	defer c.leave()
-	var last time.Time
 	for {
 		select {
 		case <-c.quit:
 			return
 		case f := <-c.ctrl:
 			if !c.write(f) {
+				c.leave()
 				return
 			}
 		case <-c.notify:
-			if wait := c.hub.cfg.FlushInterval - time.Since(last); wait > 0 {
+			if wait := c.hub.cfg.FlushInterval - time.Since(c.last); wait > 0 {
 				select {
 				case <-time.After(wait):
 				case <-c.quit:
@@ -591,19 +624,26 @@ func (c *client) writePump() {
 			}
 			view, f := c.take()
 			if view != nil && !c.write(*view) {
+				c.leave()
 				return
 			}
 			if len(f.Items) == 0 && len(f.Leave) == 0 {
 				continue
 			}
-			last = time.Now()
+			c.last = time.Now()
 			if !c.write(f) {
+				c.leave()
 				return
 			}
-		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteTimeout)); err != nil {
+		default:
+			// Nothing queued: stop, unless a producer queued something since the select looked.
+			c.mu.Lock()
+			if len(c.ctrl) == 0 && len(c.notify) == 0 {
+				c.writing = false
+				c.mu.Unlock()
 				return
 			}
+			c.mu.Unlock()
 		}
 	}
 }
@@ -737,8 +777,10 @@ func (c *client) action(data []byte) {
 		}
 	}
 	c.hub.m.actions.WithLabelValues(strconv.Itoa(res.Status)).Inc()
+	c.kick() // a running pump drains ctrl, so the send below cannot wait for ever
 	select {
 	case c.ctrl <- res:
+		c.kick()
 	case <-c.quit:
 	}
 }
@@ -746,6 +788,7 @@ func (c *client) action(data []byte) {
 func (c *client) sendError(msg string) {
 	select {
 	case c.ctrl <- Frame{Type: "error", Message: msg}:
+		c.kick()
 	default: // the client is not reading its errors; drop rather than block the read pump
 	}
 }
