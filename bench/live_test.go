@@ -259,7 +259,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		before := p.rssBytes(b)
 		rng := rand.New(rand.NewPCG(1, 2))
 		dialViewers(b, addr, n, rng, nil)
-		time.Sleep(3 * time.Second)
+		time.Sleep(10 * time.Second) // handshakes done, their garbage collected
 		if os.Getenv("IOC_BENCH_HOLD") != "" {
 			time.Sleep(30 * time.Second) // time to take profiles with IOC_BENCH_PPROF
 		}

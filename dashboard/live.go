@@ -181,7 +181,7 @@ func NewHub(cfg HubConfig, log *slog.Logger, reg prometheus.Registerer, snapshot
 	}
 	// Write buffers come from a pool and go back after each frame, so an idle connection holds none:
 	// memory per connection stays small with thousands of idle dashboards.
-	h.upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10, WriteBufferPool: &sync.Pool{},
+	h.upgrader = websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: 16 << 10, WriteBufferPool: &sync.Pool{},
 		CheckOrigin: h.checkOrigin, EnableCompression: false}
 	return h
 }
@@ -458,7 +458,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered with an HTTP error (403 for a foreign origin)
 	}
 	c := &client{hub: h, conn: conn, pending: map[string]Item{}, notify: make(chan struct{}, 1),
-		ctrl: make(chan Frame, 8), quit: make(chan struct{}), lim: rate.NewLimiter(rate.Limit(h.cfg.MessageRate), int(2*h.cfg.MessageRate))}
+		ctrl: make(chan *Frame, 8), quit: make(chan struct{}), lim: rate.NewLimiter(rate.Limit(h.cfg.MessageRate), int(2*h.cfg.MessageRate))}
 	if h.cfg.Allow != nil {
 		c.allow = h.cfg.Allow(r)
 	}
@@ -489,7 +489,7 @@ type client struct {
 	latest  *Frame // a viewport snapshot or clusters frame not yet sent; a newer one replaces it
 	seq     uint64
 	notify  chan struct{}
-	ctrl    chan Frame // frames that must not be coalesced (snapshot, errors)
+	ctrl    chan *Frame // frames that must not be coalesced (snapshot, errors); pointers keep the buffer small
 
 	sub   *subscription // owned by the hub goroutine; nil: everything
 	dirty bool          // owned by the hub goroutine: clusters need recomputing
@@ -518,7 +518,7 @@ func (c *client) allowed(items []Item) []Item {
 
 func (c *client) start(snapshot Frame) {
 	snapshot.Items = c.allowed(snapshot.Items)
-	c.ctrl <- snapshot
+	c.ctrl <- &snapshot
 	c.kick()
 	go c.readPump()
 }
@@ -610,7 +610,7 @@ func (c *client) writePump() {
 		case <-c.quit:
 			return
 		case f := <-c.ctrl:
-			if !c.write(f) {
+			if !c.write(*f) {
 				c.leave()
 				return
 			}
@@ -779,7 +779,7 @@ func (c *client) action(data []byte) {
 	c.hub.m.actions.WithLabelValues(strconv.Itoa(res.Status)).Inc()
 	c.kick() // a running pump drains ctrl, so the send below cannot wait for ever
 	select {
-	case c.ctrl <- res:
+	case c.ctrl <- &res:
 		c.kick()
 	case <-c.quit:
 	}
@@ -787,7 +787,7 @@ func (c *client) action(data []byte) {
 
 func (c *client) sendError(msg string) {
 	select {
-	case c.ctrl <- Frame{Type: "error", Message: msg}:
+	case c.ctrl <- &Frame{Type: "error", Message: msg}:
 		c.kick()
 	default: // the client is not reading its errors; drop rather than block the read pump
 	}
