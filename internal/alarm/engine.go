@@ -176,7 +176,8 @@ func (e *Engine) state(c *compiled, source string) *srcState {
 	return st
 }
 
-// Process implements stream.Stage. It never blocks on I/O and never rejects an event.
+// Process implements stream.Stage. It never blocks on I/O and never rejects an event. It is safe to call
+// from other goroutines too (e.mu guards the state): ioc hands it its own health readings directly.
 func (e *Engine) Process(_ context.Context, ev *stream.Event) error {
 	if ev.Type == stream.TypeAlarm {
 		return nil

@@ -175,6 +175,7 @@ func DefaultFields() Fields {
 		"air_quality": {"pm25", "pm10", "aqi", "co", "no2", "o3", "so2", "temperature", "humidity"},
 		"rain":        {"rain_mm"},
 		"traffic":     {"vehicles", "speed", "occupancy"},
+		"system":      {"spool_full", "spool_bytes"}, // ioc's own health (the InfluxDB spool)
 		"*":           {"battery", "rssi"},
 	}
 }

@@ -290,6 +290,9 @@ func (a *App) run(ctx context.Context, opts Options) {
 		}()
 	}
 	goBG("reports", a.Reports.Run)
+	if a.Influx != nil {
+		goBG("influx spool watch", a.watchSpool)
+	}
 	if a.cfg.Demo.Enabled {
 		srcWG.Add(1)
 		go func() {

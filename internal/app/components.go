@@ -46,7 +46,7 @@ func (a *App) startAlarms(ctx context.Context, reg prometheus.Registerer, checks
 	}
 	a.closers = append(a.closers, a.alarmStore.Close)
 	checks["alarms"] = a.alarmStore
-	a.Alarms, err = alarm.New(ctx, a.cfg.Alarm, a.alarmStore, alarm.Options{Log: a.log.With("component", "alarm"),
+	a.Alarms, err = alarm.New(ctx, withSpoolRule(a.cfg.Alarm, a.cfg.Influx.Enabled), a.alarmStore, alarm.Options{Log: a.log.With("component", "alarm"),
 		Registerer: reg, Metadata: func(id string) map[string]string {
 			e, ok := a.Registry.Get(id)
 			if !ok {

@@ -250,3 +250,39 @@ func TestInfluxIOCRestartWhileDown(t *testing.T) {
 	})
 	checkOnce(t, influxRows(t, srv), 2500)
 }
+
+// TestInfluxSpoolFullRaisesAlarm: with InfluxDB down and a 1 MiB spool (drop_oldest), readings fill the
+// spool; ioc raises its built-in critical alarm "InfluxDB spool full", and clears it once InfluxDB is
+// back and the spool has drained.
+func TestInfluxSpoolFullRaisesAlarm(t *testing.T) {
+	srv := influxtest.Start(t)
+	srv.Kill()
+	cfg := influxConfig(t, srv, t.TempDir())
+	cfg.Influx.Spool.MaxBytes, cfg.Influx.Spool.OnFull = 1<<20, "drop_oldest"
+	a, _ := runApp(t, cfg)
+	spoolAlarm := func() (state string) {
+		var out struct {
+			Alarms []struct {
+				State    string `json:"state"`
+				Severity string `json:"severity"`
+			} `json:"alarms"`
+		}
+		getJSON(t, "http://"+a.HTTP.Addr()+"/api/v1/alarms?rule=influx-spool-full", &out)
+		if len(out.Alarms) == 0 {
+			return ""
+		}
+		if len(out.Alarms) > 1 || out.Alarms[0].Severity != "critical" {
+			t.Fatalf("spool alarms: %+v, want one critical", out.Alarms)
+		}
+		return out.Alarms[0].State
+	}
+	if s := spoolAlarm(); s != "" {
+		t.Fatalf("spool alarm %q before the spool filled", s)
+	}
+	publishReadings(t, publisher(t, a.Broker.URL(), "influx-spool-full-pub"), time.Now().Add(-time.Hour), 0, 15000)
+	waitFor(t, 60*time.Second, "the spool-full alarm raised", func() bool { return spoolAlarm() == "active_unack" })
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the spool-full alarm cleared after the spool drained", func() bool { return spoolAlarm() == "cleared_unack" })
+}

@@ -148,6 +148,12 @@ func (s *Store) Check(ctx context.Context) error {
 	return nil
 }
 
+// Spool reports whether the spool is full right now and how many bytes it holds.
+func (s *Store) Spool() (full bool, bytes int64) {
+	b, _ := s.sp.size()
+	return s.full.Load(), b
+}
+
 // replayErr is the error of the last replay request, nil after a success.
 func (s *Store) replayErr() error {
 	s.mu.Lock()
