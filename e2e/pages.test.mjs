@@ -130,13 +130,13 @@ test("a new critical alarm is signalled and acknowledged by clicking", async () 
   await operator.waitForSelector("#alarm-ack:not([disabled])");
   assert.equal(await operator.locator("#alarm-state").textContent(), "Chưa xác nhận");
   await operator.click("#alarm-ack");
-  await operator.waitForFunction(() => document.getElementById("alarm-state")?.textContent === "Đã xác nhận", null, { timeout: 5000 });
+  await operator.waitForFunction(() => document.getElementById("alarm-state")?.textContent === "Đã xác nhận", null, { timeout: 15000 });
   let stored = await getJSON("/api/v1/alarms/" + encodeURIComponent(id));
   assert.equal((stored.alarm || stored).state, "active_ack");
   // Assign it to the duty officer.
   await operator.fill("#alarm-assignee", "ca-truc-1");
   await operator.click("#alarm-assign");
-  await operator.waitForFunction(() => /ca-truc-1/.test(document.getElementById("panel-body").textContent), null, { timeout: 5000 });
+  await operator.waitForFunction(() => /ca-truc-1/.test(document.getElementById("panel-body").textContent), null, { timeout: 15000 });
   stored = await getJSON("/api/v1/alarms/" + encodeURIComponent(id));
   assert.equal((stored.alarm || stored).assignee, "ca-truc-1");
   await operator.screenshot({ path: join(artifacts, "operator-map.png") });
