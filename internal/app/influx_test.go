@@ -279,7 +279,7 @@ func TestInfluxSpoolFullRaisesAlarm(t *testing.T) {
 	if s := spoolAlarm(); s != "" {
 		t.Fatalf("spool alarm %q before the spool filled", s)
 	}
-	publishReadings(t, publisher(t, a.Broker.URL(), "influx-spool-full-pub"), time.Now().Add(-time.Hour), 0, 15000)
+	publishReadings(t, publisher(t, a.Broker.URL(), "influx-spool-full-pub"), time.Now().Add(-time.Hour), 0, 30000) // > 1 MiB
 	waitFor(t, 60*time.Second, "the spool-full alarm raised", func() bool { return spoolAlarm() == "active_unack" })
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)

@@ -37,17 +37,20 @@ func withSpoolRule(cfg alarm.Config, influxOn bool) alarm.Config {
 func (a *App) watchSpool(ctx context.Context) error {
 	t := time.NewTicker(spoolWatchEvery)
 	defer t.Stop()
+	var seen uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		full, bytes := a.Influx.Spool()
+		// Full now, or overflowed since the last look (drop_oldest makes room at once).
+		full, overflows, bytes := a.Influx.Spool()
 		v := 0.0
-		if full {
+		if full || overflows > seen {
 			v = 1
 		}
+		seen = overflows
 		ev := stream.Event{Entity: spoolEntity, Kind: "system", Type: stream.TypeTelemetry, Source: "ioc", Time: time.Now(),
 			Values: map[string]float64{"spool_full": v, "spool_bytes": float64(bytes)}}
 		if err := a.Alarms.Process(ctx, &ev); err != nil {

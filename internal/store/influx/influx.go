@@ -59,12 +59,13 @@ type Store struct {
 	kindOf func(string) (string, bool)
 	sp     *spool
 
-	kick     chan struct{} // wakes the replayer
-	stop     context.CancelFunc
-	done     chan struct{}
-	full     atomic.Bool // spool full right now (logged once per episode)
-	closeErr error
-	once     sync.Once
+	kick      chan struct{} // wakes the replayer
+	stop      context.CancelFunc
+	done      chan struct{}
+	full      atomic.Bool   // spool full right now (logged once per episode)
+	overflows atomic.Uint64 // chunks that found the spool full (each applied on_full)
+	closeErr  error
+	once      sync.Once
 
 	mu      sync.Mutex // guards lastErr
 	lastErr error      // last replay failure, nil after a success
@@ -148,10 +149,12 @@ func (s *Store) Check(ctx context.Context) error {
 	return nil
 }
 
-// Spool reports whether the spool is full right now and how many bytes it holds.
-func (s *Store) Spool() (full bool, bytes int64) {
+// Spool reports whether the spool is full right now, how many times it has overflowed since the
+// store opened (a drop_oldest overflow makes room at once, so "full now" alone can miss it), and how
+// many bytes it holds.
+func (s *Store) Spool() (full bool, overflows uint64, bytes int64) {
 	b, _ := s.sp.size()
-	return s.full.Load(), b
+	return s.full.Load(), s.overflows.Load(), b
 }
 
 // replayErr is the error of the last replay request, nil after a success.
@@ -306,6 +309,7 @@ func droppedPoints(err error, n int) int {
 // spoolChunk appends a chunk to the spool, applying on_full when there is no room.
 func (s *Store) spoolChunk(ctx context.Context, c chunk) error {
 	if s.sp.full(int64(len(c.data))) {
+		s.overflows.Add(1)
 		s.m.spoolFull.Inc()
 		s.m.spoolFullNow.Set(1)
 		if !s.full.Swap(true) {
