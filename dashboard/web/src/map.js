@@ -434,7 +434,7 @@ async function loadSparks(it, box) {
 function iso(d) {
   // RFC 3339 with the Vietnam offset, as the API expects an offset.
   const local = new Date(d.getTime() + 7 * 3600e3);
-  return local.toISOString().replace(/\.\d+Z$/, "+07:00");
+  return local.toISOString().replace(/Z$/, "+07:00"); // keep the milliseconds: a "to" rounded down would miss the newest reading
 }
 
 function alarmActions(it) {
