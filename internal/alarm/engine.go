@@ -55,9 +55,12 @@ type Engine struct {
 	apiRules  []Rule
 	rules     atomic.Pointer[ruleSet]
 
-	mu      sync.Mutex // guards states and scratch
+	mu      sync.Mutex // guards states, perSource and scratch
 	states  map[stateKey]*srcState
 	scratch srcState // evaluates a source with no state yet; kept only if it did not stay idle
+	// perSource counts the states of each source, so a message from a source no rule is watching
+	// evaluates every rule on scratch state without looking each (rule, source) up.
+	perSource map[string]int
 
 	in  chan transition
 	out chan stream.Event
@@ -109,7 +112,7 @@ func New(ctx context.Context, cfg Config, store Store, opt Options) (*Engine, er
 	}
 	e := &Engine{cfg: cfg, fields: cfg.fields(), store: store, log: opt.Log.With("component", "alarm"),
 		m: newMetrics(opt.Registerer), now: opt.Now, meta: opt.Metadata, fileRules: cfg.Rules,
-		states: map[stateKey]*srcState{}, in: make(chan transition, cfg.QueueSize), out: make(chan stream.Event, cfg.QueueSize)}
+		states: map[stateKey]*srcState{}, perSource: map[string]int{}, in: make(chan transition, cfg.QueueSize), out: make(chan stream.Event, cfg.QueueSize)}
 	api, err := store.Rules(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("alarm: %w", err)
@@ -128,7 +131,7 @@ func New(ctx context.Context, cfg Config, store Store, opt Options) (*Engine, er
 		st := e.states[stateKey{a.Rule, a.Source}]
 		if st == nil {
 			st = &srcState{}
-			e.states[stateKey{a.Rule, a.Source}] = st
+			e.keep(stateKey{a.Rule, a.Source}, st)
 		}
 		st.latched, st.sev = true, a.Severity
 		st.info = sourceInfo{kind: a.SourceKind, location: a.Location, areas: a.Areas}
@@ -164,7 +167,7 @@ func (e *Engine) state(c *compiled, source string) *srcState {
 	st := e.states[k]
 	if st == nil {
 		st = &srcState{}
-		e.states[k] = st
+		e.keep(k, st)
 	}
 	if st.c != c {
 		st.c = c
@@ -228,7 +231,11 @@ func (e *Engine) eval(c *compiled, ev *stream.Event) {
 	// a (rule, source) is evaluated on scratch state and not stored, so memory grows with the sources
 	// a rule is actually watching, not with rules × sources.
 	k := stateKey{c.ID, ev.Entity}
-	st, fresh := e.states[k], false
+	var st *srcState
+	if e.perSource[ev.Entity] > 0 {
+		st = e.states[k]
+	}
+	fresh := false
 	if st == nil {
 		fresh = true
 		e.scratch = srcState{c: c, leaves: e.scratch.leaves[:0]}
@@ -252,12 +259,35 @@ func (e *Engine) eval(c *compiled, ev *stream.Event) {
 	if !applied {
 		return
 	}
+	on := c.root.value(st.leaves)
+	if fresh && !on && st.idle() {
+		return // nothing to settle and nothing to keep: the common case, without building the info
+	}
 	st.info = infoOf(ev)
-	e.settle(c, st, ev.Entity, c.root.value(st.leaves), ev.Time, obs)
+	e.settle(c, st, ev.Entity, on, ev.Time, obs)
 	if fresh && !st.idle() {
 		kept := *st
 		kept.leaves = slices.Clone(st.leaves)
-		e.states[k] = &kept
+		e.keep(k, &kept)
+	}
+}
+
+// keep stores the state of k. Callers hold e.mu.
+func (e *Engine) keep(k stateKey, st *srcState) {
+	if _, ok := e.states[k]; !ok {
+		e.perSource[k.source]++
+	}
+	e.states[k] = st
+}
+
+// forget removes the state of k. Callers hold e.mu.
+func (e *Engine) forget(k stateKey) {
+	if _, ok := e.states[k]; !ok {
+		return
+	}
+	delete(e.states, k)
+	if e.perSource[k.source]--; e.perSource[k.source] <= 0 {
+		delete(e.perSource, k.source)
 	}
 }
 
@@ -511,7 +541,7 @@ func (e *Engine) tickRules(now time.Time) {
 				e.settle(c, st, k.source, false, now, observation{"count", float64(len(st.times))})
 			}
 			if !st.latched && len(st.times) == 0 && now.Sub(st.offSince) >= c.cooldown {
-				delete(e.states, k)
+				e.forget(k)
 			}
 		}
 	}
