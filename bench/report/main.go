@@ -24,8 +24,9 @@ import (
 
 // Result is one benchmark's metrics by unit (ns/op, msgs/s, p99_ms …).
 type Result struct {
-	Name    string             `json:"name"`
-	Metrics map[string]float64 `json:"metrics"`
+	Name       string             `json:"name"`
+	Iterations int                `json:"iterations"`
+	Metrics    map[string]float64 `json:"metrics"`
 }
 
 // Run is one run of the suite.
@@ -57,7 +58,8 @@ func parse(r io.Reader, echo io.Writer) (Run, error) {
 		if m == nil {
 			continue
 		}
-		res := Result{Name: strings.TrimPrefix(m[1], "Benchmark"), Metrics: map[string]float64{}}
+		iters, _ := strconv.Atoi(m[2])
+		res := Result{Name: strings.TrimPrefix(m[1], "Benchmark"), Iterations: iters, Metrics: map[string]float64{}}
 		f := strings.Fields(m[3])
 		for i := 0; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
@@ -79,7 +81,8 @@ func table(run Run) string {
 	for _, r := range run.Results {
 		units := make([]string, 0, len(r.Metrics))
 		for u := range r.Metrics {
-			if u != "ns/op" {
+			// ns/op of a one-iteration run is the run's length, not a cost per operation.
+			if u != "ns/op" || r.Iterations > 1 {
 				units = append(units, u)
 			}
 		}
