@@ -88,22 +88,8 @@ func TestCameraEventsEndToEnd(t *testing.T) {
 	events := fmt.Sprintf(`{"events":[{"camera":"gate-1","event_id":"e2e-1","time":%q,"type":"intrusion","label":"person","state":"active","score":0.9}]}`,
 		time.Now().Add(-time.Second).Format(time.RFC3339))
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	req, err := http.NewRequest(http.MethodPost, "http://"+a.HTTP.Addr()+"/api/v1/ingest/camera/vendor-a", strings.NewReader(events))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(camera.HeaderTimestamp, ts)
-	req.Header.Set(camera.HeaderSignature, camera.SignatureHeader([]byte(webhookSecret), ts, []byte(events)))
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("webhook push: %d %s", resp.StatusCode, b)
-	}
+	postWebhook(t, a.HTTP.Addr(), events, map[string]string{camera.HeaderTimestamp: ts,
+		camera.HeaderSignature: camera.SignatureHeader([]byte(webhookSecret), ts, []byte(events))})
 
 	want := map[string][2]float64{"cam-le-loi": leLoi, "cam-cong-vien": hik, "cam-bo-ke": boKe, "cam-gate": gate}
 	seen := map[string]dashboard.Item{}
@@ -197,18 +183,7 @@ func TestCameraLivenessAndAdmin(t *testing.T) {
 
 	events := fmt.Sprintf(`{"events":[{"camera":"cho","event_id":"l-1","time":%q,"type":"motion","label":"person","state":"active"}]}`,
 		time.Now().Format(time.RFC3339))
-	req, _ := http.NewRequest(http.MethodPost, "http://"+a.HTTP.Addr()+"/api/v1/ingest/camera/vendor-a", strings.NewReader(events))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+secret)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("webhook push: %d %s", resp.StatusCode, b)
-	}
+	postWebhook(t, a.HTTP.Addr(), events, map[string]string{"Authorization": "Bearer " + secret})
 	liveness(camera.LivenessOnline)
 
 	var list struct {
@@ -217,5 +192,27 @@ func TestCameraLivenessAndAdmin(t *testing.T) {
 	getJSON(t, "http://"+a.HTTP.Addr()+"/api/v1/cameras", &list)
 	if len(list.Cameras) != 1 || list.Cameras[0].Origin != "admin" || list.Cameras[0].LastHeard == nil {
 		t.Fatalf("camera list: %+v", list.Cameras)
+	}
+}
+
+// postWebhook posts events to the generic camera webhook of source vendor-a and expects 202.
+func postWebhook(t *testing.T, addr, events string, header map[string]string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/ingest/camera/vendor-a", strings.NewReader(events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook push: %d %s", resp.StatusCode, b)
 	}
 }
