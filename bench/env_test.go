@@ -64,6 +64,29 @@ func iocBinary(t testing.TB) string {
 	return iocBin
 }
 
+// startIOC starts the ioc binary on config path (with --pprof on $IOC_BENCH_PPROF, to profile a run:
+// go tool pprof http://$IOC_BENCH_PPROF/debug/pprof/profile?seconds=10); with httpAddr set it waits
+// until /readyz answers 200.
+func startIOC(t testing.TB, path, httpAddr string) *process {
+	t.Helper()
+	args := []string{"serve", "--config", path}
+	if prof := os.Getenv("IOC_BENCH_PPROF"); prof != "" {
+		args = append(args, "--pprof", prof)
+	}
+	p := start(t, iocBinary(t), args...)
+	if httpAddr != "" {
+		waitFor(t, 60*time.Second, "ioc ready", func() bool {
+			resp, err := http.Get("http://" + httpAddr + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+	return p
+}
+
 // telegrafBinary finds Telegraf: $IOC_TELEGRAF, then $(go env GOPATH)/bin/telegraf (make bench installs
 // it there), then $PATH. A missing Telegraf fails the run: the comparison is the point of the suite.
 func telegrafBinary(t testing.TB) string {

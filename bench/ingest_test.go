@@ -279,25 +279,12 @@ collectors:
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	p := start(b, iocBinary(b), "serve", "--config", path)
-	waitFor(b, 60*time.Second, "ioc ready:\n"+p.output(), func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	p := startIOC(b, path, httpAddr)
 	probe(b, m.URL, l.Root, func() bool { return probeCount(b, db.URL, database) > 0 })
 	p.stop()
 	l.publish(b, m.URL, "bench-pub-ioc") // queued in ioc's durable session
 	startAt := time.Now()
-	args := []string{"serve", "--config", path}
-	if prof := os.Getenv("IOC_BENCH_PPROF"); prof != "" {
-		// For profiling the drain: go tool pprof http://$IOC_BENCH_PPROF/debug/pprof/profile?seconds=10
-		args = append(args, "--pprof", prof)
-	}
-	p = start(b, iocBinary(b), args...)
+	p = startIOC(b, path, "") // the clock runs from its start, not from its readiness
 	defer p.stop()
 	last := time.Now()
 	waitFor(b, 10*time.Minute, "ioc stored everything", func() bool {

@@ -57,19 +57,7 @@ collectors:
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	args := []string{"serve", "--config", path}
-	if prof := os.Getenv("IOC_BENCH_PPROF"); prof != "" {
-		args = append(args, "--pprof", prof)
-	}
-	p := start(b, iocBinary(b), args...)
-	waitFor(b, 60*time.Second, "ioc ready", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	p := startIOC(b, path, httpAddr)
 	return p, httpAddr
 }
 

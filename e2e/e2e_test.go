@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ioc-vn/ioc/internal/app"
+	"github.com/ioc-vn/ioc/internal/app/apptest"
 	"github.com/ioc-vn/ioc/internal/config"
 )
 
@@ -28,8 +29,8 @@ const Chromium = "/usr/bin/chromium"
 
 // The first admin: the browser signs in with the password, the tests' own API calls use the token.
 const (
-	adminPassword = "mật-khẩu-trình-duyệt"
-	adminToken    = "ioc_e2e_0123456789abcdef0123456789"
+	adminPassword = apptest.Password
+	adminToken    = apptest.Token
 )
 
 // rules raise a critical alarm when a salinity station reads over 4 ‰.
@@ -139,21 +140,8 @@ func TestBrowser(t *testing.T) {
 // testConfig is the default configuration on free loopback ports with temporary stores and the
 // critical salinity rule.
 func testConfig(t *testing.T, root string) config.Config {
-	cfg := config.Default()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Broker.Listen = "127.0.0.1:0"
-	dir := t.TempDir()
-	cfg.Store.Path = filepath.Join(dir, "ioc.db")
-	cfg.Alarm.Store.Path = filepath.Join(dir, "alarms.db")
-	cfg.Reports.Store.Path = filepath.Join(dir, "reports.db")
-	cfg.Reports.PhotoDir = filepath.Join(dir, "photos")
-	cfg.Reports.Catalogue = filepath.Join(root, "configs", "services.yaml")
-	cfg.Geo.AdminFiles = []string{filepath.Join(root, "configs", "admin", "83.geojson")}
+	cfg := apptest.Config(t, root)
 	cfg.Reports.MinFillTime = 0 // the bot check still needs a valid form token
-	cfg.Auth.Store.Path = filepath.Join(dir, "auth.db")
-	cfg.Auth.RateLimitIP, cfg.Auth.RateLimitToken = "", "" // the tests call fast from one address
-	cfg.Admin.Password, cfg.Admin.Token = adminPassword, adminToken
-	cfg.Log.Level = "warn"
 	if err := yaml.Unmarshal([]byte(rules), &cfg.Alarm); err != nil {
 		t.Fatal(err)
 	}

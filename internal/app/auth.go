@@ -134,26 +134,35 @@ func (a *App) objectChecks() map[string]auth.ObjectCheck {
 	// /api/v1/alarms/{id}[/{action}] (the alarm handler routes these itself under the prefix).
 	alarmByID := func(r *http.Request, p *auth.Principal) error {
 		id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/api/v1/alarms/"), "/")
-		if id == "" || id == "kpi" || len(p.Areas) == 0 {
+		if id == "" || id == "kpi" {
 			return nil
 		}
-		al, _, err := a.Alarms.Get(r.Context(), id)
-		if errors.Is(err, alarm.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("scope check: %w", err)
-		}
-		if !p.SeesArea(al.Areas) {
-			return httpapi.NotFound("không tìm thấy %s / %s not found", id, id)
-		}
-		return nil
+		return a.alarmInScope(r.Context(), p, id)
 	}
 	return map[string]auth.ObjectCheck{
 		"GET /api/v1/reports/{id}":             reportByID,
 		"POST /api/v1/reports/{id}/transition": reportByID,
 		"/api/v1/alarms/":                      alarmByID,
 	}
+}
+
+// alarmInScope refuses (404, as if it did not exist) an alarm outside an area-scoped principal's
+// areas. An unknown alarm passes: the action itself answers 404.
+func (a *App) alarmInScope(ctx context.Context, p *auth.Principal, id string) error {
+	if len(p.Areas) == 0 {
+		return nil
+	}
+	al, _, err := a.Alarms.Get(ctx, id)
+	if errors.Is(err, alarm.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("scope check: %w", err)
+	}
+	if !p.SeesArea(al.Areas) {
+		return httpapi.NotFound("không tìm thấy %s / %s not found", id, id)
+	}
+	return nil
 }
 
 // liveFilter limits an area-scoped operator's live feed to entities in their areas.

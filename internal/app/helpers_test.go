@@ -20,32 +20,17 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/internal/app/apptest"
 	"github.com/ioc-vn/ioc/internal/config"
 )
 
 // testConfig is the default config on free loopback ports with a temporary store.
-func testConfig(t testing.TB) config.Config {
-	cfg := config.Default()
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Broker.Listen = "127.0.0.1:0"
-	dir := t.TempDir()
-	cfg.Store.Path = filepath.Join(dir, "ioc.db")
-	cfg.Alarm.Store.Path = filepath.Join(dir, "alarms.db")
-	cfg.Reports.Store.Path = filepath.Join(dir, "reports.db")
-	cfg.Reports.PhotoDir = filepath.Join(dir, "photos")
-	cfg.Reports.Catalogue = filepath.Join("..", "..", "configs", "services.yaml")
-	cfg.Geo.AdminFiles = []string{filepath.Join("..", "..", "configs", "admin", "83.geojson")}
-	cfg.Auth.Store.Path = filepath.Join(dir, "auth.db")
-	cfg.Auth.RateLimitIP, cfg.Auth.RateLimitToken = "", "" // tests call fast from one address
-	cfg.Admin.Password, cfg.Admin.Token = testPassword, testToken
-	cfg.Log.Level = "warn"
-	return cfg
-}
+func testConfig(t testing.TB) config.Config { return apptest.Config(t, filepath.Join("..", "..")) }
 
 // The first admin of test configs: tests call the API with its token (api, authHeader) or sign in.
 const (
-	testPassword = "mật-khẩu-thử-nghiệm"
-	testToken    = "ioc_test_0123456789abcdef0123456789"
+	testPassword = apptest.Password
+	testToken    = apptest.Token
 )
 
 // authHeader carries the test admin's token.

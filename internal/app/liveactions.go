@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/ioc-vn/ioc/dashboard"
-	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/httpapi"
 )
@@ -24,14 +23,8 @@ func (a *App) liveActions(r *http.Request) dashboard.ActionFunc {
 		if act.Target != "alarm" {
 			return nil, httpapi.BadRequest("target phải là alarm / target must be alarm, got %q", act.Target)
 		}
-		if len(p.Areas) > 0 {
-			al, _, err := a.Alarms.Get(ctx, act.ID)
-			if err != nil && !errors.Is(err, alarm.ErrNotFound) {
-				return nil, err
-			}
-			if err == nil && !p.SeesArea(al.Areas) {
-				return nil, httpapi.NotFound("không tìm thấy %s / %s not found", act.ID, act.ID)
-			}
+		if err := a.alarmInScope(ctx, p, act.ID); err != nil {
+			return nil, err
 		}
 		al, err := a.alarmHTTP.Perform(ctx, p.User, act.ID, act.Action, act.Note, act.Assignee, act.Text)
 		status := http.StatusOK
