@@ -161,7 +161,7 @@ func (s *Server) areaLookup(w http.ResponseWriter, r *http.Request) error {
 
 // areaSummary serves GET /api/v1/areas/{code}/summary: entities inside the area counted by kind, by
 // layer and by state (alarm state or report status). An entity counts where enrichment placed it;
-// one never enriched counts where its position falls.
+// one never enriched counts where its position falls. A scoped caller counts only what it may see.
 func (s *Server) areaSummary(w http.ResponseWriter, r *http.Request) error {
 	a, ok := s.d.Geo.Areas().Get(r.PathValue("code"))
 	if !ok {
@@ -169,8 +169,9 @@ func (s *Server) areaSummary(w http.ResponseWriter, r *http.Request) error {
 	}
 	kinds, layers, states := map[string]int{}, map[string]int{}, map[string]int{}
 	total := 0
+	filter := s.scope(r)
 	s.d.Hub.Entities().Search(a.Bound, func(_ string, p orb.Point, it Item) bool {
-		if code, ok := it.Areas[a.Level]; ok && code != a.Code || !ok && !a.Contains(p) {
+		if code, ok := it.Areas[a.Level]; ok && code != a.Code || !ok && !a.Contains(p) || !sees(filter, it) {
 			return true
 		}
 		total++
@@ -193,7 +194,7 @@ func cmpOr(a, b string) string {
 }
 
 // entities serves GET /api/v1/entities?bbox=minLon,minLat,maxLon,maxLat&kind=&layer=&limit= as a
-// GeoJSON FeatureCollection of points.
+// GeoJSON FeatureCollection of points (those the caller's scope shows).
 func (s *Server) entities(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	b := orb.Bound{Min: orb.Point{-180, -90}, Max: orb.Point{180, 90}}
@@ -226,8 +227,9 @@ func (s *Server) entities(w http.ResponseWriter, r *http.Request) error {
 		limit = n
 	}
 	fc := featureCollection{Type: "FeatureCollection", Features: []feature{}}
+	filter := s.scope(r)
 	s.d.Hub.Entities().Search(b, func(_ string, p orb.Point, it Item) bool {
-		if len(kinds) > 0 && !slices.Contains(kinds, it.Kind) || layer != "" && LayerOf(it.Type) != layer {
+		if len(kinds) > 0 && !slices.Contains(kinds, it.Kind) || layer != "" && LayerOf(it.Type) != layer || !sees(filter, it) {
 			return true
 		}
 		if len(fc.Features) == limit {

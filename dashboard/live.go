@@ -728,6 +728,7 @@ func (c *client) readPump() {
 				continue
 			}
 			c.hub.m.subs.WithLabelValues("ok").Inc()
+			sub.scopeTo(c)
 			select {
 			case c.hub.subscribe <- subscribeReq{c: c, sub: sub}:
 			case <-c.hub.done:

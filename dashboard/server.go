@@ -43,6 +43,11 @@ type Deps struct {
 	TLSCert, TLSKey string
 	// Geo serves admin areas, entities by bbox and geofences (geo.go); nil leaves those routes out.
 	Geo *GeoDeps
+	// Scope, when set, is asked per request for the caller's item filter (area-scoped operators; ioc
+	// passes the function it gives HubConfig.Allow): devices, readings, events, entities and area
+	// summaries leave out what it rejects, and a device it rejects answers 404. A nil filter shows
+	// everything.
+	Scope func(r *http.Request) func(Item) bool
 }
 
 // Server is the HTTP server.
@@ -160,27 +165,50 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	return httpapi.WriteJSON(w, code, map[string]any{"ready": code == http.StatusOK, "checks": status})
 }
 
+// scope is the caller's item filter, nil when the caller sees everything.
+func (s *Server) scope(r *http.Request) func(Item) bool {
+	if s.d.Scope == nil {
+		return nil
+	}
+	return s.d.Scope(r)
+}
+
+// sees reports whether filter (nil: everything) lets it through.
+func sees(filter func(Item) bool, it Item) bool { return filter == nil || filter(it) }
+
 func (s *Server) devices(w http.ResponseWriter, r *http.Request) error {
 	kind := r.URL.Query().Get("kind")
+	filter := s.scope(r)
 	out := []Item{}
 	for _, e := range s.d.Registry.List(stream.TypeTelemetry) {
 		if kind == "" || e.Kind == kind {
-			out = append(out, ItemOf(e))
+			if it := ItemOf(e); sees(filter, it) {
+				out = append(out, it)
+			}
 		}
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"devices": out, "count": len(out)})
 }
 
 func (s *Server) device(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	e, ok := s.d.Registry.Get(id)
-	if !ok {
-		return httpapi.NotFound("không tìm thấy thiết bị / device %q not found", id)
+	e, err := s.visibleDevice(r, r.PathValue("id"))
+	if err != nil {
+		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, struct {
 		Item
 		Metadata map[string]string `json:"metadata,omitempty"`
 	}{ItemOf(e), e.Meta})
+}
+
+// visibleDevice is the registered entity id, or 404 when there is none or the caller's scope leaves
+// it out (an out-of-scope device looks like a missing one).
+func (s *Server) visibleDevice(r *http.Request, id string) (registry.Entity, error) {
+	e, ok := s.d.Registry.Get(id)
+	if !ok || !sees(s.scope(r), ItemOf(e)) {
+		return registry.Entity{}, httpapi.NotFound("không tìm thấy thiết bị / device %q not found", id)
+	}
+	return e, nil
 }
 
 // readings serves GET /api/v1/readings?device=&field=&from=&to=&every=&agg=.
@@ -210,6 +238,11 @@ func (s *Server) readings(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := rq.Check(); err != nil {
 		return httpapi.BadRequest("%v", err)
+	}
+	if s.scope(r) != nil { // a scoped caller reads only devices known to be in scope
+		if _, err := s.visibleDevice(r, rq.Entity); err != nil {
+			return err
+		}
 	}
 	samples, err := s.d.Readings.Readings(r.Context(), rq)
 	if err != nil {
@@ -251,10 +284,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
-	out := make([]Item, len(events))
-	for i, e := range events {
-		out[i] = ItemOf(registry.Entity{ID: e.Entity, Kind: e.Kind, Type: e.Type, Time: e.Time, Location: e.Location,
+	filter := s.scope(r)
+	out := make([]Item, 0, len(events))
+	for _, e := range events {
+		it := ItemOf(registry.Entity{ID: e.Entity, Kind: e.Kind, Type: e.Type, Time: e.Time, Location: e.Location,
 			HasLocation: e.HasLocation, Values: e.Values, Attrs: e.Attrs, Areas: e.Areas})
+		if sees(filter, it) {
+			out = append(out, it)
+		}
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"events": out, "count": len(out)})
 }

@@ -65,6 +65,9 @@ type subscription struct {
 	clusters bool
 	key      string // canonical form: equal keys see equal clusters
 	none     bool   // connected with ?viewport=1 and not subscribed yet: shows nothing
+	// allow is the client's item filter (area scope), nil for everything: what it rejects is neither
+	// sent, counted in clusters, nor named in "leave".
+	allow func(Item) bool
 }
 
 // subscribeFrame is {"type":"subscribe","bbox":[minLon,minLat,maxLon,maxLat],"zoom":Z,"layers":[…],"filter":{…}}.
@@ -148,9 +151,18 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
+// scopeTo limits s to what c may see. The clusters of a filtered subscription are computed for it
+// alone: its key names the client, so the hub's per-tick cluster cache never shares them.
+func (s *subscription) scopeTo(c *client) {
+	if c.allow != nil {
+		s.allow = c.allow
+		s.key += fmt.Sprintf("|client=%p", c)
+	}
+}
+
 // wants reports whether the subscription shows it, wherever it is.
 func (s *subscription) wants(it *Item) bool {
-	if s.none || it.Location == nil {
+	if s.none || it.Location == nil || s.allow != nil && !s.allow(*it) {
 		return false
 	}
 	if len(s.layers) > 0 && !s.layers[LayerOf(it.Type)] {

@@ -24,7 +24,7 @@ const maxBody = 64 << 10
 //	POST   /api/v1/alarms/{id}/clear           {"note": "…"}
 //	POST   /api/v1/alarms/{id}/assign          {"assignee": "…", "note": "…"}
 //	POST   /api/v1/alarms/{id}/comment         {"text": "…"}
-//	GET    /api/v1/alarms/kpi?from=&to=&by=severity|<area level>
+//	GET    /api/v1/alarms/kpi?from=&to=&by=severity|<area level>&area=
 //	GET    /api/v1/alarm-rules                 every rule with its origin
 //	GET    /api/v1/alarm-rules/{id}
 //	POST   /api/v1/alarm-rules                 create (409 if the id exists)
@@ -207,7 +207,7 @@ func (h *Handler) kpi(w http.ResponseWriter, r *http.Request) error {
 	if by == "" {
 		by = "severity"
 	}
-	groups, err := KPIs(r.Context(), h.e.store, from, to, by)
+	groups, err := KPIs(r.Context(), h.e.store, from, to, by, q.Get("area"))
 	if err != nil {
 		return err
 	}

@@ -107,7 +107,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	hub = dashboard.NewHub(dashboard.HubConfig{PingInterval: cfg.Live.PingInterval, WriteTimeout: cfg.Live.WriteTimeout,
 		MaxMessage: cfg.Live.MaxMessage, MaxPending: cfg.Live.MaxPending, FlushInterval: cfg.Live.FlushInterval,
 		ClusterBelowZoom: cfg.Geo.ClusterBelowZoom, ClusterInterval: cfg.Geo.ClusterInterval, MaxViewItems: cfg.Geo.MaxViewItems,
-		AllowedOrigins: cfg.HTTP.AllowedOrigins, Allow: liveFilter, Actions: a.liveActions}, log, reg, func() []dashboard.Item {
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, Allow: areaFilter, Actions: a.liveActions}, log, reg, func() []dashboard.Item {
 		es := a.Registry.List()
 		items := make([]dashboard.Item, len(es))
 		for i, e := range es {
@@ -215,7 +215,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	}
 	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: readings, Events: st,
 		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount, Geo: a.geoDeps(),
-		Guard: a.guard, TLSCert: cfg.HTTP.TLSCert, TLSKey: cfg.HTTP.TLSKey,
+		Guard: a.guard, TLSCert: cfg.HTTP.TLSCert, TLSKey: cfg.HTTP.TLSKey, Scope: areaFilter,
 		UI: dashboard.UIConfig{TileURL: cfg.Web.TileURL, TileAttribution: cfg.Web.TileAttribution, AdminFile: filepath.Base(opts.AdminFile)}})
 	if err != nil {
 		return closeOnErr(err)

@@ -110,7 +110,8 @@ func (a *App) guard(mux *http.ServeMux) (http.Handler, error) {
 		TrustedOrigins: a.cfg.HTTP.AllowedOrigins, ImgSources: img, Objects: a.objectChecks()})
 }
 
-// objectChecks keep area-scoped operators and unit staff to their own reports when they address one.
+// objectChecks keep area-scoped operators and unit staff to their own reports and alarms when they
+// address one, and narrow the alarm KPIs to one of the operator's areas.
 func (a *App) objectChecks() map[string]auth.ObjectCheck {
 	reportByID := func(r *http.Request, p *auth.Principal) error {
 		// The access layer runs before the mux sets path values: read the id from the path.
@@ -134,7 +135,15 @@ func (a *App) objectChecks() map[string]auth.ObjectCheck {
 	// /api/v1/alarms/{id}[/{action}] (the alarm handler routes these itself under the prefix).
 	alarmByID := func(r *http.Request, p *auth.Principal) error {
 		id, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/api/v1/alarms/"), "/")
-		if id == "" || id == "kpi" {
+		switch id {
+		case "":
+			return nil
+		case "kpi": // GET /api/v1/alarms/kpi?area=: the figures of one of the operator's areas
+			q := r.URL.Query()
+			if err := auth.NarrowArea(q, p); err != nil {
+				return err
+			}
+			r.URL.RawQuery = q.Encode()
 			return nil
 		}
 		return a.alarmInScope(r.Context(), p, id)
@@ -165,8 +174,9 @@ func (a *App) alarmInScope(ctx context.Context, p *auth.Principal, id string) er
 	return nil
 }
 
-// liveFilter limits an area-scoped operator's live feed to entities in their areas.
-func liveFilter(r *http.Request) func(dashboard.Item) bool {
+// areaFilter limits an area-scoped operator to entities in their areas: on the live feed (items,
+// clusters, leaves) and on the devices, readings, events, entities and area summary routes.
+func areaFilter(r *http.Request) func(dashboard.Item) bool {
 	p := auth.From(r.Context())
 	if p == nil || len(p.Areas) == 0 {
 		return nil

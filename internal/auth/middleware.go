@@ -220,7 +220,7 @@ func (g *Guard) scope(r *http.Request, p *Principal, rule Rule, pattern string) 
 				return httpapi.Errorf(http.StatusForbidden, "out_of_scope", "chỉ xem được phản ánh của đơn vị mình / only your unit's reports")
 			}
 			q.Set("unit", p.Unit)
-		} else if err := scopeArea(q, p); err != nil {
+		} else if err := NarrowArea(q, p); err != nil {
 			return err
 		}
 		r.URL.RawQuery = q.Encode()
@@ -229,7 +229,7 @@ func (g *Guard) scope(r *http.Request, p *Principal, rule Rule, pattern string) 
 			return nil
 		}
 		q := r.URL.Query()
-		if err := scopeArea(q, p); err != nil {
+		if err := NarrowArea(q, p); err != nil {
 			return err
 		}
 		r.URL.RawQuery = q.Encode()
@@ -237,7 +237,10 @@ func (g *Guard) scope(r *http.Request, p *Principal, rule Rule, pattern string) 
 	return nil
 }
 
-func scopeArea(q url.Values, p *Principal) error {
+// NarrowArea narrows the area parameter of query q to an area-scoped principal's areas: their only
+// area when none is asked for, 400 when they have several and none is asked for, 403 for an area
+// outside them. Unscoped principals are left alone.
+func NarrowArea(q url.Values, p *Principal) error {
 	if len(p.Areas) == 0 {
 		return nil
 	}

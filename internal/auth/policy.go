@@ -56,7 +56,7 @@ const (
 	// ScopeReportList: unit staff list only their unit's reports; an area-scoped operator lists one
 	// of their areas (the only one by default, otherwise the area parameter is required).
 	ScopeReportList
-	// ScopeAreaParam: an area-scoped operator must ask for one of their areas (alarm lists).
+	// ScopeAreaParam: an area-scoped operator must ask for one of their areas (alarm lists, KPIs).
 	ScopeAreaParam
 )
 
@@ -124,7 +124,7 @@ func DefaultPolicy() Policy {
 		"PUT /api/v1/geofences/{id}":       post(Admin),
 		"DELETE /api/v1/geofences/{id}":    post(Admin),
 		"POST /api/v1/admin/areas/reload":  post(Admin),
-		"GET /api/v1/kpi":                  get(Staff),
+		"GET /api/v1/kpi":                  {Read: Staff, Scope: ScopeAreaParam},
 
 		// Alarms (the alarm handler routes methods itself under these prefixes).
 		"/api/v1/alarms":       {Read: Staff, Write: Desk, Scope: ScopeAreaParam},
@@ -144,7 +144,7 @@ func DefaultPolicy() Policy {
 		"GET /api/v1/reports/photos/{id}/thumb":    get(Anyone),
 		// Reports: handling.
 		"GET /api/v1/reports":                    {Read: Handlers, Scope: ScopeReportList},
-		"GET /api/v1/reports/kpi":                get(Staff),
+		"GET /api/v1/reports/kpi":                {Read: Staff, Scope: ScopeAreaParam},
 		"GET /api/v1/reports/{id}":               get(Handlers),
 		"POST /api/v1/reports/{id}/transition":   post(Handlers),
 		"GET /api/v1/admin/open311/keys":         get(Admin),

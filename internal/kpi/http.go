@@ -15,7 +15,7 @@ import (
 	"github.com/ioc-vn/ioc/internal/report"
 )
 
-var areaRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,32}$`)
+var areaRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) // an admin area code at any level (as auth.User.Areas)
 
 // Handler serves GET /api/v1/kpi?from=&to=&area=&format=json|csv. from defaults to 30 days before to,
 // to to now; both are RFC 3339 with an offset. The range is at most a year.

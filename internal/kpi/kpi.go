@@ -43,7 +43,7 @@ var MaximaFields = []string{"salinity", "water_level", "pm25"}
 type Scorecard struct {
 	From      time.Time `json:"from"`
 	To        time.Time `json:"to"`
-	Area      string    `json:"area,omitempty"` // district code the figures are limited to
+	Area      string    `json:"area,omitempty"` // admin area code (any level) the figures are limited to
 	Generated time.Time `json:"generated"`
 	Reports   Reporting `json:"reports"`
 	Alarms    Alarming  `json:"alarms"`
@@ -109,7 +109,7 @@ type Day struct {
 // Query selects the scorecard's range and area.
 type Query struct {
 	From, To time.Time
-	Area     string // district code; empty for the whole province
+	Area     string // admin area code at any level; empty for the whole province
 }
 
 // Compute builds the scorecard for q.
@@ -130,6 +130,9 @@ func Compute(ctx context.Context, d Deps, q Query) (Scorecard, error) {
 	if err != nil {
 		return Scorecard{}, fmt.Errorf("report kpi: %w", err)
 	}
+	if q.Area != "" {
+		set = set.In(q.Area)
+	}
 	if sc.Reports, err = reporting(set, q, loc); err != nil {
 		return Scorecard{}, err
 	}
@@ -138,7 +141,7 @@ func Compute(ctx context.Context, d Deps, q Query) (Scorecard, error) {
 	}
 	ents := d.Registry.List(stream.TypeTelemetry)
 	if q.Area != "" {
-		ents = slices.DeleteFunc(ents, func(e registry.Entity) bool { return e.Areas["district"] != q.Area })
+		ents = slices.DeleteFunc(ents, func(e registry.Entity) bool { return !report.InArea(e.Areas, q.Area) })
 	}
 	sc.Sensors = sensors(ents, now, d.OnlineWindow)
 	sc.Maxima = maxima(ents, loc)
@@ -148,22 +151,18 @@ func Compute(ctx context.Context, d Deps, q Query) (Scorecard, error) {
 	return sc, nil
 }
 
-// pick returns the total row, or the area's row when an area is chosen.
+// pick returns the total row of set (already narrowed to the chosen area), keyed by the area.
 func pick(set *report.KPISet, from, to time.Time, area string) (report.KPIRow, error) {
-	by := report.ByTotal
-	if area != "" {
-		by = report.ByArea
-	}
-	rows, err := set.Rows(from, to, by)
+	rows, err := set.Rows(from, to, report.ByTotal)
 	if err != nil {
 		return report.KPIRow{}, fmt.Errorf("report kpi: %w", err)
 	}
-	for _, row := range rows {
-		if row.Key == area {
-			return row, nil
-		}
+	row := report.KPIRow{}
+	if len(rows) == 1 {
+		row = rows[0]
 	}
-	return report.KPIRow{Key: area}, nil
+	row.Key = area
+	return row, nil
 }
 
 func reporting(set *report.KPISet, q Query, loc *time.Location) (Reporting, error) {
@@ -187,16 +186,11 @@ func reporting(set *report.KPISet, q Query, loc *time.Location) (Reporting, erro
 		}
 		out.Windows[name] = Window{Received: row.Received, Resolved: row.Resolved}
 	}
-	if q.Area == "" { // a category breakdown of one district needs the reports themselves; see docs/KPI.md
-		if out.ByCategory, err = set.Rows(q.From, q.To, report.ByCategory); err != nil {
-			return out, fmt.Errorf("report kpi: %w", err)
-		}
+	if out.ByCategory, err = set.Rows(q.From, q.To, report.ByCategory); err != nil {
+		return out, fmt.Errorf("report kpi: %w", err)
 	}
 	if out.ByDistrict, err = set.Rows(q.From, q.To, report.ByArea); err != nil {
 		return out, fmt.Errorf("report kpi: %w", err)
-	}
-	if q.Area != "" {
-		out.ByDistrict = slices.DeleteFunc(out.ByDistrict, func(row report.KPIRow) bool { return row.Key != q.Area })
 	}
 	return out, nil
 }
@@ -211,30 +205,9 @@ func alarming(ctx context.Context, st alarm.Store, q Query) (Alarming, error) {
 		out.Active++
 		out.ActiveBySeverity[a.Severity]++
 	}
-	groups, err := alarm.KPIs(ctx, st, q.From, q.To, "severity")
+	groups, err := alarm.KPIs(ctx, st, q.From, q.To, "severity", q.Area)
 	if err != nil {
 		return out, fmt.Errorf("alarm kpi: %w", err)
-	}
-	if q.Area != "" {
-		// alarm.KPIs groups by one key; with an area, time to acknowledge is computed here over the
-		// area's alarms.
-		list, err := st.List(ctx, alarm.Filter{Area: q.Area, From: q.From, To: q.To, Limit: 1 << 30})
-		if err != nil {
-			return out, fmt.Errorf("alarm list: %w", err)
-		}
-		var sum float64
-		for _, a := range list {
-			out.Raised++
-			if a.AckedAt != nil {
-				out.Acked++
-				sum += a.AckedAt.Sub(a.RaisedAt).Seconds()
-			}
-		}
-		if out.Acked > 0 {
-			out.MeanTimeToAckS = sum / float64(out.Acked)
-		}
-		out.BySeverity = []alarm.KPI{}
-		return out, nil
 	}
 	out.BySeverity = groups
 	var sum float64

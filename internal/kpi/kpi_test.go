@@ -223,6 +223,17 @@ func TestKPIJSON(t *testing.T) {
 	if one.Sensors.Total != 2 || one.Sensors.Online != 2 {
 		t.Errorf("area 829 sensors %+v", one.Sensors)
 	}
+	if len(one.Reports.ByCategory) != 1 || one.Reports.ByCategory[0].Key != "NGAP_NUOC" || one.Reports.ByCategory[0].Received != 2 {
+		t.Errorf("area 829 by category %+v, want only NGAP_NUOC with 2 received (O_GA is in 831)", one.Reports.ByCategory)
+	}
+	// An area at another level (the province) holds both districts and their four sensors.
+	var province Scorecard
+	if code := getJSON(t, h, url.Values{"area": {"83"}}, &province); code != http.StatusOK {
+		t.Fatalf("province status %d", code)
+	}
+	if province.Reports.Received != 3 || len(province.Reports.ByDistrict) != 2 || province.Sensors.Total != 4 {
+		t.Errorf("province 83: reports %+v by district %+v sensors %+v", province.Reports.KPIRow, province.Reports.ByDistrict, province.Sensors)
+	}
 
 	// A range before anything happened.
 	var empty Scorecard

@@ -421,7 +421,14 @@ func (s *Service) handleKPI(w http.ResponseWriter, r *http.Request, _ string) er
 	if err1 != nil || err2 != nil {
 		return httpapi.BadRequest("from, to: RFC 3339 times with offset required")
 	}
-	rows, err := s.KPI(r.Context(), from, to, v.Get("by"))
+	set, err := s.KPISet(r.Context(), to)
+	if err != nil {
+		return apiError(err)
+	}
+	if area := v.Get("area"); area != "" { // any level; area-scoped operators always have one
+		set = set.In(area)
+	}
+	rows, err := set.Rows(from, to, v.Get("by"))
 	if err != nil {
 		return apiError(err)
 	}

@@ -54,6 +54,27 @@ func (s *Service) KPISet(ctx context.Context, before time.Time) (*KPISet, error)
 	return &KPISet{reports: rs, before: before, now: s.d.Now()}, nil
 }
 
+// In is the part of the set in an admin area (a code at any level, as in a report's areas).
+func (k *KPISet) In(area string) *KPISet {
+	out := &KPISet{before: k.before, now: k.now}
+	for _, r := range k.reports {
+		if InArea(r.Areas, area) {
+			out.reports = append(out.reports, r)
+		}
+	}
+	return out
+}
+
+// InArea reports whether areas (an item's area codes by level) hold code at any level.
+func InArea(areas map[string]string, code string) bool {
+	for _, c := range areas {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
 // Rows computes the scorecard for [from, to) grouped by ByTotal, ByCategory or ByArea; to must not be
 // after the time the set was read up to.
 func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {

@@ -1,0 +1,171 @@
+package app
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/internal/auth"
+	"github.com/ioc-vn/ioc/internal/report"
+)
+
+// TestAreaScopedOperatorReadsOnlyTheirArea: an operator scoped to district 829 (TP Bến Tre) sees the
+// city sensor and never the Ba Tri one (district 836) on every read route — lists are filtered, the Ba
+// Tri device answers 404 like a missing one, KPIs are narrowed to their area — and their live map's
+// clusters count only the city sensor; an unscoped operator and a leader see both.
+func TestAreaScopedOperatorReadsOnlyTheirArea(t *testing.T) {
+	a, callers := authzApp(t)
+	base := callers["admin"].base
+	if err := a.Auth.AddUser(t.Context(), auth.User{Name: "op.city", Role: auth.RoleOperator, Areas: []string{"829"}}, "mật-khẩu-op.city"); err != nil {
+		t.Fatal(err)
+	}
+	scoped := signIn(t, base, "op.city", "mật-khẩu-op.city")
+	pub := publisher(t, a.Broker.URL(), "scope-pub")
+	publish(t, pub, "ioc/devices/sal-city/telemetry", `{"salinity": 0.4, "lon": 106.3759, "lat": 10.2415}`)
+	publish(t, pub, "ioc/devices/sal-ba-tri/telemetry", `{"salinity": 0.6, "lon": 106.5939, "lat": 10.0431}`)
+	// Citizen reports are stored as events (sensor readings are not).
+	cityReport := `"` + report.EntityID(submitReport(t, callers["anonymous"], "106.3759", "10.2415")) + `"`
+	baTriReport := `"` + report.EntityID(submitReport(t, callers["anonymous"], "106.5939", "10.0431")) + `"`
+	waitFor(t, 10*time.Second, "both sensors and both reports on the map", func() bool {
+		_, raw := callers["admin"].do(t, "GET", "/api/v1/entities", "", nil)
+		_, events := callers["admin"].do(t, "GET", "/api/v1/events?type=report", "", nil)
+		return strings.Count(raw, `"type":"Feature"`) == 4 && strings.Contains(events, baTriReport) && strings.Contains(events, cityReport)
+	})
+
+	const from, to = "from=2026-01-01T00:00:00%2B07:00", "to=2099-01-01T00:00:00%2B07:00"
+	for _, tc := range []struct {
+		name, path        string
+		scopedCode, other int    // status for the scoped operator, and for an unscoped one and a leader
+		in, out           string // in a list: shown to everyone, shown only to the unscoped
+	}{
+		{"devices", "/api/v1/devices", 200, 200, `"sal-city"`, `"sal-ba-tri"`},
+		{"events", "/api/v1/events?type=report", 200, 200, cityReport, baTriReport},
+		{"entities", "/api/v1/entities", 200, 200, `"sal-city"`, `"sal-ba-tri"`},
+		{"entity reports", "/api/v1/entities?layer=reports", 200, 200, cityReport, baTriReport},
+		{"in-scope device", "/api/v1/devices/sal-city", 200, 200, "", ""},
+		{"out-of-scope device", "/api/v1/devices/sal-ba-tri", 404, 200, "", ""},
+		{"in-scope readings", "/api/v1/readings?device=sal-city&field=salinity", 200, 200, "", ""},
+		{"out-of-scope readings", "/api/v1/readings?device=sal-ba-tri&field=salinity", 404, 200, "", ""},
+		{"unknown device's readings", "/api/v1/readings?device=nowhere&field=salinity", 404, 200, "", ""},
+		{"kpi of another area", "/api/v1/kpi?area=836", 403, 200, "", ""},
+		{"kpi csv of another area", "/api/v1/kpi?format=csv&area=836", 403, 200, "", ""},
+		{"report kpi of another area", "/api/v1/reports/kpi?" + from + "&" + to + "&area=836", 403, 200, "", ""},
+		{"report kpi", "/api/v1/reports/kpi?" + from + "&" + to + "&by=area", 200, 200, `"829"`, `"836"`},
+		{"alarm kpi of another area", "/api/v1/alarms/kpi?area=836", 403, 200, "", ""},
+		{"alarm kpi", "/api/v1/alarms/kpi", 200, 200, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, who := range []string{"op.city", "operator", "leader"} {
+				c, want := callers[who], tc.other
+				if who == "op.city" {
+					c, want = scoped, tc.scopedCode
+				}
+				code, raw := c.do(t, "GET", tc.path, "", nil)
+				if code != want {
+					t.Errorf("%s: %d, want %d (%s)", who, code, want, short(raw))
+					continue
+				}
+				if tc.in == "" {
+					continue
+				}
+				if !strings.Contains(raw, tc.in) || strings.Contains(raw, tc.out) == (who == "op.city") {
+					t.Errorf("%s: lists %s: %v, %s: %v; want the second only unscoped", who,
+						tc.in, strings.Contains(raw, tc.in), tc.out, strings.Contains(raw, tc.out))
+				}
+			}
+		})
+	}
+
+	// Area summaries count only what the caller may see: the province holds both sensors, but for the
+	// scoped operator only the city's.
+	total := func(c *caller, code string) int {
+		t.Helper()
+		var s struct{ Total int }
+		status, raw := c.do(t, "GET", "/api/v1/areas/"+code+"/summary", "", nil)
+		if err := json.Unmarshal([]byte(raw), &s); err != nil || status != 200 {
+			t.Fatalf("summary of %s: %d %s", code, status, short(raw))
+		}
+		return s.Total
+	}
+	if got, city, all := total(scoped, "83"), total(callers["admin"], "829"), total(callers["operator"], "83"); got != city || all <= city {
+		t.Errorf("province summary: scoped %d, want the city's %d (unscoped: %d, more)", got, city, all)
+	}
+
+	// The KPI scorecard is narrowed to the operator's area, JSON and CSV alike.
+	var sc struct {
+		Area    string
+		Sensors struct{ Total int }
+	}
+	if code, raw := scoped.do(t, "GET", "/api/v1/kpi", "", nil); code != 200 || json.Unmarshal([]byte(raw), &sc) != nil || sc.Area != "829" || sc.Sensors.Total != 1 {
+		t.Errorf("scoped kpi: %d, area %q, %d sensors; want area 829 with the city sensor (%s)", code, sc.Area, sc.Sensors.Total, short(raw))
+	}
+	if code, raw := scoped.do(t, "GET", "/api/v1/kpi?format=csv", "", nil); code != 200 || !strings.Contains(raw, "range,,area,829") {
+		t.Errorf("scoped kpi csv: %d %s", code, short(raw))
+	}
+	sc.Area = ""
+	if code, raw := callers["leader"].do(t, "GET", "/api/v1/kpi", "", nil); code != 200 || json.Unmarshal([]byte(raw), &sc) != nil || sc.Area != "" || sc.Sensors.Total != 2 {
+		t.Errorf("leader kpi: %d, area %q, %d sensors; want the whole province", code, sc.Area, sc.Sensors.Total)
+	}
+
+	// Live map clusters over the province: a sensor and a report in each district.
+	for _, tc := range []struct {
+		who  string
+		c    *caller
+		want int
+	}{{"op.city", scoped, 2}, {"operator", callers["operator"], 4}} {
+		if got := clusterCount(t, base, tc.c.hdr); got != tc.want {
+			t.Errorf("%s's clusters count %d entities, want %d", tc.who, got, tc.want)
+		}
+	}
+}
+
+// clusterCount subscribes to the whole province at a clustering zoom and sums the clusters' counts.
+func clusterCount(t *testing.T, base string, hdr http.Header) int {
+	t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/api/v1/live?viewport=1", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe","bbox":[105.5,9.5,107,10.6],"zoom":7}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var f dashboard.Frame
+		if err := conn.ReadJSON(&f); err != nil {
+			t.Fatalf("waiting for clusters: %v", err)
+		}
+		if f.Type != "snapshot" || f.Mode != "clusters" {
+			continue
+		}
+		n := 0
+		for _, c := range f.Clusters {
+			n += c.Count
+		}
+		return n
+	}
+}
+
+// submitReport files a citizen report at [lon, lat] as an anonymous caller and returns its id.
+func submitReport(t *testing.T, anon *caller, lon, lat string) int64 {
+	t.Helper()
+	var tok struct{ Token string }
+	if code := getJSON(t, anon.base+"/api/v1/reports/form-token", &tok); code != 200 {
+		t.Fatalf("form token: %d", code)
+	}
+	form := url.Values{"category": {"NGAP_NUOC"}, "description": {"Ngập sâu"}, "lon": {lon}, "lat": {lat},
+		"form_token": {tok.Token}, "attribute[depth_cm]": {"30"}}
+	code, raw := anon.do(t, "POST", "/api/v1/reports", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	var created struct{ ID int64 }
+	if err := json.Unmarshal([]byte(raw), &created); err != nil || code != http.StatusCreated {
+		t.Fatalf("submit: %d %s", code, raw)
+	}
+	return created.ID
+}
