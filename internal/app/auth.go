@@ -106,8 +106,12 @@ func (a *App) guard(mux *http.ServeMux) (http.Handler, error) {
 	if u, err := url.Parse(a.cfg.Web.TileURL); err == nil && u.Host != "" {
 		img = append(img, u.Scheme+"://"+u.Host)
 	}
+	proxies, err := auth.ParseProxies(a.cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.%w", err)
+	}
 	return a.Auth.Guard(mux, auth.GuardOptions{Policy: pol, MaxBody: a.cfg.HTTP.MaxBody, TLS: a.cfg.HTTP.TLSCert != "",
-		TrustedOrigins: a.cfg.HTTP.AllowedOrigins, ImgSources: img, Objects: a.objectChecks()})
+		TrustedOrigins: a.cfg.HTTP.AllowedOrigins, ImgSources: img, Objects: a.objectChecks(), TrustedProxies: proxies})
 }
 
 // objectChecks keep area-scoped operators and unit staff to their own reports and alarms when they

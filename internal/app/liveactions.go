@@ -18,7 +18,7 @@ func (a *App) liveActions(r *http.Request) dashboard.ActionFunc {
 	if p == nil || (p.Role != auth.RoleAdmin && p.Role != auth.RoleOperator) {
 		return nil
 	}
-	ip := r.RemoteAddr
+	ip := httpapi.ClientIP(r)
 	return func(ctx context.Context, act dashboard.Action) (any, error) {
 		if act.Target != "alarm" {
 			return nil, httpapi.BadRequest("target phải là alarm / target must be alarm, got %q", act.Target)

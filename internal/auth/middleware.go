@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,6 +23,9 @@ type GuardOptions struct {
 	TLS            bool     // served over TLS: Secure cookies and HSTS
 	TrustedOrigins []string // origins besides the server's own allowed to send writes (http.allowed_origins)
 	ImgSources     []string // extra CSP img-src origins (the tile server)
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and X-Real-IP are believed
+	// (http.trusted_proxies, ParseProxies); from any other peer they are ignored.
+	TrustedProxies []netip.Prefix
 	// Objects check, for a route pattern, that a scoped principal (area-scoped operator, unit staff)
 	// may act on the object the request addresses; an error refuses the request.
 	Objects map[string]ObjectCheck
@@ -99,7 +103,8 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range g.headers {
 		h.Set(k, v)
 	}
-	ip := clientIP(r)
+	ip := proxies(g.o.TrustedProxies).clientOf(r)
+	r = r.WithContext(httpapi.WithClientIP(r.Context(), ip))
 	now := g.s.now()
 	if ok, wait := g.ipLim.Allow(ip, now); !ok {
 		g.s.m.limited.WithLabelValues("ip").Inc()
@@ -271,15 +276,9 @@ func (g *Guard) tooMany(w http.ResponseWriter, r *http.Request, wait time.Durati
 	httpapi.WriteError(w, r, nil, httpapi.Errorf(http.StatusTooManyRequests, "rate_limited", "quá nhiều yêu cầu, thử lại sau / too many requests, retry later"))
 }
 
-// clientIP is the connection's address. ioc does not trust X-Forwarded-For: behind a reverse proxy
-// every request shares the proxy's address (see docs/SECURITY.md).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the client address the access layer resolved (X-Forwarded-For only from trusted
+// proxies; see proxy.go).
+func clientIP(r *http.Request) string { return httpapi.ClientIP(r) }
 
 // recorder keeps the status a handler wrote; it passes Hijack and Flush through (websocket, streams).
 type recorder struct {

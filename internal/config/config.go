@@ -106,6 +106,9 @@ type HTTP struct {
 	MaxBody        int64    `yaml:"max_body"`        // bytes, default limit of every request body
 	TLSCert        string   `yaml:"tls_cert"`        // PEM certificate chain file; with tls_key, serve HTTPS
 	TLSKey         string   `yaml:"tls_key"`         // PEM private key file
+	// TrustedProxies are reverse proxies (CIDR prefixes or addresses) whose X-Forwarded-For and
+	// X-Real-IP name the client; empty: the TCP peer is the client (docs/SECURITY.md).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Admin is the first administrator, created at the first start when no account exists
@@ -319,6 +322,11 @@ func (c Config) Validate() error {
 	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		add("http.tls_cert", "tls_cert and tls_key must be set together")
+	}
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := auth.ParseProxy(p); err != nil {
+			add(fmt.Sprintf("http.trusted_proxies[%d]", i), "%v", err)
+		}
 	}
 	nested(add, "auth", c.Auth.Validate())
 	if c.Admin.User != "" {

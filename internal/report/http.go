@@ -3,7 +3,6 @@ package report
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -76,13 +75,8 @@ func apiError(err error) error {
 	return err
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the citizen's address as the access layer resolved it (trusted proxies honoured).
+func clientIP(r *http.Request) string { return httpapi.ClientIP(r) }
 
 func tooMany(every time.Duration) error {
 	return httpapi.Errorf(http.StatusTooManyRequests, "rate_limited", "gửi quá nhiều, vui lòng thử lại sau / too many reports, retry in %s", every)
