@@ -217,6 +217,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"GET GET /healthz", "GET GET /readyz", "GET /", "GET /api/", "POST /api/",
 		"GET GET /report", "GET GET /track/{code}", "GET GET /kpi", "GET GET /api/v1/ui/config", "GET GET /{$}",
 		"POST POST /api/v1/auth/login", "POST POST /api/v1/auth/logout",
+		"GET GET /auth/oidc/login", "GET GET /auth/oidc/callback", // single sign-on; 404 unless configured
 		"GET GET /api/v1/reports/services", "GET GET /api/v1/reports/form-token", "POST POST /api/v1/reports",
 		"GET GET /api/v1/reports/track/{code}", "POST POST /api/v1/reports/track/{code}/reopen",
 		"GET GET /api/v1/reports/nearby", "GET GET /api/v1/reports/map",

@@ -21,6 +21,7 @@ const maxAuthBody = 16 << 10
 //	GET    /api/v1/admin/users          POST /api/v1/admin/users   PUT /api/v1/admin/users/{name}
 //	GET    /api/v1/admin/tokens?user=   POST /api/v1/admin/tokens  DELETE /api/v1/admin/tokens/{id}
 //	GET    /api/v1/admin/audit?actor=&action=&from=&to=&limit=
+//	GET    /auth/oidc/login             GET /auth/oidc/callback   single sign-on (oidc.go); 404 when not configured
 //
 // secure marks the cookie Secure (the server runs TLS).
 func (s *Service) Register(mux *http.ServeMux, secure bool) {
@@ -36,6 +37,9 @@ func (s *Service) Register(mux *http.ServeMux, secure bool) {
 	mux.Handle("POST /api/v1/admin/tokens", h(a.createToken))
 	mux.Handle("DELETE /api/v1/admin/tokens/{id}", h(a.revokeToken))
 	mux.Handle("GET /api/v1/admin/audit", h(a.audit))
+	o := newOIDCFlow(a)
+	mux.Handle("GET "+oidcLoginPath, o.handle(o.login))
+	mux.Handle("GET "+oidcCallbackPath, o.handle(o.callback))
 }
 
 type api struct {

@@ -108,6 +108,8 @@ func DefaultPolicy() Policy {
 		"POST /api/v1/auth/login":  post(Anyone),
 		"POST /api/v1/auth/logout": post(Anyone),
 		"GET /api/v1/auth/me":      get(SignedIn),
+		"GET /auth/oidc/login":     get(Anyone), // single sign-on; 404 when not configured
+		"GET /auth/oidc/callback":  get(Anyone),
 
 		// Map, live feed, history, KPIs: read-only for leaders too.
 		"GET /api/v1/devices":              get(Staff),

@@ -31,13 +31,15 @@ type Config struct {
 	LoginFailures   int           `yaml:"login_failures"`
 	LoginBackoff    time.Duration `yaml:"login_backoff"`
 	LoginBackoffMax time.Duration `yaml:"login_backoff_max"`
+	// OIDC is optional single sign-on through an OpenID Connect provider (oidc.go).
+	OIDC OIDCConfig `yaml:"oidc"`
 }
 
 // Defaults are the account settings ioc runs with.
 func Defaults() Config {
 	return Config{Store: StoreConfig{Driver: "sqlite"}, SessionTTL: 12 * time.Hour, SameSite: "lax",
 		RateLimitIP: "200:1,6000:60", RateLimitToken: "50:1,3000:60",
-		LoginFailures: 5, LoginBackoff: time.Second, LoginBackoffMax: 15 * time.Minute}
+		LoginFailures: 5, LoginBackoff: time.Second, LoginBackoffMax: 15 * time.Minute, OIDC: oidcDefaults()}
 }
 
 // Validate reports every problem (keys relative to the auth section).
@@ -69,6 +71,9 @@ func (c Config) Validate() error {
 	}
 	if c.LoginBackoff <= 0 || c.LoginBackoffMax < c.LoginBackoff {
 		errs = append(errs, errors.New("login_backoff: must be positive and not above login_backoff_max"))
+	}
+	if err := c.OIDC.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -117,7 +122,7 @@ func New(cfg Config, st Store, o Options) (*Service, error) {
 		backoff: newBackoff(cfg.LoginFailures, cfg.LoginBackoff, cfg.LoginBackoffMax),
 		m: metrics{
 			logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_logins_total",
-				Help: "Sign-in attempts by result (ok, bad_credentials, backoff)."}, []string{"result"}),
+				Help: "Sign-in attempts by result (ok, bad_credentials, backoff; single sign-on: oidc_ok, oidc_refused)."}, []string{"result"}),
 			denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_denied_total",
 				Help: "Requests refused by the access layer, by reason (unauthenticated, forbidden, no_rule, csrf, bad_token, scope)."}, []string{"reason"}),
 			limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_rate_limited_total",
@@ -230,6 +235,17 @@ func (s *Service) Login(ctx context.Context, name, password, ip string) (string,
 		return "", nil, ErrBadLogin
 	}
 	s.backoff.reset(keys[0]) // not the address: one good account must not reset another's guessing
+	raw, p, err := s.openSession(ctx, u)
+	if err != nil {
+		return "", nil, err
+	}
+	s.m.logins.WithLabelValues("ok").Inc()
+	return raw, p, nil
+}
+
+// openSession opens a session for u (who has proved who they are) and returns its cookie value.
+func (s *Service) openSession(ctx context.Context, u User) (string, *Principal, error) {
+	now := s.now()
 	raw, hash, err := newSecret()
 	if err != nil {
 		return "", nil, err
@@ -237,7 +253,6 @@ func (s *Service) Login(ctx context.Context, name, password, ip string) (string,
 	if err := s.st.CreateSession(ctx, Session{Hash: hash, User: u.Name, Created: now, Expires: now.Add(s.cfg.SessionTTL)}); err != nil {
 		return "", nil, err
 	}
-	s.m.logins.WithLabelValues("ok").Inc()
 	return raw, principalOf(u, "session", ""), nil
 }
 

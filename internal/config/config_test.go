@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestShippedConfigsLoad(t *testing.T) {
 	if got, want := cfg.Influx, Default().Influx; got != want {
 		t.Errorf("example influx %+v differs from defaults %+v", got, want)
 	}
-	if got, want := cfg.Auth, Default().Auth; got != want {
+	if got, want := cfg.Auth, Default().Auth; !reflect.DeepEqual(got, want) {
 		t.Errorf("example auth %+v differs from defaults %+v", got, want)
 	}
 	if got, want := cfg.Admin, Default().Admin; got != want {

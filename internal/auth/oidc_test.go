@@ -1,0 +1,418 @@
+package auth
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ioc-vn/ioc/internal/auth/oidctest"
+)
+
+const ssoSecret = "ioc-client-secret-7Qm2vX9pLr4Tz8Ke" // the client secret; must never reach a log or a page
+
+// sso is ioc's access layer and account API (the harness) reachable at the redirect URL registered
+// at a real OpenID provider (oidctest: node-oidc-provider).
+type sso struct {
+	*harness
+	base string
+	op   *oidctest.Provider
+}
+
+// ssoAccounts are the provider's users: op.lan is in the operators' group of Ba Tri, lead.new is a
+// leader without a local account, nobody.x is in no group ioc knows.
+var ssoAccounts = []oidctest.Account{
+	{Subject: "a1b2-op", Claims: map[string]any{"preferred_username": "op.lan", "name": "Nguyễn Văn Lân", "groups": []string{"staff", "ioc-ops-ba-tri"}}},
+	{Subject: "c3d4-lead", Claims: map[string]any{"preferred_username": "Lead.New", "name": "Trần Thị Mới", "groups": []string{"ioc-leaders"}}},
+	{Subject: "e5f6-nobody", Claims: map[string]any{"preferred_username": "nobody.x", "groups": []string{"staff"}}},
+}
+
+func newSSO(t *testing.T, edit func(*OIDCConfig)) *sso {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	op := oidctest.Start(t, []oidctest.Client{{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath}}}, ssoAccounts)
+	h := newHarness(t, func(c *Config, _ *GuardOptions) {
+		c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecret, c.OIDC.RedirectURL = op.Issuer, "ioc", ssoSecret, base+oidcCallbackPath
+		c.OIDC.Roles = []OIDCRole{
+			{Value: "ioc-admins", Role: RoleAdmin},
+			{Value: "ioc-ops-ba-tri", Role: RoleOperator, Areas: []string{"831"}},
+			{Value: "ioc-leaders", Role: RoleLeader},
+		}
+		if edit != nil {
+			edit(&c.OIDC)
+		}
+	})
+	h.clock.Add(time.Since(h.clock.Now())) // the provider's tokens carry real times
+	srv := httptest.NewUnstartedServer(h.srv.Config.Handler)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &sso{harness: h, base: base, op: op}
+}
+
+func browser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar}
+}
+
+// signIn runs a sign-in in the browser c: GET /auth/oidc/login, following the provider's redirects
+// up to ioc's callback. atCallback may change the callback URL (its state) or the browser's cookies
+// before the callback is called with the Accept header given. It returns the callback's answer.
+func (s *sso) signIn(c *http.Client, accept string, atCallback func(cb *url.URL)) (*http.Response, string) {
+	s.t.Helper()
+	var cb *url.URL
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Path == oidcCallbackPath {
+			cb = req.URL
+			return http.ErrUseLastResponse
+		}
+		if len(via) > 20 {
+			return errors.New("too many redirects")
+		}
+		return nil
+	}
+	resp, err := c.Get(s.base + oidcLoginPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	first, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if cb == nil {
+		s.t.Fatalf("sign-in did not come back to the callback: %s %s\n%.2000s", resp.Status, resp.Request.URL, first)
+	}
+	if atCallback != nil {
+		atCallback(cb)
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, err := http.NewRequest("GET", cb.String(), nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Accept", accept)
+	if resp, err = c.Do(req); err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// me is the browser's principal, nil when it is not signed in.
+func (s *sso) me(c *http.Client) *Principal {
+	s.t.Helper()
+	resp, err := c.Get(s.base + "/api/v1/auth/me")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	var p Principal
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		s.t.Fatal(err)
+	}
+	return &p
+}
+
+// editFlowCookie changes the browser's sign-in flow cookie (state, nonce, PKCE verifier).
+func (s *sso) editFlowCookie(c *http.Client, edit func(*flowState)) {
+	s.t.Helper()
+	u, _ := url.Parse(s.base + oidcCallbackPath)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name != flowCookie {
+			continue
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(ck.Value)
+		var fs flowState
+		if err != nil || json.Unmarshal(raw, &fs) != nil {
+			s.t.Fatalf("flow cookie %q", ck.Value)
+		}
+		edit(&fs)
+		raw, _ = json.Marshal(fs)
+		c.Jar.SetCookies(u, []*http.Cookie{{Name: flowCookie, Value: base64.RawURLEncoding.EncodeToString(raw), Path: "/auth/oidc/"}})
+		return
+	}
+	s.t.Fatal("no flow cookie in the browser")
+}
+
+func errorCode(body string) string {
+	var e struct{ Error struct{ Code string } }
+	_ = json.Unmarshal([]byte(body), &e)
+	return e.Error.Code
+}
+
+// TestSingleSignOn signs in through a real OpenID provider: a good sign-in opens the same session a
+// password does, with the role the provider's groups map to; every broken or refused sign-in is
+// refused with a bilingual reason and recorded, and opens no session.
+func TestSingleSignOn(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		edit       func(*OIDCConfig)
+		local      []User // local accounts besides admin
+		next       oidctest.Next
+		atCallback func(s *sso, c *http.Client, cb *url.URL)
+		status     int
+		code       string // the refusal's error code
+		detail     string // in the refusal's audit entry
+		want       *Principal
+	}{
+		{name: "operator of Ba Tri, role and areas from the provider's groups",
+			local: []User{{Name: "op.lan", Role: RoleLeader}}, next: oidctest.Next{Account: "a1b2-op"},
+			status: http.StatusSeeOther, want: &Principal{User: "op.lan", Role: RoleOperator, Areas: []string{"831"}, Via: "session"}},
+		{name: "unknown account provisioned with its mapped role",
+			edit: func(c *OIDCConfig) { c.UnknownUsers = UnknownProvision }, next: oidctest.Next{Account: "c3d4-lead"},
+			status: http.StatusSeeOther, want: &Principal{User: "lead.new", Role: RoleLeader, Via: "session"}},
+		{name: "role from local account when role_claim is empty",
+			edit:  func(c *OIDCConfig) { c.RoleClaim, c.Roles = "", nil },
+			local: []User{{Name: "nobody.x", Role: RoleUnit, Unit: "Phòng Kinh tế"}}, next: oidctest.Next{Account: "e5f6-nobody"},
+			status: http.StatusSeeOther, want: &Principal{User: "nobody.x", Role: RoleUnit, Unit: "Phòng Kinh tế", Via: "session"}},
+
+		{name: "unknown account refused by default", next: oidctest.Next{Account: "c3d4-lead"},
+			status: http.StatusForbidden, code: "oidc_unknown_user", detail: "no local account for subject \"c3d4-lead\""},
+		{name: "disabled local account refused",
+			local: []User{{Name: "op.lan", Role: RoleOperator, Disabled: true}}, next: oidctest.Next{Account: "a1b2-op"},
+			status: http.StatusForbidden, code: "oidc_disabled", detail: "account is disabled"},
+		{name: "no group mapped to a role",
+			local: []User{{Name: "nobody.x", Role: RoleLeader}}, next: oidctest.Next{Account: "e5f6-nobody"},
+			status: http.StatusForbidden, code: "oidc_no_role", detail: "no value of claim groups is mapped"},
+		{name: "provider error access_denied", next: oidctest.Next{Error: "access_denied", ErrorDescription: "người dùng từ chối"},
+			status: http.StatusUnauthorized, code: "oidc_provider_error", detail: "error=access_denied"},
+		{name: "state mismatch", local: []User{{Name: "op.lan", Role: RoleOperator}}, next: oidctest.Next{Account: "a1b2-op"},
+			atCallback: func(s *sso, c *http.Client, cb *url.URL) {
+				q := cb.Query()
+				q.Set("state", "kẻ-gian-đổi-state")
+				cb.RawQuery = q.Encode()
+			},
+			status: http.StatusBadRequest, code: "oidc_state", detail: "state missing, expired or mismatched"},
+		{name: "PKCE verifier mismatch refused by the provider", local: []User{{Name: "op.lan", Role: RoleOperator}}, next: oidctest.Next{Account: "a1b2-op"},
+			atCallback: func(s *sso, c *http.Client, cb *url.URL) {
+				s.editFlowCookie(c, func(fs *flowState) { fs.Verifier = strings.Repeat("x", 43) })
+			},
+			status: http.StatusUnauthorized, code: "oidc_token", detail: "token endpoint answered 400 invalid_grant"},
+		{name: "nonce mismatch", local: []User{{Name: "op.lan", Role: RoleOperator}},
+			next:   oidctest.Next{Account: "a1b2-op", IDTokenClaims: map[string]any{"nonce": "nonce-of-another-sign-in"}},
+			status: http.StatusUnauthorized, code: "oidc_token", detail: "nonce does not match"},
+		{name: "ID token for another client", local: []User{{Name: "op.lan", Role: RoleOperator}},
+			next:   oidctest.Next{Account: "a1b2-op", IDTokenClaims: map[string]any{"aud": "another-app"}},
+			status: http.StatusUnauthorized, code: "oidc_token", detail: "expected audience \"ioc\" got [\"another-app\"]"},
+		{name: "expired ID token", local: []User{{Name: "op.lan", Role: RoleOperator}},
+			next:   oidctest.Next{Account: "a1b2-op", IDTokenClaims: map[string]any{"exp": time.Now().Add(-time.Minute).Unix()}},
+			status: http.StatusUnauthorized, code: "oidc_token", detail: "token is expired"},
+		{name: "ID token from another issuer", local: []User{{Name: "op.lan", Role: RoleOperator}},
+			next:   oidctest.Next{Account: "a1b2-op", IDTokenClaims: map[string]any{"iss": "https://sso.evil.example"}},
+			status: http.StatusUnauthorized, code: "oidc_token", detail: "issued by a different provider"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSSO(t, tc.edit)
+			for _, u := range tc.local {
+				s.addUser(u, "mật-khẩu-cục-bộ-"+u.Name)
+			}
+			c := browser(t)
+			// A session the browser already has (signed in with a password) ends at any SSO sign-in.
+			var old string
+			if len(tc.local) > 0 && !tc.local[0].Disabled {
+				if old, _ = s.login(tc.local[0].Name, "mật-khẩu-cục-bộ-"+tc.local[0].Name, nil); old == "" {
+					t.Fatal("password sign-in failed")
+				}
+				u, _ := url.Parse(s.base)
+				c.Jar.SetCookies(u, []*http.Cookie{{Name: CookieName, Value: old, Path: "/"}})
+			}
+			s.op.Next(t, tc.next)
+			resp, body := s.signIn(c, "application/json", func(cb *url.URL) {
+				if tc.atCallback != nil {
+					tc.atCallback(s, c, cb)
+				}
+			})
+			if resp.StatusCode != tc.status || errorCode(body) != tc.code {
+				t.Fatalf("callback: %s %s, want %d %s", resp.Status, body, tc.status, tc.code)
+			}
+			got := s.me(c)
+			if tc.want == nil {
+				if got != nil && got.User != tc.local[0].Name {
+					t.Errorf("refused sign-in left a session of %+v", got)
+				}
+				if !strings.Contains(body, " / ") {
+					t.Errorf("refusal is not bilingual (Vietnamese / English): %s", body)
+				}
+				s.checkAudit("login_failed", "", tc.detail)
+				return
+			}
+			if got == nil || got.User != tc.want.User || got.Role != tc.want.Role || !slices.Equal(got.Areas, tc.want.Areas) ||
+				got.Unit != tc.want.Unit || got.Via != "session" {
+				t.Fatalf("signed in as %+v, want %+v", got, tc.want)
+			}
+			if loc := resp.Header.Get("Location"); loc != "/" {
+				t.Errorf("after sign-in the browser goes to %q, want /", loc)
+			}
+			s.checkSessionCookie(resp)
+			if old != "" {
+				if r, _ := s.do("GET", "/api/v1/auth/me", "", cookie(old)); r.StatusCode != http.StatusUnauthorized {
+					t.Errorf("the session the browser had before still works: %d", r.StatusCode)
+				}
+			}
+			s.checkAudit("login", tc.want.User, "subject")
+			// The local account carries the mapped role, so the session keeps it on every request.
+			u, err := s.svc.st.User(context.Background(), tc.want.User)
+			if err != nil || u.Role != tc.want.Role {
+				t.Errorf("local account %+v (%v), want role %s", u, err, tc.want.Role)
+			}
+		})
+	}
+}
+
+// checkSessionCookie checks the session cookie of a sign-in: the same flags as a password sign-in.
+func (s *sso) checkSessionCookie(resp *http.Response) {
+	s.t.Helper()
+	for _, c := range resp.Cookies() {
+		if c.Name == CookieName {
+			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Value == "" {
+				s.t.Errorf("session cookie %+v: want HttpOnly, SameSite=Lax, Path=/", c)
+			}
+			return
+		}
+	}
+	s.t.Error("no session cookie set")
+}
+
+// checkAudit finds the newest audit entry of action and checks it is an SSO one with its actor and detail.
+func (s *sso) checkAudit(action, actor, detail string) {
+	s.t.Helper()
+	es, err := s.svc.st.Audit(context.Background(), AuditQuery{Action: action, Limit: 1})
+	if err != nil || len(es) == 0 {
+		s.t.Fatalf("no %s audit entry (%v)", action, err)
+	}
+	e := es[0]
+	s.t.Logf("audit: %s %s %d %s", e.Action, e.Actor, e.Status, e.Detail)
+	if actor != "" && e.Actor != actor || !strings.HasPrefix(e.Detail, "via oidc") || !strings.Contains(e.Detail, detail) {
+		s.t.Errorf("audit entry %+v, want actor %q and detail %q", e, actor, detail)
+	}
+	if strings.Contains(e.Detail, ssoSecret) {
+		s.t.Errorf("audit entry carries the client secret: %+v", e)
+	}
+}
+
+// TestSingleSignOnErrorPageAndSecrets: a browser gets a bilingual page (Vietnamese first), and
+// neither the page, the log nor the audit log carries the client secret, the code or a token.
+func TestSingleSignOnErrorPageAndSecrets(t *testing.T) {
+	s := newSSO(t, nil)
+	s.addUser(User{Name: "op.lan", Role: RoleOperator}, "mật-khẩu-cục-bộ-op.lan")
+	c := browser(t)
+	s.op.Next(t, oidctest.Next{Account: "a1b2-op", IDTokenClaims: map[string]any{"aud": "another-app"}})
+	var code string
+	resp, body := s.signIn(c, "text/html,application/xhtml+xml", func(cb *url.URL) { code = cb.Query().Get("code") })
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("browser error page: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	vi, en := strings.Index(body, "Không đăng nhập được"), strings.Index(body, "Sign-in failed")
+	if vi < 0 || en < vi || !strings.Contains(body, "mã định danh của nhà cung cấp không hợp lệ / the provider&#39;s ID token is not valid") {
+		t.Errorf("page is not Vietnamese first, English second:\n%s", body)
+	}
+	// A good sign-in afterwards, so the log also holds a success.
+	s.op.Next(t, oidctest.Next{Account: "a1b2-op"})
+	if resp, body := s.signIn(browser(t), "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %s %s", resp.Status, body)
+	}
+	if !strings.Contains(s.logs.String(), "claims completed from userinfo") {
+		t.Error("the provider gives profile and group claims at userinfo only, yet ioc did not ask there")
+	}
+	es, err := s.svc.st.Audit(context.Background(), AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(es)
+	for what, secret := range map[string]string{"client secret": ssoSecret, "code": code} {
+		if code == "" {
+			t.Fatal("no code seen")
+		}
+		for where, text := range map[string]string{"page": body, "log": s.logs.String(), "audit log": string(raw)} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s carries the %s", where, what)
+			}
+		}
+	}
+	if strings.Contains(s.logs.String(), "eyJ") { // the start of any JWT
+		t.Error("log carries a token")
+	}
+}
+
+// TestSingleSignOnOff: without auth.oidc the routes answer 404.
+func TestSingleSignOnOff(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, p := range []string{oidcLoginPath, oidcCallbackPath + "?code=x&state=y"} {
+		if resp, body := h.do("GET", p, "", nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s without SSO: %s %s", p, resp.Status, body)
+		}
+	}
+}
+
+// TestOIDCConfigValidate reports each problem with its key path.
+func TestOIDCConfigValidate(t *testing.T) {
+	good := func() OIDCConfig {
+		c := oidcDefaults()
+		c.Issuer, c.ClientID, c.RedirectURL = "https://sso.bentre.gov.vn/realms/ioc", "ioc", "https://ioc.bentre.gov.vn/auth/oidc/callback"
+		c.Roles = []OIDCRole{{Value: "ioc-admins", Role: RoleAdmin}}
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*OIDCConfig)
+		want []string
+	}{
+		{name: "off", edit: func(c *OIDCConfig) { *c = oidcDefaults() }},
+		{name: "good", edit: func(c *OIDCConfig) {}},
+		{name: "public client on loopback issuer", edit: func(c *OIDCConfig) { c.Issuer, c.ClientSecret = "http://127.0.0.1:5556/dex", "" }},
+		{name: "settings without issuer", edit: func(c *OIDCConfig) { c.Issuer = "" }, want: []string{"oidc.issuer: must be set"}},
+		{name: "everything wrong", edit: func(c *OIDCConfig) {
+			c.Issuer, c.ClientID, c.RedirectURL = "http://sso.example.vn", "", "https://ioc.example.vn/callback"
+			c.Scopes, c.UserClaim, c.UnknownUsers = []string{"profile"}, "", "allow"
+			c.Roles = []OIDCRole{{Role: "chief", Areas: []string{"83 1"}}, {Value: "u", Role: RoleUnit}, {Value: "l", Role: RoleLeader, Unit: "x", Areas: []string{"831"}}}
+		}, want: []string{
+			`oidc.issuer: must be an https URL`, "oidc.client_id: must be set", "oidc.redirect_url: must be ioc's own address ending in /auth/oidc/callback",
+			"oidc.scopes: must include openid", "oidc.user_claim: must name", `oidc.roles[0].value: must be set`,
+			`oidc.roles[0].role: must be one of admin, operator, leader, unit, got "chief"`, `oidc.roles[0].areas: "83 1" is not an area code`,
+			"oidc.roles[1].unit: unit staff need their unit", "oidc.roles[2].areas: only operators", "oidc.roles[2].unit: only unit staff",
+			`oidc.unknown_users: must be refuse or provision, got "allow"`}},
+		{name: "roles without claim", edit: func(c *OIDCConfig) { c.RoleClaim, c.UnknownUsers = "", UnknownProvision },
+			want: []string{"oidc.role_claim: must be set for roles to apply", "oidc.unknown_users: provision needs role_claim"}},
+		{name: "claim without roles", edit: func(c *OIDCConfig) { c.Roles = nil }, want: []string{"oidc.roles: map at least one value of groups"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good()
+			tc.edit(&c)
+			err := c.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not report %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}

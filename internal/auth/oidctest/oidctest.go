@@ -1,0 +1,136 @@
+// Package oidctest starts a real OpenID Connect provider for tests: node-oidc-provider (the npm
+// package oidc-provider, OpenID Certified), run by Node.js from the repository's node_modules
+// (`npm ci`, .ci/deps) on a free loopback port. Its sign-in screen is replaced by a switch the test
+// sets (Provider.Next); everything else — authorization, PKCE, codes, tokens, signing keys,
+// discovery, JWKS, userinfo — is the provider's own. See provider.mjs.
+package oidctest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Client is an OAuth client registered at the provider.
+type Client struct {
+	ID           string   `json:"client_id"`
+	Secret       string   `json:"client_secret"`
+	RedirectURIs []string `json:"redirect_uris"`
+}
+
+// Account is a user of the provider: its subject and the claims it gives (preferred_username,
+// email, email_verified, name through the profile and email scopes; groups, areas, unit through the
+// groups scope).
+type Account struct {
+	Subject string
+	Claims  map[string]any
+}
+
+// Next says how the provider answers the next sign-in.
+type Next struct {
+	Account          string         `json:"account,omitempty"`          // the subject who signs in
+	Error            string         `json:"error,omitempty"`            // refuse with this OAuth error (access_denied)
+	ErrorDescription string         `json:"errorDescription,omitempty"` //
+	IDTokenClaims    map[string]any `json:"idTokenClaims,omitempty"`    // misbehave: rewrite these ID token claims, re-signed with the provider's key
+}
+
+// Provider is a running provider.
+type Provider struct {
+	Issuer string
+}
+
+// Start runs a provider with clients and accounts until the test ends. It fails the test when Node.js
+// or the npm package is missing (run `npm ci`).
+func Start(t testing.TB, clients []Client, accounts []Account) *Provider {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "provider.mjs")
+	acc := map[string]map[string]any{}
+	for _, a := range accounts {
+		acc[a.Subject] = a.Claims
+	}
+	cfg, err := json.Marshal(map[string]any{"clients": clients, "accounts": acc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("oidctest: Node.js is needed for the OpenID provider (.ci/deps installs it): %v", err)
+	}
+	cmd := exec.Command(node, script)
+	cmd.Env = append(cmd.Environ(), "OIDCTEST_CONFIG="+string(cfg))
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "provider.stderr")) // read only when the provider fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	cmd.Stderr = stderr
+	logs := func() string {
+		b, _ := os.ReadFile(stderr.Name())
+		return string(b)
+	}
+	stdin, err := cmd.StdinPipe() // closed at cleanup: the provider exits
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("oidctest: start node: %v", err)
+	}
+	issuer, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		r := bufio.NewReader(stdout)
+		line, _ := r.ReadString('\n')
+		issuer <- strings.TrimSpace(line)
+		_, _ = io.Copy(io.Discard, r) // keep the pipe drained until the provider exits
+		done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		stdin.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	select {
+	case iss := <-issuer:
+		if !strings.HasPrefix(iss, "http://127.0.0.1:") {
+			t.Fatalf("oidctest: the provider did not start (is oidc-provider in node_modules? run npm ci): %q\n%s", iss, logs())
+		}
+		return &Provider{Issuer: iss}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("oidctest: the provider did not start within 30s:\n%s", logs())
+	}
+	return nil
+}
+
+// Next sets how the provider answers the next sign-in.
+func (p *Provider) Next(t testing.TB, n Next) {
+	t.Helper()
+	body, err := json.Marshal(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(p.Issuer+"/test/next", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("oidctest: set next sign-in: %s", resp.Status)
+	}
+}
