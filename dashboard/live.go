@@ -98,6 +98,11 @@ type HubConfig struct {
 	// Actions, when set, is asked at upgrade for the function that performs the connection's operator
 	// actions ({"type":"action"}); nil (or a nil answer) refuses them with 403.
 	Actions func(r *http.Request) ActionFunc
+	// Recheck, when set, is asked at upgrade for a check that the connection's credential still holds
+	// (nil: none). Every PingInterval the hub's pinger runs it and closes a connection whose answer is
+	// false with 1008, so a sign-out, a revoked token or a disabled user ends the feed within one
+	// interval.
+	Recheck func(r *http.Request) func(ctx context.Context) bool
 	// MessageRate bounds frames read from one browser per second (burst twice that); a client above it
 	// is disconnected. 0 means 10.
 	MessageRate float64
@@ -430,6 +435,10 @@ func bboxOf(b orb.Bound) *[4]float64 { return &[4]float64{b.Min[0], b.Min[1], b.
 // delays only the pings after it.
 func (h *Hub) ping(list []*client) {
 	for _, c := range list {
+		if !c.stillValid(h.cfg.WriteTimeout) {
+			c.close(websocket.ClosePolicyViolation, "phiên đăng nhập đã kết thúc / signed out or access revoked")
+			continue // the read pump sees the closed connection and unregisters the client
+		}
 		if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
 			c.leave()
 		}
@@ -465,6 +474,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Actions != nil {
 		c.act = h.cfg.Actions(r)
 	}
+	if h.cfg.Recheck != nil {
+		c.recheck = h.cfg.Recheck(r)
+	}
 	if r.URL.Query().Get("viewport") == "1" {
 		c.sub = &subscription{none: true} // it will subscribe: no full snapshot, nothing until then
 	}
@@ -497,6 +509,8 @@ type client struct {
 	allow func(Item) bool // nil: every item; set at upgrade, read-only afterwards
 	act   ActionFunc      // nil: actions refused; set at upgrade, read-only afterwards
 	lim   *rate.Limiter   // inbound frames
+
+	recheck func(ctx context.Context) bool // does the credential still hold (nil: unchecked); set at upgrade
 
 	closeOnce sync.Once
 	quit      chan struct{}
@@ -583,6 +597,16 @@ func (c *client) wakeWriter() {
 	default:
 	}
 	c.kick()
+}
+
+// stillValid runs the client's credential check, bounded by timeout.
+func (c *client) stillValid(timeout time.Duration) bool {
+	if c.recheck == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return c.recheck(ctx)
 }
 
 func (c *client) close(code int, reason string) {

@@ -107,7 +107,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	hub = dashboard.NewHub(dashboard.HubConfig{PingInterval: cfg.Live.PingInterval, WriteTimeout: cfg.Live.WriteTimeout,
 		MaxMessage: cfg.Live.MaxMessage, MaxPending: cfg.Live.MaxPending, FlushInterval: cfg.Live.FlushInterval,
 		ClusterBelowZoom: cfg.Geo.ClusterBelowZoom, ClusterInterval: cfg.Geo.ClusterInterval, MaxViewItems: cfg.Geo.MaxViewItems,
-		AllowedOrigins: cfg.HTTP.AllowedOrigins, Allow: areaFilter, Actions: a.liveActions}, log, reg, func() []dashboard.Item {
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, Allow: areaFilter, Actions: a.liveActions,
+		Recheck: func(r *http.Request) func(context.Context) bool { return a.Auth.Recheck(r) }}, log, reg, func() []dashboard.Item {
 		es := a.Registry.List()
 		items := make([]dashboard.Item, len(es))
 		for i, e := range es {
