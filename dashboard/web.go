@@ -41,6 +41,8 @@ type UIConfig struct {
 	// AdminFile names the boundary file (in the page assets' admin/ folder) to draw while the
 	// boundaries API is not available; empty draws every file there.
 	AdminFile string `json:"admin_file,omitempty"`
+	// SSO says that single sign-on is configured: the sign-in form offers /auth/oidc/login.
+	SSO bool `json:"sso,omitempty"`
 }
 
 // pages mounts the single-page routes (/report, /track/{code}, /kpi) and the UI configuration.

@@ -66,6 +66,7 @@ const dict = {
     "login.password": "Mật khẩu",
     "login.submit": "Đăng nhập",
     "login.failed": "Sai tên đăng nhập hoặc mật khẩu",
+    "login.sso": "Đăng nhập bằng SSO",
     "logout": "Đăng xuất",
   },
   en: {
@@ -132,6 +133,7 @@ const dict = {
     "login.password": "Password",
     "login.submit": "Sign in",
     "login.failed": "Wrong user name or password",
+    "login.sso": "Sign in with SSO",
     "logout": "Sign out",
   },
 };
@@ -302,6 +304,11 @@ export async function signedIn() {
     );
     const overlay = el("div", { class: "login-overlay", role: "dialog", "aria-modal": "true", "aria-labelledby": "login-h" }, form);
     form.querySelector("h2").id = "login-h";
+    // Single sign-on, where the province's identity provider is configured: a plain link, the
+    // server sends the browser on to the provider and back with the session cookie.
+    uiConfig().then((cfg) => {
+      if (cfg.sso) form.append(el("a", { class: "sso", id: "login-sso", href: "/auth/oidc/login" }, t("login.sso")));
+    });
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       try {
