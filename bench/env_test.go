@@ -182,6 +182,26 @@ func (p *process) rssBytes(t testing.TB) float64 {
 	return 0
 }
 
+// cpuSeconds is the CPU time (user + system) a process has used so far: unlike a rate, it hardly
+// depends on what else the machine runs, so CPU per message compares runs on a busy machine.
+func cpuSeconds(t testing.TB, pid int) float64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("read process stat: %v", err)
+	}
+	// Fields after the command name (which may hold spaces) start at state: utime and stime are the
+	// 12th and 13th of them, in clock ticks (100 per second on Linux).
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	f := strings.Fields(rest)
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("process stat %q: %v %v", rest, err1, err2)
+	}
+	return (utime + stime) / 100
+}
+
 // waitFor polls cond until it holds or d passes (then fails the benchmark with what).
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -336,4 +356,54 @@ func probe(t testing.TB, broker, root string, done func() bool) {
 // startMosquitto starts the shared broker of a run.
 func startMosquitto(t testing.TB) *mqtttest.Mosquitto {
 	return mqtttest.StartMosquitto(t)
+}
+
+// captureMetrics fetches ioc's /metrics at addr after a run. With $IOC_BENCH_METRICS set (make bench
+// sets it to bench/results/metrics) the whole exposition is kept there as <name>.prom, so a run's
+// queue depths, sink write times and drops can be read next to its numbers. It returns the exposition.
+func captureMetrics(t testing.TB, addr, name string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+benchToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics of %s: status %d: %v", name, resp.StatusCode, err)
+	}
+	if dir := os.Getenv("IOC_BENCH_METRICS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, strings.NewReplacer("/", "_", "=", "-").Replace(name)+".prom")
+		if err := os.WriteFile(file, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return string(body)
+}
+
+// metricSum adds up every sample of one metric (all label sets) in a Prometheus text exposition.
+func metricSum(exposition, name string) float64 {
+	var sum float64
+	for _, line := range strings.Split(exposition, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		fields := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(fields[0], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }

@@ -216,13 +216,14 @@ func ingestTelegraf(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server) 
 	probe(b, m.URL, l.Root, func() bool { return probeCount(b, db.URL, database) > 0 })
 	tg.stop()
 	l.publish(b, m.URL, "bench-pub-telegraf") // queued in Telegraf's durable session
-	startAt := time.Now()
+	startAt, dbCPU := time.Now(), cpuSeconds(b, db.PID())
 	tg = start(b, telegrafBinary(b), "--config", path)
 	defer tg.stop()
 	waitFor(b, 10*time.Minute, "telegraf stored everything:\n"+tg.output(), func() bool {
 		return influxCount(b, db.URL, database, "salinity") >= l.Total
 	})
 	rate := float64(l.Total) / time.Since(startAt).Seconds()
+	reportCPU(b, l.Total, cpuSeconds(b, tg.cmd.Process.Pid), cpuSeconds(b, db.PID())-dbCPU)
 	if n := influxCount(b, db.URL, database, "salinity"); n != l.Total {
 		b.Fatalf("telegraf stored %d points, want %d", n, l.Total)
 	}
@@ -257,6 +258,7 @@ influx:
   url: "%s"
   bucket: "%s/autogen"
   spool: {dir: "%s/spool"}
+admin: {token: "%s"}
 geo: {admin_files: ["%s/configs/admin/83.geojson"]}
 alarm:
   store: {path: "%s/alarms.db"}
@@ -274,7 +276,7 @@ collectors:
     keep_alive: 30s
     topics:
       - {filter: "%s/devices/+/telemetry", format: thingsboard}
-`, httpAddr, dir, db.URL, database, dir, root, dir, rules.String(), dir, dir, root, m.URL, l.Root)
+`, httpAddr, dir, db.URL, database, dir, benchToken, root, dir, rules.String(), dir, dir, root, m.URL, l.Root)
 	path := filepath.Join(dir, "ioc.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
@@ -283,7 +285,7 @@ collectors:
 	probe(b, m.URL, l.Root, func() bool { return probeCount(b, db.URL, database) > 0 })
 	p.stop()
 	l.publish(b, m.URL, "bench-pub-ioc") // queued in ioc's durable session
-	startAt := time.Now()
+	startAt, dbCPU := time.Now(), cpuSeconds(b, db.PID())
 	p = startIOC(b, path, "") // the clock runs from its start, not from its readiness
 	defer p.stop()
 	last := time.Now()
@@ -296,14 +298,36 @@ collectors:
 		return n >= l.Total
 	})
 	rate := float64(l.Total) / time.Since(startAt).Seconds()
+	reportCPU(b, l.Total, cpuSeconds(b, p.cmd.Process.Pid), cpuSeconds(b, db.PID())-dbCPU)
 	if n := influxCount(b, db.URL, database, "salinity"); n != l.Total {
 		b.Fatalf("ioc stored %d points, want %d", n, l.Total)
 	}
 	b.ReportMetric(p.rssBytes(b)/(1<<20), "rss_MiB")
+	reportSinkMetrics(b, captureMetrics(b, httpAddr, "Ingest_ioc"))
 	return rate
 }
 
 // probeCount counts the 2001 probe points in db.
 func probeCount(b *testing.B, base, db string) int {
 	return influxCountWhere(b, base, db, "salinity", "time < '2002-01-01T00:00:00Z'")
+}
+
+// reportCPU reports the CPU time per message a consumer process and InfluxDB spent on a drain: the
+// cost of each path, which unlike a rate hardly depends on what else the machine was running.
+func reportCPU(b *testing.B, messages int, consumer, influxd float64) {
+	b.ReportMetric(consumer/float64(messages)*1e6, "cpu_us/msg")
+	b.ReportMetric(influxd/float64(messages)*1e6, "influxd_us/msg")
+}
+
+// reportSinkMetrics reports, from ioc's /metrics after a run, the pipeline's drops and each durable
+// sink's mean write time and events per write: what the acknowledgement window waits on.
+func reportSinkMetrics(b *testing.B, metrics string) {
+	b.ReportMetric(metricSum(metrics, "ioc_pipeline_dropped_total"), "dropped")
+	for _, sink := range []string{"influx", "store"} {
+		sel := `{sink="` + sink + `"}`
+		if n := metricSum(metrics, "ioc_sink_write_seconds_count"+sel); n > 0 {
+			b.ReportMetric(1000*metricSum(metrics, "ioc_sink_write_seconds_sum"+sel)/n, sink+"_write_ms")
+			b.ReportMetric(metricSum(metrics, "ioc_sink_batch_events_sum"+sel)/n, sink+"_batch")
+		}
+	}
 }

@@ -42,6 +42,10 @@ type SinkSpec struct {
 	Sink    Sink
 	Durable bool
 	Batch   int // events per write for this sink (0: PipelineConfig.SinkBatch)
+	// Lanes is how many writes of this sink may be in flight at once (0 or 1: one). Events are split
+	// among lanes by entity, so the events of one entity are written in order, one write at a time;
+	// a batch is acknowledged once every lane that took part of it has written its part.
+	Lanes int
 }
 
 // Pipeline moves batches from collectors through validation and stages to sinks. Collectors call Emit;
@@ -51,7 +55,8 @@ type Pipeline struct {
 	log     *slog.Logger
 	m       *pipelineMetrics
 	stages  []Stage
-	sinks   []*sinkRunner
+	sinks   []*sinkRunner // every runner: one per sink, or one per lane of a laned sink
+	outs    []sinkOut     // what dispatch sends to, in SinkSpec order
 	durable int32
 	now     func() time.Time
 
@@ -97,8 +102,13 @@ func NewPipeline(cfg PipelineConfig, log *slog.Logger, reg prometheus.Registerer
 	p := &Pipeline{cfg: cfg, log: log, m: newPipelineMetrics(reg), stages: stages, now: time.Now,
 		in: make(chan Batch, cfg.QueueSize)}
 	for _, s := range sinks {
-		r := &sinkRunner{spec: s, p: p, q: make(chan sinkItem, cfg.SinkQueueSize)}
-		p.sinks = append(p.sinks, r)
+		out := sinkOut{spec: s}
+		for range max(s.Lanes, 1) {
+			r := &sinkRunner{spec: s, p: p, q: make(chan sinkItem, cfg.SinkQueueSize)}
+			out.lanes = append(out.lanes, r)
+			p.sinks = append(p.sinks, r)
+		}
+		p.outs = append(p.outs, out)
 		if s.Durable {
 			p.durable++
 		}
@@ -205,7 +215,16 @@ func (p *Pipeline) dispatch(events []Event, done func()) {
 	if len(events) == 0 {
 		return
 	}
-	for _, s := range p.sinks {
+	for _, o := range p.outs {
+		if len(o.lanes) > 1 {
+			if o.spec.Durable {
+				o.dispatchLanes(events, t)
+			} else {
+				o.dispatchLanes(events, nil)
+			}
+			continue
+		}
+		s := o.lanes[0]
 		item := sinkItem{events: events}
 		if s.spec.Durable {
 			item.t = t
@@ -218,6 +237,69 @@ func (p *Pipeline) dispatch(events []Event, done func()) {
 			p.m.dropped.WithLabelValues(s.spec.Name).Inc()
 		}
 	}
+}
+
+// sinkOut is one sink as dispatch sees it: its runners, one per lane.
+type sinkOut struct {
+	spec  SinkSpec
+	lanes []*sinkRunner
+}
+
+// dispatchLanes splits events among the lanes of a durable sink by entity (blocking sends). The
+// tracker counts one more release for each lane beyond the first that takes a part, before any part
+// is sent, so the batch cannot be acknowledged before its last part is written.
+func (o sinkOut) dispatchLanes(events []Event, t *tracker) {
+	n := uint32(len(o.lanes))
+	first := laneOf(events[0].Entity, n)
+	same := true
+	for i := 1; i < len(events) && same; i++ {
+		same = laneOf(events[i].Entity, n) == first
+	}
+	if same { // the usual case: one message, one device
+		o.send(first, sinkItem{events: events, t: t})
+		return
+	}
+	parts := make([][]Event, n)
+	for _, ev := range events {
+		l := laneOf(ev.Entity, n)
+		parts[l] = append(parts[l], ev)
+	}
+	if t != nil {
+		used := int32(0)
+		for _, part := range parts {
+			if len(part) > 0 {
+				used++
+			}
+		}
+		t.left.Add(used - 1)
+	}
+	for l, part := range parts {
+		if len(part) > 0 {
+			o.send(uint32(l), sinkItem{events: part, t: t})
+		}
+	}
+}
+
+func (o sinkOut) send(lane uint32, item sinkItem) {
+	if !o.spec.Durable {
+		select {
+		case o.lanes[lane].q <- item:
+		default:
+			o.lanes[lane].p.m.dropped.WithLabelValues(o.spec.Name).Inc()
+		}
+		return
+	}
+	o.lanes[lane].q <- item
+}
+
+// laneOf picks an entity's lane (FNV-1a of its ID).
+func laneOf(entity string, lanes uint32) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(entity); i++ {
+		h ^= uint32(entity[i])
+		h *= 16777619
+	}
+	return h % lanes
 }
 
 type tracker struct {

@@ -61,6 +61,8 @@ type Engine struct {
 	// perSource counts the states of each source, so a message from a source no rule is watching
 	// evaluates every rule on scratch state without looking each (rule, source) up.
 	perSource map[string]int
+	quietBuf  []*compiled // candidates for a source with no state
+	noQuiet   bool        // tests: evaluate every candidate rule, as the reference for the quiet index
 
 	in  chan transition
 	out chan stream.Event
@@ -199,6 +201,27 @@ func (e *Engine) Process(_ context.Context, ev *stream.Event) error {
 			e.settle(c, st, ev.Entity, false, st.lastSeen, observation{"offline_seconds", 0})
 		}
 	}
+	if e.perSource[ev.Entity] == 0 && !e.noQuiet {
+		// The usual case: a source no rule is watching. Only rules this event can start watching it
+		// for are evaluated (with 1,000 threshold rules, a handful instead of all of them).
+		scoped, general := rs.quiet(ev.Type, ev.Kind)
+		cands := e.quietBuf[:0]
+		if scoped != nil {
+			cands = scoped.appendCandidates(cands, ev)
+		}
+		n := len(cands) // scoped rules first, then general ones, each in rule order
+		if general != nil {
+			cands = general.appendCandidates(cands, ev)
+		}
+		slices.SortFunc(cands[:n], byOrder)
+		slices.SortFunc(cands[n:], byOrder)
+		for _, c := range cands {
+			e.eval(c, ev)
+		}
+		clear(cands)
+		e.quietBuf = cands[:0]
+		return nil
+	}
 	scoped, general := rs.candidates(ev.Type, ev.Kind)
 	for _, c := range scoped {
 		e.eval(c, ev)
@@ -208,6 +231,8 @@ func (e *Engine) Process(_ context.Context, ev *stream.Event) error {
 	}
 	return nil
 }
+
+func byOrder(a, b *compiled) int { return a.order - b.order }
 
 func infoOf(ev *stream.Event) sourceInfo {
 	info := sourceInfo{kind: ev.Kind, areas: ev.Areas}

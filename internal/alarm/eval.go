@@ -1,6 +1,7 @@
 package alarm
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -24,6 +25,7 @@ type compiled struct {
 	sched    *schedule
 	cooldown time.Duration
 	escalate time.Duration
+	order    int // position in the rule set: rules are evaluated in this order
 }
 
 // node is a condition tree over leaves.
@@ -54,6 +56,102 @@ type ruleSet struct {
 	byKind  map[string]map[string][]*compiled // type → kind → rules scoped to that kind
 	anyKind map[string][]*compiled            // type → rules for every kind
 	offline []*compiled
+	// The same lists indexed for sources that hold no state (see quiet).
+	quietKind map[string]map[string]*quietList
+	quietAny  map[string]*quietList
+}
+
+// quietList indexes a candidate list for a source that holds no state in any rule: a single-threshold
+// rule can only leave state (pending or on) when the event crosses its limit, so only crossed limits
+// are looked at; the other rules are evaluated as usual.
+type quietList struct {
+	rest   []*compiled  // rules that are not a single threshold
+	fields []quietField // single-threshold rules by field
+}
+
+type quietField struct {
+	field string
+	up    []quietRule // > and >= rules, by limit ascending
+	down  []quietRule // < and <= rules, by limit descending
+}
+
+type quietRule struct {
+	limit float64
+	op    string
+	c     *compiled
+}
+
+// singleThreshold is the threshold of a rule whose whole condition is one threshold leaf.
+func (c *compiled) singleThreshold() *Threshold {
+	if c.count != nil || c.offline != nil || len(c.leaves) != 1 || c.leaves[0].threshold == nil {
+		return nil
+	}
+	return c.leaves[0].threshold
+}
+
+func newQuietList(rules []*compiled) *quietList {
+	q := &quietList{}
+	byField := map[string]int{}
+	for _, c := range rules {
+		th := c.singleThreshold()
+		if th == nil || !slices.Contains([]string{">", ">=", "<", "<="}, th.Op) {
+			q.rest = append(q.rest, c)
+			continue
+		}
+		i, ok := byField[th.Field]
+		if !ok {
+			i = len(q.fields)
+			byField[th.Field] = i
+			q.fields = append(q.fields, quietField{field: th.Field})
+		}
+		r := quietRule{limit: th.Value, op: th.Op, c: c}
+		if th.Op == ">" || th.Op == ">=" {
+			q.fields[i].up = append(q.fields[i].up, r)
+		} else {
+			q.fields[i].down = append(q.fields[i].down, r)
+		}
+	}
+	for _, f := range q.fields {
+		slices.SortStableFunc(f.up, func(a, b quietRule) int { return cmp.Compare(a.limit, b.limit) })
+		slices.SortStableFunc(f.down, func(a, b quietRule) int { return cmp.Compare(b.limit, a.limit) })
+	}
+	return q
+}
+
+// appendCandidates appends to dst every rule of the list that may act on ev from a source with no
+// state: the rules that are not single thresholds, and the thresholds ev crosses.
+func (q *quietList) appendCandidates(dst []*compiled, ev *stream.Event) []*compiled {
+	dst = append(dst, q.rest...)
+	for i := range q.fields {
+		f := &q.fields[i]
+		v, ok := ev.Values[f.field]
+		if !ok {
+			continue
+		}
+		for _, r := range f.up {
+			if r.limit > v {
+				break
+			}
+			if compare(r.op, v, r.limit) {
+				dst = append(dst, r.c)
+			}
+		}
+		for _, r := range f.down {
+			if r.limit < v {
+				break
+			}
+			if compare(r.op, v, r.limit) {
+				dst = append(dst, r.c)
+			}
+		}
+	}
+	return dst
+}
+
+// quiet returns the indexed candidate lists (scoped to kind, then for every kind) for a source with
+// no state.
+func (rs *ruleSet) quiet(typ, kind string) (*quietList, *quietList) {
+	return rs.quietKind[typ][kind], rs.quietAny[typ]
 }
 
 // candidates returns the rules (other than offline ones) that may look at an event of type typ and kind.
@@ -81,6 +179,7 @@ func compileRules(rules []Rule, fields Fields, cooldown, escalate time.Duration)
 		if r.Disabled {
 			continue
 		}
+		c.order = len(rs.all)
 		rs.all = append(rs.all, c)
 		rs.byID[c.ID] = c
 		if c.offline != nil {
@@ -102,6 +201,16 @@ func compileRules(rules []Rule, fields Fields, cooldown, escalate time.Duration)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	rs.quietKind, rs.quietAny = map[string]map[string]*quietList{}, map[string]*quietList{}
+	for typ, kinds := range rs.byKind {
+		rs.quietKind[typ] = map[string]*quietList{}
+		for k, rules := range kinds {
+			rs.quietKind[typ][k] = newQuietList(rules)
+		}
+	}
+	for typ, rules := range rs.anyKind {
+		rs.quietAny[typ] = newQuietList(rules)
 	}
 	return rs, nil
 }

@@ -3,6 +3,7 @@ package alarm
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -377,6 +378,72 @@ func TestValidateRules(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestQuietIndexMatchesFullEvaluation: for sources no rule is watching, the engine evaluates only the
+// thresholds an event crosses (and every other kind of rule). Random rule sets and readings must give
+// exactly the transitions of evaluating every rule, in the same order.
+func TestQuietIndexMatchesFullEvaluation(t *testing.T) {
+	ops := []string{">", ">=", "<", "<="}
+	fields := []string{"salinity", "water_level"}
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			threshold := func() *Threshold {
+				th := &Threshold{Field: fields[rng.IntN(2)], Op: ops[rng.IntN(4)], Value: float64(rng.IntN(11))}
+				if rng.IntN(3) == 0 {
+					th.For = Duration(time.Duration(rng.IntN(3)) * 10 * time.Minute)
+				}
+				if rng.IntN(3) == 0 {
+					c := th.Value - 1
+					if th.Op == "<" || th.Op == "<=" {
+						c = th.Value + 1
+					}
+					th.Clear = &c
+				}
+				return th
+			}
+			var rules []Rule
+			for i := range 60 {
+				r := Rule{ID: fmt.Sprintf("r%02d", i), Severity: SeverityMinor, When: Condition{Threshold: threshold()}}
+				switch rng.IntN(6) {
+				case 0:
+					r.When = Condition{All: []Condition{{Threshold: threshold()}, {Threshold: threshold()}}}
+				case 1:
+					r.When = Condition{Any: []Condition{{Threshold: threshold()}, {Threshold: threshold()}}}
+				case 2:
+					r.Scope.Kinds = []string{"salinity"}
+				}
+				rules = append(rules, r)
+			}
+			clockQ, clockF := &fakeClock{t: t0}, &fakeClock{t: t0}
+			quiet := newEngine(t, testConfig(rules...), sqliteStore(t), clockQ)
+			full := newEngine(t, testConfig(rules...), sqliteStore(t), clockF)
+			full.noQuiet = true
+			at := time.Duration(0)
+			for i := range 1500 {
+				at += time.Duration(rng.IntN(8)) * time.Minute
+				kind := []string{"salinity", "water_level"}[rng.IntN(2)]
+				ev := tele(fmt.Sprintf("st-%d", rng.IntN(12)), kind, at, fields[rng.IntN(2)], float64(rng.IntN(23))/2)
+				if rng.IntN(2) == 0 {
+					ev.Values[fields[rng.IntN(2)]] = float64(rng.IntN(23)) / 2
+				}
+				clockQ.Set(ev.Time)
+				clockF.Set(ev.Time)
+				evQ, evF := ev, ev
+				if err := quiet.Process(context.Background(), &evQ); err != nil {
+					t.Fatal(err)
+				}
+				if err := full.Process(context.Background(), &evF); err != nil {
+					t.Fatal(err)
+				}
+				got, want := strings.Join(drain(quiet), ","), strings.Join(drain(full), ",")
+				if got != want {
+					t.Fatalf("event %d (%s %v): quiet index gave %q, full evaluation %q", i, ev.Entity, ev.Values, got, want)
 				}
 			}
 		})

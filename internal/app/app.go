@@ -152,9 +152,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		a.closers = append(a.closers, a.Influx.Close)
 		st.KeepReadings(false) // the history lives in InfluxDB; SQLite keeps entity state and events
 		checks["influx"] = a.Influx
-		// Batches of up to writers × batch_size events, so a backlog goes out as several requests in flight.
+		// One lane per writer: up to writers requests of batch_size points in flight, each device's
+		// points in one lane, so in order. The acknowledgement window is not held up by one slow request.
 		sinks = append(sinks, stream.SinkSpec{Name: "influx", Sink: a.Influx, Durable: true,
-			Batch: cfg.Influx.BatchSize * cfg.Influx.Writers})
+			Batch: cfg.Influx.BatchSize, Lanes: cfg.Influx.Writers})
 		readings = a.Influx
 	}
 	if cfg.Cluster.NATSURL != "" {

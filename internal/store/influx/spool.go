@@ -2,6 +2,7 @@ package influx
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -101,18 +102,8 @@ func (s *spool) load() error {
 		s.points += seg.points
 		s.next = max(s.next, seq+1)
 	}
-	slices.SortFunc(s.segs, func(a, b segment) int { return compareSeq(a.seq, b.seq) })
+	slices.SortFunc(s.segs, func(a, b segment) int { return cmp.Compare(a.seq, b.seq) })
 	return nil
-}
-
-func compareSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // loadSegment counts a segment's lines, cutting a torn last line.

@@ -182,6 +182,17 @@ func (s *Server) Kill() {
 	s.cmd, s.exited = nil, nil
 }
 
+// PID is the running influxd's process id (0 when it is not running), for benchmarks that account
+// its CPU time.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Pause freezes influxd (SIGSTOP): connections are accepted by the kernel but nothing is answered, as
 // with an overloaded server. Resume undoes it.
 func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
