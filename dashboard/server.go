@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -29,7 +30,7 @@ var VietnamTime = time.FixedZone("Asia/Ho_Chi_Minh", 7*3600)
 type Deps struct {
 	Registry *registry.Registry
 	Readings stream.ReadingStore
-	Events   stream.EventStore
+	Events   EventStore
 	Hub      *Hub
 	Gatherer prometheus.Gatherer
 	Checks   map[string]stream.Checker // readiness checks by dependency name
@@ -43,11 +44,19 @@ type Deps struct {
 	TLSCert, TLSKey string
 	// Geo serves admin areas, entities by bbox and geofences (geo.go); nil leaves those routes out.
 	Geo *GeoDeps
-	// Scope, when set, is asked per request for the caller's item filter (area-scoped operators; ioc
-	// passes the function it gives HubConfig.Allow): devices, readings, events, entities and area
-	// summaries leave out what it rejects, and a device it rejects answers 404. A nil filter shows
-	// everything.
-	Scope func(r *http.Request) func(Item) bool
+	// Scope, when set, is asked per request for the caller's admin area codes (area-scoped operators;
+	// any level): devices, readings, events, entities and area summaries leave out what lies in none of
+	// them (InAreas), a device elsewhere answers 404, and events are narrowed in the store, before its
+	// limit. No codes: the caller sees everything.
+	Scope func(r *http.Request) []string
+}
+
+// EventStore answers the events route (ioc's SQLite store). EventsIn answers q narrowed to the events
+// in any of areas (admin area codes at any level, as in Event.Areas; none: every event), newest first;
+// the narrowing comes before q's limit, so an area-scoped caller gets up to the limit of their own
+// events.
+type EventStore interface {
+	EventsIn(ctx context.Context, q stream.EventQuery, areas []string) ([]stream.Event, error)
 }
 
 // Server is the HTTP server.
@@ -165,12 +174,33 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	return httpapi.WriteJSON(w, code, map[string]any{"ready": code == http.StatusOK, "checks": status})
 }
 
-// scope is the caller's item filter, nil when the caller sees everything.
-func (s *Server) scope(r *http.Request) func(Item) bool {
+// scopeAreas are the caller's area codes, none when the caller sees everything.
+func (s *Server) scopeAreas(r *http.Request) []string {
 	if s.d.Scope == nil {
 		return nil
 	}
 	return s.d.Scope(r)
+}
+
+// scope is the caller's item filter, nil when the caller sees everything.
+func (s *Server) scope(r *http.Request) func(Item) bool {
+	if areas := s.scopeAreas(r); len(areas) > 0 {
+		return InAreas(areas)
+	}
+	return nil
+}
+
+// InAreas is the item filter of an area-scoped caller: items with any of codes among their areas (at
+// any level). An item without areas is in none.
+func InAreas(codes []string) func(Item) bool {
+	return func(it Item) bool {
+		for _, code := range it.Areas {
+			if slices.Contains(codes, code) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // sees reports whether filter (nil: everything) lets it through.
@@ -280,18 +310,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if label := q.Get("label"); label != "" {
 		eq.Attrs["label"] = label
 	}
-	events, err := s.d.Events.Events(r.Context(), eq)
+	events, err := s.d.Events.EventsIn(r.Context(), eq, s.scopeAreas(r))
 	if err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
-	filter := s.scope(r)
-	out := make([]Item, 0, len(events))
-	for _, e := range events {
-		it := ItemOf(registry.Entity{ID: e.Entity, Kind: e.Kind, Type: e.Type, Time: e.Time, Location: e.Location,
+	out := make([]Item, len(events))
+	for i, e := range events {
+		out[i] = ItemOf(registry.Entity{ID: e.Entity, Kind: e.Kind, Type: e.Type, Time: e.Time, Location: e.Location,
 			HasLocation: e.HasLocation, Values: e.Values, Attrs: e.Attrs, Areas: e.Areas})
-		if sees(filter, it) {
-			out = append(out, it)
-		}
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"events": out, "count": len(out)})
 }

@@ -178,14 +178,22 @@ func (a *App) alarmInScope(ctx context.Context, p *auth.Principal, id string) er
 	return nil
 }
 
-// areaFilter limits an area-scoped operator to entities in their areas: on the live feed (items,
-// clusters, leaves) and on the devices, readings, events, entities and area summary routes.
-func areaFilter(r *http.Request) func(dashboard.Item) bool {
-	p := auth.From(r.Context())
-	if p == nil || len(p.Areas) == 0 {
-		return nil
+// scopeAreas are an area-scoped operator's area codes (none for everyone else): the devices,
+// readings, events, entities and area summary routes show them only what lies there.
+func scopeAreas(r *http.Request) []string {
+	if p := auth.From(r.Context()); p != nil {
+		return p.Areas
 	}
-	return func(it dashboard.Item) bool { return p.SeesArea(it.Areas) }
+	return nil
+}
+
+// areaFilter limits an area-scoped operator's live feed (items, clusters, leaves) to entities in
+// their areas, as scopeAreas does on the routes.
+func areaFilter(r *http.Request) func(dashboard.Item) bool {
+	if areas := scopeAreas(r); len(areas) > 0 {
+		return dashboard.InAreas(areas)
+	}
+	return nil
 }
 
 // actor names who is acting on an operator route: the signed-in user ("" when nobody is).

@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/report"
+	"github.com/ioc-vn/ioc/stream"
 )
 
 // TestAreaScopedOperatorReadsOnlyTheirArea: an operator scoped to district 829 (TP Bến Tre) sees the
@@ -168,4 +170,53 @@ func submitReport(t *testing.T, anon *caller, lon, lat string) int64 {
 		t.Fatalf("submit: %d %s", code, raw)
 	}
 	return created.ID
+}
+
+// TestScopedEventsFillTheLimit: GET /api/v1/events answers the newest 1,000 events; an operator scoped
+// to district 829 gets their own event although 1,001 newer ones lie in Ba Tri (district 836), and an
+// unscoped operator gets the newest 1,000, all in Ba Tri.
+func TestScopedEventsFillTheLimit(t *testing.T) {
+	a, callers := authzApp(t)
+	if err := a.Auth.AddUser(t.Context(), auth.User{Name: "op.city", Role: auth.RoleOperator, Areas: []string{"829"}}, "mật-khẩu-op.city"); err != nil {
+		t.Fatal(err)
+	}
+	scoped := signIn(t, callers["admin"].base, "op.city", "mật-khẩu-op.city")
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	ev := func(id string, at time.Time, district string) stream.Event {
+		return stream.Event{Entity: "cam-" + id, Kind: "camera", Type: stream.TypeCamera, Time: at,
+			Attrs: map[string]string{"event_id": id}, Areas: map[string]string{"province": "83", "district": district}}
+	}
+	batch := []stream.Event{ev("city", t0, "829")}
+	for i := range 1001 {
+		batch = append(batch, ev(fmt.Sprintf("ba-tri-%d", i), t0.Add(time.Duration(i+1)*time.Millisecond), "836"))
+	}
+	if err := a.Store.Write(t.Context(), batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		who       string
+		c         *caller
+		count     int
+		city, out bool // lists the city event, lists a Ba Tri one
+	}{
+		{"op.city", scoped, 1, true, false},
+		{"operator", callers["operator"], 1000, false, true},
+	} {
+		var got struct {
+			Count  int
+			Events []dashboard.Item
+		}
+		code, raw := tc.c.do(t, "GET", "/api/v1/events?type=camera", "", nil)
+		if err := json.Unmarshal([]byte(raw), &got); err != nil || code != 200 {
+			t.Fatalf("%s: %d %s", tc.who, code, short(raw))
+		}
+		city, out := false, false
+		for _, it := range got.Events {
+			city = city || it.ID == "cam-city"
+			out = out || it.Areas["district"] == "836"
+		}
+		if got.Count != tc.count || city != tc.city || out != tc.out {
+			t.Errorf("%s: %d events, city event %v, Ba Tri events %v; want %d, %v, %v", tc.who, got.Count, city, out, tc.count, tc.city, tc.out)
+		}
+	}
 }

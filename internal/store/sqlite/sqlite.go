@@ -259,8 +259,17 @@ func (s *Store) Readings(ctx context.Context, q stream.ReadingQuery) ([]stream.S
 	return out, nil
 }
 
-// Events answers an event query, newest first.
+// Events answers an event query, newest first: at most q.Limit events (1,000 when it is not set or
+// above 10,000).
 func (s *Store) Events(ctx context.Context, q stream.EventQuery) ([]stream.Event, error) {
+	return s.EventsIn(ctx, q, nil)
+}
+
+// EventsIn is Events narrowed to the events in any of areas (admin area codes at any level, matched
+// against each event's Areas; an event without areas is in none). The narrowing happens in the query,
+// before the limit, so a caller scoped to some areas gets up to q.Limit of their own events however
+// many newer ones lie elsewhere. No areas: every event, as Events.
+func (s *Store) EventsIn(ctx context.Context, q stream.EventQuery, areas []string) ([]stream.Event, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
@@ -282,6 +291,13 @@ func (s *Store) Events(ctx context.Context, q stream.EventQuery) ([]stream.Event
 	for k, v := range q.Attrs {
 		add("json_extract(attrs, '$.' || json_quote(?)) = ?", k)
 		args = append(args, v)
+	}
+	if len(areas) > 0 { // the events_ts index orders the scan; each row's areas object is read in place
+		where = append(where, "EXISTS (SELECT 1 FROM json_each(events.areas) WHERE json_each.value IN (?"+
+			strings.Repeat(", ?", len(areas)-1)+"))")
+		for _, a := range areas {
+			args = append(args, a)
+		}
 	}
 	limit := q.Limit
 	if limit <= 0 || limit > 10000 {

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,5 +82,62 @@ func TestEventsAndEntitiesSurviveReopen(t *testing.T) {
 	}
 	if c := es[byID["cam-dong-khoi"]]; c.Attrs["event_id"] != "e2" || !c.HasLocation {
 		t.Errorf("camera latest = %+v", c)
+	}
+}
+
+// TestEventsInNarrowsBeforeTheLimit: an area-scoped query gets up to the limit of events in its areas
+// (any level) even when many more newer events lie elsewhere; an event without areas is in none.
+func TestEventsInNarrowsBeforeTheLimit(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "ioc.db"))
+	t0 := time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)
+	ev := func(id string, at time.Time, areas map[string]string) stream.Event {
+		return stream.Event{Entity: "cam-" + id, Kind: "camera", Type: stream.TypeCamera, Time: at,
+			Attrs: map[string]string{"event_id": id}, Areas: areas}
+	}
+	city := map[string]string{"province": "83", "district": "829", "ward": "28756"}
+	baTri := map[string]string{"province": "83", "district": "836"}
+	var batch []stream.Event
+	for i := range 3 { // the oldest: three in the city
+		batch = append(batch, ev(fmt.Sprintf("city-%d", i), t0.Add(time.Duration(i)*time.Second), city))
+	}
+	for i := range 25 { // then 25 in Ba Tri, more than the limit
+		batch = append(batch, ev(fmt.Sprintf("ba-tri-%02d", i), t0.Add(time.Minute+time.Duration(i)*time.Second), baTri))
+	}
+	batch = append(batch, ev("nowhere", t0.Add(time.Hour), nil)) // the newest: no location, no areas
+	if err := s.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		areas []string
+		limit int
+		want  []string // the first event ids, newest first
+		n     int      // how many events
+	}{
+		{"district, limit 10", []string{"829"}, 10, []string{"city-2", "city-1", "city-0"}, 3},
+		{"ward code", []string{"28756"}, 10, []string{"city-2", "city-1", "city-0"}, 3},
+		{"two districts fill the limit", []string{"829", "836"}, 10, []string{"ba-tri-24", "ba-tri-23"}, 10},
+		{"province leaves out the event without areas", []string{"83"}, 5, []string{"ba-tri-24"}, 5},
+		{"unknown area", []string{"830"}, 10, nil, 0},
+		{"no areas: everything", nil, 10, []string{"nowhere", "ba-tri-24"}, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.EventsIn(ctx, stream.EventQuery{Type: stream.TypeCamera, Limit: tt.limit}, tt.areas)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := make([]string, len(got))
+			for i, e := range got {
+				ids[i] = e.Attrs["event_id"]
+			}
+			if len(ids) != tt.n || len(ids) < len(tt.want) || !slices.Equal(ids[:len(tt.want)], tt.want) {
+				t.Errorf("got %d events %v, want %d starting with %v", len(ids), ids, tt.n, tt.want)
+			}
+		})
+	}
+	if all, err := s.Events(ctx, stream.EventQuery{Limit: 10}); err != nil || len(all) != 10 || all[0].Attrs["event_id"] != "nowhere" {
+		t.Errorf("Events without areas: %d events, %v", len(all), err)
 	}
 }
