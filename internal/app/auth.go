@@ -18,6 +18,7 @@ import (
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/auth"
+	"github.com/ioc-vn/ioc/internal/camera"
 	"github.com/ioc-vn/ioc/internal/config"
 	"github.com/ioc-vn/ioc/internal/httpapi"
 	"github.com/ioc-vn/ioc/internal/report"
@@ -194,6 +195,16 @@ func areaFilter(r *http.Request) func(dashboard.Item) bool {
 		return dashboard.InAreas(areas)
 	}
 	return nil
+}
+
+// cameraScope lets an area-scoped operator list only the cameras located in their areas (the admin
+// areas of the camera's configured position, any level).
+func (a *App) cameraScope(r *http.Request) func(camera.Config) bool {
+	p := auth.From(r.Context())
+	if p == nil || len(p.Areas) == 0 {
+		return nil
+	}
+	return func(c camera.Config) bool { return p.SeesArea(a.Geo.Codes(c.Location[0], c.Location[1])) }
 }
 
 // actor names who is acting on an operator route: the signed-in user ("" when nobody is).

@@ -223,6 +223,7 @@ func (a *App) startCameras(reg prometheus.Registerer, opts Options) error {
 	if err != nil {
 		return err
 	}
+	admin.SetScope(a.cameraScope)
 	adminMux := http.NewServeMux()
 	admin.Register(adminMux)
 	a.handlers = map[string]http.Handler{"/api/v1/cameras": adminMux, "/api/v1/cameras/": adminMux}

@@ -220,3 +220,34 @@ func TestScopedEventsFillTheLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestScopedOperatorListsCamerasInTheirAreas: an operator scoped to district 829 lists only the
+// cameras placed there; an unscoped operator lists both (TestAdminListScoped: unregistered sources).
+func TestScopedOperatorListsCamerasInTheirAreas(t *testing.T) {
+	a, callers := authzApp(t)
+	if err := a.Auth.AddUser(t.Context(), auth.User{Name: "op.city", Role: auth.RoleOperator, Areas: []string{"829"}}, "mật-khẩu-op.city"); err != nil {
+		t.Fatal(err)
+	}
+	scoped := signIn(t, callers["admin"].base, "op.city", "mật-khẩu-op.city")
+	for _, cam := range []string{
+		`{"id":"cam-city","location":[106.3759,10.2415],"source":{"kind":"frigate","name":"city"}}`,
+		`{"id":"cam-ba-tri","location":[106.5939,10.0431],"source":{"kind":"frigate","name":"ba-tri"}}`,
+	} {
+		if code, raw := callers["admin"].do(t, "POST", "/api/v1/cameras", "application/json", strings.NewReader(cam)); code != http.StatusCreated {
+			t.Fatalf("add camera: %d %s", code, short(raw))
+		}
+	}
+	for _, tc := range []struct {
+		who         string
+		c           *caller
+		city, baTri bool // lists cam-city, cam-ba-tri
+	}{
+		{"op.city", scoped, true, false},
+		{"operator", callers["operator"], true, true},
+	} {
+		code, raw := tc.c.do(t, "GET", "/api/v1/cameras", "", nil)
+		if code != 200 || strings.Contains(raw, `"cam-city"`) != tc.city || strings.Contains(raw, `"cam-ba-tri"`) != tc.baTri {
+			t.Errorf("%s: cameras %d %s; want cam-city %v, cam-ba-tri %v", tc.who, code, short(raw), tc.city, tc.baTri)
+		}
+	}
+}

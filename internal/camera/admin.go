@@ -24,6 +24,7 @@ type Admin struct {
 	offlineAfter time.Duration
 	onAdd        func(Config) // makes the camera a map entity; may be nil
 	log          *slog.Logger
+	scope        func(r *http.Request) func(Config) bool // see SetScope; nil lists every camera
 
 	mu    sync.Mutex // guards added and serialises writes of file
 	added map[string]Config
@@ -61,6 +62,20 @@ func NewAdmin(cams *Registry, file string, offlineAfter time.Duration, onAdd fun
 	return a, nil
 }
 
+// SetScope sets the per-request camera filter of the list routes, for callers who may see only some
+// cameras (area-scoped operators: those located in their areas). A nil filter from scope lists every
+// camera. A scoped caller gets no unregistered sources: an unknown camera has no known place. Call it
+// before the routes serve requests.
+func (a *Admin) SetScope(scope func(r *http.Request) func(Config) bool) { a.scope = scope }
+
+// visible is the caller's camera filter, nil when they see every camera.
+func (a *Admin) visible(r *http.Request) func(Config) bool {
+	if a.scope == nil {
+		return nil
+	}
+	return a.scope(r)
+}
+
 // Register adds the admin routes to mux.
 func (a *Admin) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/cameras", httpapi.Wrap(a.log, a.list))
@@ -77,7 +92,8 @@ type Status struct {
 	Online    bool    `json:"online"`
 }
 
-func (a *Admin) list(w http.ResponseWriter, _ *http.Request) error {
+func (a *Admin) list(w http.ResponseWriter, r *http.Request) error {
+	visible := a.visible(r)
 	now := a.cams.now()
 	a.mu.Lock()
 	added := make(map[string]bool, len(a.added))
@@ -88,6 +104,9 @@ func (a *Admin) list(w http.ResponseWriter, _ *http.Request) error {
 	cams := a.cams.Cameras()
 	out := make([]Status, 0, len(cams))
 	for _, c := range cams {
+		if visible != nil && !visible(c) {
+			continue
+		}
 		st := Status{Config: c, Origin: "config"}
 		if added[c.ID] {
 			st.Origin = "admin"
@@ -102,8 +121,11 @@ func (a *Admin) list(w http.ResponseWriter, _ *http.Request) error {
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"count": len(out), "cameras": out})
 }
 
-func (a *Admin) unregistered(w http.ResponseWriter, _ *http.Request) error {
+func (a *Admin) unregistered(w http.ResponseWriter, r *http.Request) error {
 	src := a.cams.Unregistered()
+	if a.visible(r) != nil { // unknown cameras have no place, so none lies in a scoped caller's areas
+		src = []string{}
+	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"count": len(src), "sources": src})
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,64 @@ func TestAdminAPI(t *testing.T) {
 	_, r3, _ := newAdmin(t, file, nil)
 	if _, ok := r3.LastHeard("cam-cho"); ok {
 		t.Fatal("removed camera came back at restart")
+	}
+}
+
+// TestAdminListScoped: with a scope, a caller lists only the cameras their filter lets through and
+// no unregistered sources; a caller without a filter lists every camera and unknown source.
+func TestAdminListScoped(t *testing.T) {
+	a, r, srv := newAdmin(t, filepath.Join(t.TempDir(), "cameras.json"), nil)
+	for _, c := range cams()[1:] {
+		if err := r.Add(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Resolve("frigate", "frigate:unknown", t0, FrigateID("unknown"))
+	// The X-Cameras header names the cameras a scoped test caller may see.
+	a.SetScope(func(req *http.Request) func(Config) bool {
+		if ids := req.Header.Get("X-Cameras"); ids != "" {
+			return func(c Config) bool { return strings.Contains(ids, c.ID) }
+		}
+		return nil
+	})
+	tests := []struct {
+		name, path, scope string
+		want              string // the ids or sources listed, comma-separated
+	}{
+		{"unscoped list", "/api/v1/cameras", "", "cam-a,cam-b,cam-c"},
+		{"scoped list", "/api/v1/cameras", "cam-b", "cam-b"},
+		{"scope with no camera", "/api/v1/cameras", "cam-none", ""},
+		{"unscoped unregistered", "/api/v1/cameras/unregistered", "", "frigate:unknown"},
+		{"scoped unregistered", "/api/v1/cameras/unregistered", "cam-b", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest("GET", srv.URL+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Cameras", tc.scope)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var body struct {
+				Count   int
+				Cameras []Status
+				Sources []string
+			}
+			if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != 200 {
+				t.Fatalf("%d, %v", res.StatusCode, err)
+			}
+			got := body.Sources
+			for _, c := range body.Cameras {
+				got = append(got, c.ID)
+			}
+			slices.Sort(got)
+			if strings.Join(got, ",") != tc.want || body.Count != len(got) {
+				t.Errorf("listed %v (count %d), want %q", got, body.Count, tc.want)
+			}
+		})
 	}
 }
