@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -288,6 +289,7 @@ collectors:
 	startAt, dbCPU := time.Now(), cpuSeconds(b, db.PID())
 	p = startIOC(b, path, "") // the clock runs from its start, not from its readiness
 	defer p.stop()
+	profileDrain(b)
 	last := time.Now()
 	waitFor(b, 10*time.Minute, "ioc stored everything", func() bool {
 		n := influxCount(b, db.URL, database, "salinity")
@@ -310,6 +312,33 @@ collectors:
 // probeCount counts the 2001 probe points in db.
 func probeCount(b *testing.B, base, db string) int {
 	return influxCountWhere(b, base, db, "salinity", "time < '2002-01-01T00:00:00Z'")
+}
+
+// profileDrain, with $IOC_BENCH_PPROF and $IOC_BENCH_CPUPROFILE set, saves a 10 s CPU profile of the
+// ioc process taken from the start of its drain to the file $IOC_BENCH_CPUPROFILE names.
+func profileDrain(b *testing.B) {
+	addr, file := os.Getenv("IOC_BENCH_PPROF"), os.Getenv("IOC_BENCH_CPUPROFILE")
+	if addr == "" || file == "" {
+		return
+	}
+	go func() {
+		for range 100 {
+			resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			defer resp.Body.Close()
+			data, err := io.ReadAll(resp.Body)
+			if err == nil {
+				err = os.WriteFile(file, data, 0o644)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "cpu profile: %v\n", err)
+			}
+			return
+		}
+	}()
 }
 
 // reportCPU reports the CPU time per message a consumer process and InfluxDB spent on a drain: the
