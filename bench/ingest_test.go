@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -216,14 +217,14 @@ func ingestTelegraf(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server) 
 	probe(b, m.URL, l.Root, func() bool { return probeCount(b, db.URL, database) > 0 })
 	tg.stop()
 	l.publish(b, m.URL, "bench-pub-telegraf") // queued in Telegraf's durable session
-	startAt, dbCPU := time.Now(), cpuSeconds(b, db.PID())
+	startAt, dbCPU, mqCPU := time.Now(), cpuSeconds(b, db.PID()), cpuSeconds(b, m.PID())
 	tg = start(b, telegrafBinary(b), "--config", path)
 	defer tg.stop()
 	waitFor(b, 10*time.Minute, "telegraf stored everything:\n"+tg.output(), func() bool {
 		return influxCount(b, db.URL, database, "salinity") >= l.Total
 	})
 	rate := float64(l.Total) / time.Since(startAt).Seconds()
-	reportCPU(b, l.Total, cpuSeconds(b, tg.cmd.Process.Pid), cpuSeconds(b, db.PID())-dbCPU)
+	reportCPU(b, l.Total, cpuSeconds(b, tg.cmd.Process.Pid), cpuSeconds(b, db.PID())-dbCPU, cpuSeconds(b, m.PID())-mqCPU)
 	if n := influxCount(b, db.URL, database, "salinity"); n != l.Total {
 		b.Fatalf("telegraf stored %d points, want %d", n, l.Total)
 	}
@@ -285,9 +286,10 @@ collectors:
 	probe(b, m.URL, l.Root, func() bool { return probeCount(b, db.URL, database) > 0 })
 	p.stop()
 	l.publish(b, m.URL, "bench-pub-ioc") // queued in ioc's durable session
-	startAt, dbCPU := time.Now(), cpuSeconds(b, db.PID())
+	startAt, dbCPU, mqCPU := time.Now(), cpuSeconds(b, db.PID()), cpuSeconds(b, m.PID())
 	p = startIOC(b, path, "") // the clock runs from its start, not from its readiness
 	defer p.stop()
+	profileDrain(b)
 	last := time.Now()
 	waitFor(b, 10*time.Minute, "ioc stored everything", func() bool {
 		n := influxCount(b, db.URL, database, "salinity")
@@ -298,12 +300,15 @@ collectors:
 		return n >= l.Total
 	})
 	rate := float64(l.Total) / time.Since(startAt).Seconds()
-	reportCPU(b, l.Total, cpuSeconds(b, p.cmd.Process.Pid), cpuSeconds(b, db.PID())-dbCPU)
+	reportCPU(b, l.Total, cpuSeconds(b, p.cmd.Process.Pid), cpuSeconds(b, db.PID())-dbCPU, cpuSeconds(b, m.PID())-mqCPU)
 	if n := influxCount(b, db.URL, database, "salinity"); n != l.Total {
 		b.Fatalf("ioc stored %d points, want %d", n, l.Total)
 	}
 	b.ReportMetric(p.rssBytes(b)/(1<<20), "rss_MiB")
 	reportSinkMetrics(b, captureMetrics(b, httpAddr, "Ingest_ioc"))
+	if addr, file := os.Getenv("IOC_BENCH_PPROF"), os.Getenv("IOC_BENCH_HEAPPROFILE"); addr != "" && file != "" {
+		saveProfile(b, "http://"+addr+"/debug/pprof/heap", file) // what the drain left in memory
+	}
 	return rate
 }
 
@@ -312,11 +317,56 @@ func probeCount(b *testing.B, base, db string) int {
 	return influxCountWhere(b, base, db, "salinity", "time < '2002-01-01T00:00:00Z'")
 }
 
-// reportCPU reports the CPU time per message a consumer process and InfluxDB spent on a drain: the
-// cost of each path, which unlike a rate hardly depends on what else the machine was running.
-func reportCPU(b *testing.B, messages int, consumer, influxd float64) {
+// profileDrain, with $IOC_BENCH_PPROF and $IOC_BENCH_CPUPROFILE set, saves a 10 s CPU profile of the
+// ioc process taken from the start of its drain to the file $IOC_BENCH_CPUPROFILE names.
+func profileDrain(b *testing.B) {
+	addr, file := os.Getenv("IOC_BENCH_PPROF"), os.Getenv("IOC_BENCH_CPUPROFILE")
+	if addr == "" || file == "" {
+		return
+	}
+	go func() {
+		for range 100 {
+			resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			defer resp.Body.Close()
+			data, err := io.ReadAll(resp.Body)
+			if err == nil {
+				err = os.WriteFile(file, data, 0o644)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "cpu profile: %v\n", err)
+			}
+			return
+		}
+	}()
+}
+
+// saveProfile fetches a pprof profile from url into file.
+func saveProfile(b *testing.B, url, file string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Fatalf("profile: %v", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(file, data, 0o644)
+	}
+	if err != nil {
+		b.Fatalf("profile %s: %v", file, err)
+	}
+}
+
+// reportCPU reports the CPU time per message the consumer process, InfluxDB and Mosquitto spent on a
+// drain: the cost of each part of the path, which unlike a rate hardly depends on what else the
+// machine was running. Their sum bounds the rate two cores can reach.
+func reportCPU(b *testing.B, messages int, consumer, influxd, mosquitto float64) {
 	b.ReportMetric(consumer/float64(messages)*1e6, "cpu_us/msg")
 	b.ReportMetric(influxd/float64(messages)*1e6, "influxd_us/msg")
+	b.ReportMetric(mosquitto/float64(messages)*1e6, "mosquitto_us/msg")
 }
 
 // reportSinkMetrics reports, from ioc's /metrics after a run, the pipeline's drops and each durable

@@ -83,6 +83,9 @@ func (m *Mosquitto) start(t testing.TB, bin string) {
 	}
 }
 
+// PID is the mosquitto process id, for benchmarks that account its CPU time.
+func (m *Mosquitto) PID() int { return m.cmd.Process.Pid }
+
 // Stop kills the broker.
 func (m *Mosquitto) Stop() {
 	if m.cmd != nil && m.cmd.Process != nil {
