@@ -40,13 +40,14 @@ async function newPage(opts = {}) {
   return page;
 }
 
-// signIn fills the sign-in form that staff pages show to a browser without a session.
-async function signIn(page) {
+// signIn fills the sign-in form that staff pages show to a browser without a session (the first
+// admin unless told).
+async function signIn(page, user = process.env.IOC_USER, password = process.env.IOC_PASSWORD) {
   await page.waitForSelector("#login");
   assert.equal(await page.evaluate(() => document.activeElement?.id), "login-user");
-  await page.keyboard.type(process.env.IOC_USER);
+  await page.keyboard.type(user);
   await page.keyboard.press("Tab");
-  await page.keyboard.type(process.env.IOC_PASSWORD);
+  await page.keyboard.type(password);
   await page.keyboard.press("Enter");
   await page.waitForSelector("#login", { state: "detached" });
 }
@@ -248,6 +249,36 @@ test("a report filed on /report at 360×640 with the keyboard shows on the map, 
   await kpi.context().close();
   await page.context().close();
   assert.deepEqual(foreign, []);
+});
+
+test("/kpi offers an area-scoped operator only their areas and asks for one of them", async () => {
+  const password = "mật-khẩu-op.kpi-2026";
+  const resp = await fetch(base + "/api/v1/admin/users", {
+    method: "POST",
+    headers: { Authorization: "Bearer " + process.env.IOC_TOKEN, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "op.kpi", role: "operator", areas: ["836", "829"], password }),
+  });
+  assert.ok(resp.ok, "add op.kpi: " + resp.status + " " + (await resp.text()));
+  const kpi = await newPage({ viewport: { width: 1920, height: 1080 } });
+  const asked = []; // the area of every KPI request
+  kpi.on("request", (r) => r.url().includes("/api/v1/kpi?") && asked.push(new URL(r.url()).searchParams.get("area")));
+  await kpi.goto(base + "/kpi");
+  await signIn(kpi, "op.kpi", password);
+  await kpi.waitForFunction(() => document.body.dataset.loaded, null, { timeout: 10000 });
+  const options = await kpi.$$eval("#area option", (os) => os.map((o) => [o.value, o.textContent]));
+  assert.deepEqual(options.map((o) => o[0]).sort(), ["829", "836"], `their two districts, no whole province (have ${options})`);
+  assert.ok(options.every(([code, name]) => name && name !== code), "districts by name");
+  const first = await kpi.inputValue("#area");
+  assert.deepEqual(asked, [first]);
+  assert.match(await kpi.getAttribute("#csv", "href"), new RegExp("area=" + first));
+  // Both reports were filed in Thành phố Bến Tre (829), none in Ba Tri (836).
+  const other = first === "829" ? "836" : "829";
+  await kpi.selectOption("#area", other);
+  await kpi.waitForFunction((want) => document.getElementById("rec-today").textContent === want,
+    other === "829" ? "2" : "0", { timeout: 10000 });
+  assert.equal(asked.at(-1), other);
+  assert.ok(asked.every((area) => area), `every KPI request names an area: ${JSON.stringify(asked)}`);
+  await kpi.context().close();
 });
 
 test("the viewport subscription follows pan and zoom", async () => {

@@ -251,3 +251,28 @@ func TestScopedOperatorListsCamerasInTheirAreas(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiAreaOperatorNamesAnArea: what the /kpi page relies on for an operator scoped to two
+// districts: /api/v1/auth/me lists their areas, and the KPI routes want one of them in area=.
+func TestMultiAreaOperatorNamesAnArea(t *testing.T) {
+	a, callers := authzApp(t)
+	if err := a.Auth.AddUser(t.Context(), auth.User{Name: "op.two", Role: auth.RoleOperator, Areas: []string{"829", "836"}}, "mật-khẩu-op.two"); err != nil {
+		t.Fatal(err)
+	}
+	op := signIn(t, callers["admin"].base, "op.two", "mật-khẩu-op.two")
+	for _, tc := range []struct {
+		path     string
+		code     int
+		contains string
+	}{
+		{"/api/v1/auth/me", 200, `"areas":["829","836"]`},
+		{"/api/v1/kpi", 400, `"area_required"`},
+		{"/api/v1/kpi?area=836", 200, `"area":"836"`},
+		{"/api/v1/kpi?format=csv&area=829", 200, "area,829"},
+		{"/api/v1/kpi?area=831", 403, `"out_of_scope"`},
+	} {
+		if code, raw := op.do(t, "GET", tc.path, "", nil); code != tc.code || !strings.Contains(raw, tc.contains) {
+			t.Errorf("%s: %d %s, want %d with %s", tc.path, code, short(raw), tc.code, tc.contains)
+		}
+	}
+}

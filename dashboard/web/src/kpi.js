@@ -124,6 +124,16 @@ function drawTrends() {
   );
 }
 
+// fillAreas offers the province's districts, or to an operator scoped to areas only those (codes at
+// any level): the KPI API answers them for one of their areas at a time, so they get no "whole
+// province" and the page always sends area=, the first of theirs to begin with.
+function fillAreas(own) {
+  const codes = own.length ? own : [...names.keys()];
+  const options = codes.map((code) => [code, names.get(code) || code]).sort((a, b) => a[1].localeCompare(b[1], "vi"));
+  if (own.length) $("area").replaceChildren();
+  $("area").append(...options.map(([code, name]) => el("option", { value: code }, name)));
+}
+
 async function load() {
   const area = $("area").value;
   const q = new URLSearchParams(area ? { area } : {});
@@ -142,7 +152,7 @@ async function init() {
   onLang(render);
   applyTexts();
   $("logout").addEventListener("click", signOut);
-  await signedIn();
+  const me = await signedIn();
   try {
     const cat = await api("/api/v1/reports/services");
     catNames = new Map((cat.Services || cat.services || []).map((s) => [s.Code ?? s.code, s.Name ?? s.name]));
@@ -154,10 +164,10 @@ async function init() {
     for (const f of fc.features) names.set(f.properties.code, f.properties.name);
     choroLayer = L.geoJSON(fc).addTo(choro);
     if (choroLayer.getLayers().length) choro.fitBounds(choroLayer.getBounds());
-    for (const [code, name] of [...names].sort((a, b) => a[1].localeCompare(b[1], "vi"))) $("area").append(el("option", { value: code }, name));
   } catch {
     // the choropleth stays empty; the numbers still show
   }
+  fillAreas(me.areas || []);
   $("area").addEventListener("change", load);
   await load();
   setInterval(load, 15000);
