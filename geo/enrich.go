@@ -2,7 +2,6 @@ package geo
 
 import (
 	"context"
-	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -95,7 +94,7 @@ func (e *Enricher) Process(_ context.Context, ev *stream.Event) error {
 	e.mu.Unlock()
 	if ok && c.gen == cur.gen && c.p == ev.Location {
 		e.m.cached.Inc()
-		ev.Areas = maps.Clone(c.codes)
+		ev.Areas = c.codes // shared: events' maps are read-only (a stage that changes one copies it)
 		return nil
 	}
 	codes := cur.areas.Codes(ev.Location)
@@ -112,6 +111,6 @@ func (e *Enricher) Process(_ context.Context, ev *stream.Event) error {
 	}
 	e.cache[ev.Entity] = cached{p: ev.Location, gen: cur.gen, codes: codes}
 	e.mu.Unlock()
-	ev.Areas = maps.Clone(codes)
+	ev.Areas = codes
 	return nil
 }

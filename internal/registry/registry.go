@@ -192,15 +192,15 @@ func (r *Registry) Write(_ context.Context, events []stream.Event) error {
 				continue
 			}
 			e.Time = ev.Time
-			e.Values = mergeInto(e.Values, ev.Values)
-			e.Attrs = mergeInto(e.Attrs, ev.Attrs)
+			e.Values = merged(e.Values, ev.Values)
+			e.Attrs = merged(e.Attrs, ev.Attrs)
 			if len(ev.Areas) > 0 {
 				e.Areas = ev.Areas
 			}
 			if ev.HasLocation {
 				e.Location, e.HasLocation = ev.Location, true
 			}
-			changed[e.ID] = e.clone()
+			changed[e.ID] = *e // maps are replaced, never changed in place, so sharing them is safe
 		}
 	}()
 	if r.publish != nil && len(changed) > 0 {
@@ -265,17 +265,21 @@ func maps[V any](m map[string]V) map[string]V {
 	return out
 }
 
-func mergeInto[V any](dst, src map[string]V) map[string]V {
+// merged returns old with src's entries laid over it, as a new map when src adds anything: an
+// entity's maps are never changed in place (copy on write), so the states published to the live hub
+// can share them.
+func merged[V any](old, src map[string]V) map[string]V {
 	if len(src) == 0 {
-		return dst
+		return old
 	}
-	if dst == nil {
-		dst = make(map[string]V, len(src))
+	out := make(map[string]V, len(old)+len(src))
+	for k, v := range old {
+		out[k] = v
 	}
 	for k, v := range src {
-		dst[k] = v
+		out[k] = v
 	}
-	return dst
+	return out
 }
 
 // kindByField infers a device kind from the fields it reports.
