@@ -116,7 +116,7 @@ func (a *App) guard(mux *http.ServeMux) (http.Handler, error) {
 }
 
 // objectChecks keep area-scoped operators and unit staff to their own reports and alarms when they
-// address one, and narrow the alarm KPIs to one of the operator's areas.
+// address one, and narrow the alarm KPIs to the operator's areas.
 func (a *App) objectChecks() map[string]auth.ObjectCheck {
 	reportByID := func(r *http.Request, p *auth.Principal) error {
 		// The access layer runs before the mux sets path values: read the id from the path.
@@ -143,9 +143,9 @@ func (a *App) objectChecks() map[string]auth.ObjectCheck {
 		switch id {
 		case "":
 			return nil
-		case "kpi": // GET /api/v1/alarms/kpi?area=: the figures of one of the operator's areas
+		case "kpi": // GET /api/v1/alarms/kpi?area=: the figures of the operator's areas, or of those named
 			q := r.URL.Query()
-			if err := auth.NarrowArea(q, p); err != nil {
+			if err := auth.NarrowAreas(q, p); err != nil {
 				return err
 			}
 			r.URL.RawQuery = q.Encode()

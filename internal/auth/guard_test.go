@@ -39,7 +39,7 @@ type harness struct {
 	srv   *httptest.Server
 	clock *clock
 	logs  *syncBuffer
-	seen  chan string // query strings of GET /test/list
+	seen  chan string // query strings of GET /test/list and /test/one
 }
 
 type syncBuffer struct {
@@ -93,9 +93,9 @@ func newHarness(t testing.TB, edit func(*Config, *GuardOptions)) *harness {
 		}
 		io.WriteString(w, "wrote as "+From(r.Context()).User)
 	})
-	mux.HandleFunc("GET /test/list", func(w http.ResponseWriter, r *http.Request) {
-		h.seen <- r.URL.RawQuery
-	})
+	seenQuery := func(w http.ResponseWriter, r *http.Request) { h.seen <- r.URL.RawQuery }
+	mux.HandleFunc("GET /test/list", seenQuery)
+	mux.HandleFunc("GET /test/one", seenQuery)
 	mux.HandleFunc("GET /test/unruled", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {})
 	if opts.Policy == nil {
@@ -103,6 +103,7 @@ func newHarness(t testing.TB, edit func(*Config, *GuardOptions)) *harness {
 	}
 	opts.Policy["POST /test/write"] = post(Desk)
 	opts.Policy["GET /test/list"] = Rule{Read: Handlers, Scope: ScopeReportList}
+	opts.Policy["GET /test/one"] = Rule{Read: Staff, Scope: ScopeAreaParam}
 	g, err := h.svc.Guard(mux, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -435,18 +436,25 @@ func TestScopedCallersAreNarrowed(t *testing.T) {
 	one, _ := h.login("op.one", "mật-khẩu-trực-ban", nil)
 	two, _ := h.login("op.two", "mật-khẩu-trực-ban", nil)
 	for _, tc := range []struct {
-		name, sess, query string
-		want              int
-		seen              string
+		name, sess, path string
+		want             int
+		seen             string
 	}{
-		{"unit forced to its unit", unit, "", 200, "unit=ba-tri"},
-		{"unit asking for another unit", unit, "unit=mo-cay", 403, ""},
-		{"operator with one area", one, "status=new", 200, "area=83-829&status=new"},
-		{"operator outside their area", one, "area=83-831", 403, ""},
-		{"operator with two areas must choose", two, "", 400, ""},
-		{"operator with two areas, one chosen", two, "area=83-831", 200, "area=83-831"},
+		{"unit forced to its unit", unit, "/test/list", 200, "unit=ba-tri"},
+		{"unit asking for another unit", unit, "/test/list?unit=mo-cay", 403, ""},
+		{"operator with one area", one, "/test/list?status=new", 200, "area=83-829&status=new"},
+		{"operator outside their area", one, "/test/list?area=83-831", 403, ""},
+		{"operator with two areas gets both", two, "/test/list", 200, "area=83-829&area=83-831"},
+		{"operator with two areas, one chosen", two, "/test/list?area=83-831", 200, "area=83-831"},
+		{"operator with two areas, both chosen", two, "/test/list?area=83-831&area=&area=83-829", 200, "area=83-831&area=83-829"},
+		{"operator with two areas, one outside", two, "/test/list?area=83-831&area=83-836", 403, ""},
+		{"one-area route: operator with one area", one, "/test/one", 200, "area=83-829"},
+		{"one-area route: two areas must choose", two, "/test/one", 400, ""},
+		{"one-area route: two areas, one chosen", two, "/test/one?area=83-829", 200, "area=83-829"},
+		{"one-area route: outside", two, "/test/one?area=83-836", 403, ""},
+		{"one-area route: second value outside", two, "/test/one?area=83-829&area=83-836", 403, ""},
 	} {
-		resp, body := h.do("GET", "/test/list?"+tc.query, "", cookie(tc.sess))
+		resp, body := h.do("GET", tc.path, "", cookie(tc.sess))
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.want)
 			continue

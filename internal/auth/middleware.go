@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -225,16 +226,20 @@ func (g *Guard) scope(r *http.Request, p *Principal, rule Rule, pattern string) 
 				return httpapi.Errorf(http.StatusForbidden, "out_of_scope", "chỉ xem được phản ánh của đơn vị mình / only your unit's reports")
 			}
 			q.Set("unit", p.Unit)
-		} else if err := NarrowArea(q, p); err != nil {
+		} else if err := NarrowAreas(q, p); err != nil {
 			return err
 		}
 		r.URL.RawQuery = q.Encode()
-	case ScopeAreaParam:
+	case ScopeAreaParam, ScopeAreaSet:
 		if !safeMethod(r.Method) {
 			return nil
 		}
+		narrow := NarrowArea
+		if rule.Scope == ScopeAreaSet {
+			narrow = NarrowAreas
+		}
 		q := r.URL.Query()
-		if err := NarrowArea(q, p); err != nil {
+		if err := narrow(q, p); err != nil {
 			return err
 		}
 		r.URL.RawQuery = q.Encode()
@@ -242,24 +247,53 @@ func (g *Guard) scope(r *http.Request, p *Principal, rule Rule, pattern string) 
 	return nil
 }
 
+// NarrowAreas narrows the area parameters of query q (area=, repeatable; empty values are dropped)
+// to an area-scoped principal's areas: all of them when none is asked for, 403 when one asked for
+// lies outside them. The handler reads the union of the areas left. Unscoped principals are left
+// alone.
+func NarrowAreas(q url.Values, p *Principal) error {
+	if len(p.Areas) == 0 {
+		return nil
+	}
+	asked := slices.DeleteFunc(slices.Clone(q["area"]), func(a string) bool { return a == "" })
+	for _, a := range asked {
+		if !contains(p.Areas, a) {
+			return outOfScope(a)
+		}
+	}
+	if len(asked) == 0 {
+		asked = slices.Clone(p.Areas)
+	}
+	q["area"] = asked
+	return nil
+}
+
 // NarrowArea narrows the area parameter of query q to an area-scoped principal's areas: their only
 // area when none is asked for, 400 when they have several and none is asked for, 403 for an area
-// outside them. Unscoped principals are left alone.
+// outside them (any of the values, though the handler reads the first). Unscoped principals are left
+// alone.
 func NarrowArea(q url.Values, p *Principal) error {
 	if len(p.Areas) == 0 {
 		return nil
 	}
-	a := q.Get("area")
+	for _, a := range q["area"] {
+		if a != "" && !contains(p.Areas, a) {
+			return outOfScope(a)
+		}
+	}
 	switch {
-	case a == "" && len(p.Areas) == 1:
+	case q.Get("area") != "":
+	case len(p.Areas) == 1:
 		q.Set("area", p.Areas[0])
-	case a == "":
+	default:
 		return httpapi.Errorf(http.StatusBadRequest, "area_required", "hãy chọn một vùng: %s / choose an area: area=%s",
 			strings.Join(p.Areas, ", "), strings.Join(p.Areas, "|"))
-	case !contains(p.Areas, a):
-		return httpapi.Errorf(http.StatusForbidden, "out_of_scope", "vùng %s ngoài phạm vi của bạn / area %s is outside your scope", a, a)
 	}
 	return nil
+}
+
+func outOfScope(area string) error {
+	return httpapi.Errorf(http.StatusForbidden, "out_of_scope", "vùng %s ngoài phạm vi của bạn / area %s is outside your scope", area, area)
 }
 
 func contains(l []string, s string) bool {

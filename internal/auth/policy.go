@@ -53,11 +53,16 @@ type Scope uint8
 // Scopes.
 const (
 	ScopeNone Scope = iota
-	// ScopeReportList: unit staff list only their unit's reports; an area-scoped operator lists one
-	// of their areas (the only one by default, otherwise the area parameter is required).
+	// ScopeReportList: unit staff list only their unit's reports; an area-scoped operator lists
+	// their areas as ScopeAreaSet narrows them.
 	ScopeReportList
-	// ScopeAreaParam: an area-scoped operator must ask for one of their areas (alarm lists, KPIs).
+	// ScopeAreaParam: an area-scoped operator must ask for one of their areas, the only one by
+	// default (the KPI scorecard, which reports a single area).
 	ScopeAreaParam
+	// ScopeAreaSet: an area-scoped operator reads the union of their areas by default, or the ones
+	// they name in area= (repeatable), each of which must be theirs (alarm lists, report and alarm
+	// KPIs).
+	ScopeAreaSet
 )
 
 // Rule is who may call a route pattern: Read for GET, HEAD and OPTIONS, Write for other methods.
@@ -129,7 +134,7 @@ func DefaultPolicy() Policy {
 		"GET /api/v1/kpi":                  {Read: Staff, Scope: ScopeAreaParam},
 
 		// Alarms (the alarm handler routes methods itself under these prefixes).
-		"/api/v1/alarms":       {Read: Staff, Write: Desk, Scope: ScopeAreaParam},
+		"/api/v1/alarms":       {Read: Staff, Write: Desk, Scope: ScopeAreaSet},
 		"/api/v1/alarms/":      {Read: Staff, Write: Desk},
 		"/api/v1/alarm-rules":  {Read: Desk, Write: Admin},
 		"/api/v1/alarm-rules/": {Read: Desk, Write: Admin},
@@ -146,7 +151,7 @@ func DefaultPolicy() Policy {
 		"GET /api/v1/reports/photos/{id}/thumb":    get(Anyone),
 		// Reports: handling.
 		"GET /api/v1/reports":                    {Read: Handlers, Scope: ScopeReportList},
-		"GET /api/v1/reports/kpi":                {Read: Staff, Scope: ScopeAreaParam},
+		"GET /api/v1/reports/kpi":                {Read: Staff, Scope: ScopeAreaSet},
 		"GET /api/v1/reports/{id}":               get(Handlers),
 		"POST /api/v1/reports/{id}/transition":   post(Handlers),
 		"GET /api/v1/admin/open311/keys":         get(Admin),
