@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,13 +19,13 @@ const maxBody = 64 << 10
 
 // Handler serves the operator API:
 //
-//	GET    /api/v1/alarms?state=&severity=&area=&rule=&source=&from=&to=&limit=
+//	GET    /api/v1/alarms?state=&severity=&area=&rule=&source=&from=&to=&limit=   (area= repeatable: any of them)
 //	GET    /api/v1/alarms/{id}                 alarm with its history
 //	POST   /api/v1/alarms/{id}/ack             {"note": "…"}
 //	POST   /api/v1/alarms/{id}/clear           {"note": "…"}
 //	POST   /api/v1/alarms/{id}/assign          {"assignee": "…", "note": "…"}
 //	POST   /api/v1/alarms/{id}/comment         {"text": "…"}
-//	GET    /api/v1/alarms/kpi?from=&to=&by=severity|<area level>&area=
+//	GET    /api/v1/alarms/kpi?from=&to=&by=severity|<area level>&area=   (area= repeatable: their union)
 //	GET    /api/v1/alarm-rules                 every rule with its origin
 //	GET    /api/v1/alarm-rules/{id}
 //	POST   /api/v1/alarm-rules                 create (409 if the id exists)
@@ -86,7 +87,7 @@ func storeError(err error, id string) error {
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := Filter{State: q.Get("state"), Severity: q.Get("severity"), Area: q.Get("area"), Rule: q.Get("rule"), Source: q.Get("source")}
+	f := Filter{State: q.Get("state"), Severity: q.Get("severity"), Areas: areas(q), Rule: q.Get("rule"), Source: q.Get("source")}
 	if f.State != "" && f.State != "open" && !slices.Contains([]string{StateActiveUnack, StateActiveAck, StateClearedUnack, StateClearedAck}, f.State) {
 		return httpapi.BadRequest("state phải là open, active_unack, active_ack, cleared_unack hoặc cleared_ack / state must be open, active_unack, active_ack, cleared_unack or cleared_ack")
 	}
@@ -110,6 +111,12 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 		list = []Alarm{}
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"alarms": list})
+}
+
+// areas are the area codes of a query (area=, repeatable; empty values ignored): the union is asked
+// for. An area-scoped operator gets theirs filled in by the access layer.
+func areas(q url.Values) []string {
+	return slices.DeleteFunc(q["area"], func(a string) bool { return a == "" })
 }
 
 func timeRange(from, to string) (time.Time, time.Time, error) {
@@ -207,7 +214,7 @@ func (h *Handler) kpi(w http.ResponseWriter, r *http.Request) error {
 	if by == "" {
 		by = "severity"
 	}
-	groups, err := KPIs(r.Context(), h.e.store, from, to, by, q.Get("area"))
+	groups, err := KPIs(r.Context(), h.e.store, from, to, by, areas(q))
 	if err != nil {
 		return err
 	}

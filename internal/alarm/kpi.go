@@ -24,13 +24,13 @@ type KPI struct {
 }
 
 // KPIs groups the alarms raised in [from, to) by "severity" or by the area code at an admin level
-// (province, district, commune …) and reports time to acknowledge and time to clear. A non-empty
-// area keeps the alarms in that area (a code at any level).
-func KPIs(ctx context.Context, s Store, from, to time.Time, by, area string) ([]KPI, error) {
+// (province, district, commune …) and reports time to acknowledge and time to clear. Non-empty
+// areas keep the alarms in any of those areas (codes at any level), each alarm counted once.
+func KPIs(ctx context.Context, s Store, from, to time.Time, by string, areas []string) ([]KPI, error) {
 	if !to.After(from) {
 		return nil, fmt.Errorf("kpi: to must be after from")
 	}
-	list, err := s.List(ctx, Filter{From: from, To: to, Area: area, Limit: 1 << 30})
+	list, err := s.List(ctx, Filter{From: from, To: to, Areas: areas, Limit: 1 << 30})
 	if err != nil {
 		return nil, fmt.Errorf("kpi: %w", err)
 	}

@@ -474,8 +474,13 @@ func (s *SQLStore) List(ctx context.Context, f Filter) ([]Alarm, error) {
 	if f.Severity != "" {
 		add("severity = ?", f.Severity)
 	}
-	if f.Area != "" {
-		add("area_codes LIKE ?", "%,"+f.Area+",%")
+	if len(f.Areas) > 0 {
+		in := make([]string, len(f.Areas))
+		for i, code := range f.Areas {
+			in[i] = "area_codes LIKE ?"
+			args = append(args, "%,"+code+",%")
+		}
+		where = append(where, "("+strings.Join(in, " OR ")+")")
 	}
 	if f.Rule != "" {
 		add("rule = ?", f.Rule)

@@ -127,7 +127,7 @@ type Action struct {
 type Filter struct {
 	State    string
 	Severity string
-	Area     string // an admin area code at any level
+	Areas    []string // admin area codes at any level: an alarm in any of them matches
 	Rule     string
 	Source   string
 	From, To time.Time // raised within [From, To)

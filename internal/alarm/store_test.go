@@ -152,8 +152,8 @@ func TestStoreContract(t *testing.T) {
 			{"all", Filter{}, 3},
 			{"open", Filter{State: "open"}, 1},
 			{"cleared_ack", Filter{State: StateClearedAck}, 1},
-			{"area district", Filter{Area: "829"}, 3},
-			{"area other", Filter{Area: "82"}, 0},
+			{"area district", Filter{Areas: []string{"829"}}, 3},
+			{"area other", Filter{Areas: []string{"82"}}, 0},
 			{"severity", Filter{Severity: SeverityMajor, Source: "sal-2"}, 1},
 			{"time window", Filter{From: t0, To: t0.Add(time.Second)}, 3},
 			{"before", Filter{To: t0}, 0},
@@ -163,6 +163,48 @@ func TestStoreContract(t *testing.T) {
 			if err != nil || len(list) != f.want {
 				t.Errorf("list %s: %d alarms err %v, want %d", f.name, len(list), err, f.want)
 			}
+		}
+	})
+}
+
+// TestStoreListAreas: a filter with several areas lists the alarms in any of them (codes at any
+// level), each once, and none elsewhere; the limit counts only those.
+func TestStoreListAreas(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func(t *testing.T) Store) {
+		s, ctx := open(t), context.Background()
+		for i, district := range []string{"829", "831", "836", "829"} {
+			a := sampleAlarm(fmt.Sprintf("sal-%d", i), "salinity-high")
+			a.Areas = map[string]string{"province": "83", "district": district}
+			a.RaisedAt = t0.Add(time.Duration(i) * time.Minute)
+			if _, _, err := s.Open(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			name  string
+			f     Filter
+			wants []string // sources, newest first
+		}{
+			{"one district", Filter{Areas: []string{"831"}}, []string{"sal-1"}},
+			{"two districts", Filter{Areas: []string{"829", "836"}}, []string{"sal-3", "sal-2", "sal-0"}},
+			{"district and its province", Filter{Areas: []string{"829", "83"}}, []string{"sal-3", "sal-2", "sal-1", "sal-0"}},
+			{"unknown codes", Filter{Areas: []string{"82", "830"}}, nil},
+			{"two districts, open, limit", Filter{Areas: []string{"831", "836"}, State: "open", Limit: 1}, []string{"sal-2"}},
+			{"a code is not a prefix", Filter{Areas: []string{"8", "3"}}, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				list, err := s.List(ctx, tc.f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, a := range list {
+					got = append(got, a.Source)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tc.wants) {
+					t.Errorf("sources %v, want %v", got, tc.wants)
+				}
+			})
 		}
 	})
 }

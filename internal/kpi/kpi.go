@@ -112,6 +112,14 @@ type Query struct {
 	Area     string // admin area code at any level; empty for the whole province
 }
 
+// areas is the area filter of the alarm store: none for the whole province.
+func (q Query) areas() []string {
+	if q.Area == "" {
+		return nil
+	}
+	return []string{q.Area}
+}
+
 // Compute builds the scorecard for q.
 func Compute(ctx context.Context, d Deps, q Query) (Scorecard, error) {
 	if !q.To.After(q.From) {
@@ -197,7 +205,7 @@ func reporting(set *report.KPISet, q Query, loc *time.Location) (Reporting, erro
 
 func alarming(ctx context.Context, st alarm.Store, q Query) (Alarming, error) {
 	out := Alarming{ActiveBySeverity: map[string]int{"critical": 0, "major": 0, "minor": 0, "warning": 0}}
-	active, err := st.List(ctx, alarm.Filter{State: "open", Area: q.Area, Limit: 1 << 30})
+	active, err := st.List(ctx, alarm.Filter{State: "open", Areas: q.areas(), Limit: 1 << 30})
 	if err != nil {
 		return out, fmt.Errorf("alarm list: %w", err)
 	}
@@ -205,7 +213,7 @@ func alarming(ctx context.Context, st alarm.Store, q Query) (Alarming, error) {
 		out.Active++
 		out.ActiveBySeverity[a.Severity]++
 	}
-	groups, err := alarm.KPIs(ctx, st, q.From, q.To, "severity", q.Area)
+	groups, err := alarm.KPIs(ctx, st, q.From, q.To, "severity", q.areas())
 	if err != nil {
 		return out, fmt.Errorf("alarm kpi: %w", err)
 	}
@@ -279,7 +287,7 @@ func trend(ctx context.Context, alarms alarm.Store, set *report.KPISet, q Query,
 	if len(days) == 0 {
 		return []Day{}, nil
 	}
-	raised, err := alarms.List(ctx, alarm.Filter{Area: q.Area, From: days[0], To: q.To, Limit: 1 << 30})
+	raised, err := alarms.List(ctx, alarm.Filter{Areas: q.areas(), From: days[0], To: q.To, Limit: 1 << 30})
 	if err != nil {
 		return nil, fmt.Errorf("alarm list: %w", err)
 	}

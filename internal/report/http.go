@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -318,12 +319,11 @@ var areaRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,32}$`)
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ string) error {
 	v := r.URL.Query()
 	q := Query{Unit: v.Get("unit")}
-	if a := v.Get("area"); a != "" {
-		if !areaRE.MatchString(a) {
-			return httpapi.BadRequest("area: mã vùng không hợp lệ / invalid area code")
-		}
-		q.Area = a
+	areas, err := areaParams(v)
+	if err != nil {
+		return err
 	}
+	q.Areas = areas
 	for _, st := range splitList(v.Get("status")) {
 		if !Status(st).Valid() {
 			return httpapi.BadRequest("status: không hợp lệ / unknown status %q", st)
@@ -344,6 +344,22 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ string) e
 		rs = []Report{}
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, rs)
+}
+
+// areaParams are the area codes of a query (area=, repeatable; empty values ignored): the union is
+// asked for. An area-scoped operator gets theirs filled in by the access layer.
+func areaParams(v url.Values) ([]string, error) {
+	var out []string
+	for _, a := range v["area"] {
+		if a == "" {
+			continue
+		}
+		if !areaRE.MatchString(a) {
+			return nil, httpapi.BadRequest("area: mã vùng không hợp lệ / invalid area code")
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 func splitList(s string) []string {
@@ -419,8 +435,12 @@ func (s *Service) handleKPI(w http.ResponseWriter, r *http.Request, _ string) er
 	if err != nil {
 		return apiError(err)
 	}
-	if area := v.Get("area"); area != "" { // any level; area-scoped operators always have one
-		set = set.In(area)
+	areas, err := areaParams(v) // any level; area-scoped operators always have theirs
+	if err != nil {
+		return err
+	}
+	if len(areas) > 0 {
+		set = set.In(areas...)
 	}
 	rows, err := set.Rows(from, to, v.Get("by"))
 	if err != nil {

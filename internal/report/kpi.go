@@ -54,11 +54,12 @@ func (s *Service) KPISet(ctx context.Context, before time.Time) (*KPISet, error)
 	return &KPISet{reports: rs, before: before, now: s.d.Now()}, nil
 }
 
-// In is the part of the set in an admin area (a code at any level, as in a report's areas).
-func (k *KPISet) In(area string) *KPISet {
+// In is the part of the set in any of the admin areas (codes at any level, as in a report's areas);
+// a report in several of them is kept once.
+func (k *KPISet) In(areas ...string) *KPISet {
 	out := &KPISet{before: k.before, now: k.now}
 	for _, r := range k.reports {
-		if InArea(r.Areas, area) {
+		if slices.ContainsFunc(areas, func(code string) bool { return InArea(r.Areas, code) }) {
 			out.reports = append(out.reports, r)
 		}
 	}

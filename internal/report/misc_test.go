@@ -192,6 +192,15 @@ func TestKPI(t *testing.T) {
 			if len(total) != 1 || total[0] != want {
 				t.Fatalf("total: %s, want %+v", r.body, want)
 			}
+			// Several areas: their union, each report once (province 83 holds the district 829 ones too).
+			for _, areas := range []string{"&area=829&area=831", "&area=829&area=83"} {
+				r = e.operator("GET", "/api/v1/reports/kpi?from="+from.Format(time.RFC3339)+"&to="+to.Format(time.RFC3339)+areas, "")
+				var union []KPIRow
+				mustJSONDecode(t, r.body, &union)
+				if len(union) != 1 || union[0] != want {
+					t.Errorf("kpi of %s: %s, want the total %+v", areas, r.body, want)
+				}
+			}
 			byArea, err := e.svc.KPI(t.Context(), from, to, ByArea)
 			if err != nil || len(byArea) != 2 || byArea[0].Key != "829" || byArea[0].Resolved != 2 || byArea[0].WithinSLAPct != 50 ||
 				byArea[0].MedianHours != 35 || byArea[1].Key != "831" || byArea[1].Backlog != 1 {
@@ -200,6 +209,56 @@ func TestKPI(t *testing.T) {
 			byCat, err := e.svc.KPI(t.Context(), from, to, ByCategory)
 			if err != nil || len(byCat) != 2 || byCat[0].Key != "NGAP_NUOC" || byCat[0].Received != 2 {
 				t.Fatalf("by category: %+v %v", byCat, err)
+			}
+		})
+	}
+}
+
+// TestListAreas: the operator list with several area= lists the reports in any of them, none
+// elsewhere, and pages over those only.
+func TestListAreas(t *testing.T) {
+	for _, drv := range drivers {
+		t.Run(drv, func(t *testing.T) {
+			e := newEnv(t, drv, func(c *Config) { c.RateIP.Burst = 100; c.RateDevice.Burst = 100 })
+			ids := map[string]int64{} // district → report id
+			for _, p := range []struct{ district, lon string }{{"831", "106.30"}, {"829", "106.3759"}, {"834", "106.50"}} {
+				r, s := e.submit(map[string]string{"lon": p.lon}, nil)
+				if r.status != http.StatusCreated {
+					t.Fatalf("submit in %s: %d %s", p.district, r.status, r.body)
+				}
+				ids[p.district] = s.ID
+				e.clock.Advance(time.Minute)
+			}
+			for _, tc := range []struct {
+				name, query string
+				want        []string // districts, newest first
+			}{
+				{"one area", "area=829", []string{"829"}},
+				{"two areas", "area=831&area=834", []string{"834", "831"}},
+				{"two areas, empty value ignored", "area=&area=829&area=831", []string{"829", "831"}},
+				{"two areas, one page", "area=831&area=834&page_size=1", []string{"834"}},
+				{"two areas, second page", "area=831&area=834&page_size=1&page=2", []string{"831"}},
+				{"province", "area=83", []string{"834", "829", "831"}},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					r := e.operator("GET", "/api/v1/reports?"+tc.query, "")
+					var got []Report
+					mustJSONDecode(t, r.body, &got)
+					var want []int64
+					for _, d := range tc.want {
+						want = append(want, ids[d])
+					}
+					var gotIDs []int64
+					for _, rep := range got {
+						gotIDs = append(gotIDs, rep.ID)
+					}
+					if r.status != http.StatusOK || fmt.Sprint(gotIDs) != fmt.Sprint(want) {
+						t.Errorf("%d: reports %v, want %v (%s)", r.status, gotIDs, want, tc.want)
+					}
+				})
+			}
+			if r := e.operator("GET", "/api/v1/reports?area=829&area=8%2529", ""); r.status != http.StatusBadRequest {
+				t.Errorf("bad second area code: %d %s, want 400", r.status, r.body)
 			}
 		})
 	}

@@ -310,9 +310,13 @@ func (s *sqlStore) List(ctx context.Context, q Query) ([]Report, error) {
 	in("id", len(q.IDs), func(i int) any { return q.IDs[i] })
 	in("service_code", len(q.Services), func(i int) any { return q.Services[i] })
 	in("status", len(q.Statuses), func(i int) any { return string(q.Statuses[i]) })
-	if q.Area != "" {
-		where = append(where, "areas LIKE ?")
-		args = append(args, `%":"`+q.Area+`"%`) // area codes are checked to be [A-Za-z0-9-]
+	if len(q.Areas) > 0 {
+		like := make([]string, len(q.Areas))
+		for i, code := range q.Areas {
+			like[i] = "areas LIKE ?"
+			args = append(args, `%":"`+code+`"%`) // area codes are checked to be [A-Za-z0-9-]
+		}
+		where = append(where, "("+strings.Join(like, " OR ")+")")
 	}
 	if q.Unit != "" {
 		where = append(where, "unit = ?")

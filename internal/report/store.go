@@ -19,7 +19,7 @@ type Query struct {
 	IDs      []int64
 	Services []string
 	Statuses []Status
-	Area     string // any area code of the report (district or commune)
+	Areas    []string // area codes (district or commune): a report with any of them matches
 	Unit     string
 	Box      *orb.Bound // location within this [lon, lat] box
 	From, To time.Time  // created in [From, To)
