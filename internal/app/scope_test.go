@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/stream"
@@ -274,5 +275,110 @@ func TestMultiAreaOperatorNamesAnArea(t *testing.T) {
 		if code, raw := op.do(t, "GET", tc.path, "", nil); code != tc.code || !strings.Contains(raw, tc.contains) {
 			t.Errorf("%s: %d %s, want %d with %s", tc.path, code, short(raw), tc.code, tc.contains)
 		}
+	}
+}
+
+// TestMultiAreaOperatorListsTheirAreas: an operator scoped to two districts (829, 836) who names no
+// area — as the map page asks GET /api/v1/alarms?state=open — gets the open alarms and the reports of
+// both districts and none of a third (834); the report and alarm KPIs cover both; area= still narrows
+// to one of theirs, and another area is 403.
+func TestMultiAreaOperatorListsTheirAreas(t *testing.T) {
+	a, callers := authzApp(t)
+	admin := callers["admin"]
+	if err := a.Auth.AddUser(t.Context(), auth.User{Name: "op.two", Role: auth.RoleOperator, Areas: []string{"829", "836"}}, "mật-khẩu-op.two"); err != nil {
+		t.Fatal(err)
+	}
+	op := signIn(t, admin.base, "op.two", "mật-khẩu-op.two")
+	rule := `{"id":"salinity-high","name":"Mặn vượt 4‰ / salinity above 4‰","severity":"major",
+		"when":{"threshold":{"field":"salinity","op":">","value":4}}}`
+	if code, raw := admin.do(t, "POST", "/api/v1/alarm-rules", "application/json", strings.NewReader(rule)); code != http.StatusCreated {
+		t.Fatalf("add rule: %d %s", code, short(raw))
+	}
+	places := map[string][2]string{"829": {"106.3759", "10.2415"}, "836": {"106.5939", "10.0431"}, "834": {"106.4612", "10.1665"}}
+	pub := publisher(t, a.Broker.URL(), "multi-area-pub")
+	reports := map[int64]string{} // report id → district
+	for district, p := range places {
+		publish(t, pub, "ioc/devices/sal-"+district+"/telemetry", `{"salinity": 5.2, "lon": `+p[0]+`, "lat": `+p[1]+`}`)
+		reports[submitReport(t, callers["anonymous"], p[0], p[1])] = district
+	}
+
+	type listed struct {
+		code      int
+		districts map[string]int // district → how many listed
+	}
+	alarms := func(c *caller, query string) listed {
+		t.Helper()
+		code, raw := c.do(t, "GET", "/api/v1/alarms"+query, "", nil)
+		var out struct{ Alarms []alarm.Alarm }
+		if code == 200 && json.Unmarshal([]byte(raw), &out) != nil {
+			t.Fatalf("alarms%s: %s", query, short(raw))
+		}
+		l := listed{code, map[string]int{}}
+		for _, al := range out.Alarms {
+			l.districts[al.Areas["district"]]++
+		}
+		return l
+	}
+	waitFor(t, 10*time.Second, "an open alarm in each district", func() bool {
+		return fmt.Sprint(alarms(admin, "?state=open").districts) == "map[829:1 834:1 836:1]"
+	})
+	reportList := func(c *caller, query string) listed {
+		t.Helper()
+		code, raw := c.do(t, "GET", "/api/v1/reports"+query, "", nil)
+		var out []report.Report
+		if code == 200 && json.Unmarshal([]byte(raw), &out) != nil {
+			t.Fatalf("reports%s: %s", query, short(raw))
+		}
+		l := listed{code, map[string]int{}}
+		for _, r := range out {
+			if d := reports[r.ID]; d != r.Areas["district"] {
+				t.Errorf("report %d in %q, filed in %s", r.ID, r.Areas["district"], d)
+			}
+			l.districts[r.Areas["district"]]++
+		}
+		return l
+	}
+	const period = "?from=2026-01-01T00:00:00%2B07:00&to=2099-01-01T00:00:00%2B07:00&by=area"
+	kpiRows := func(c *caller, path string) listed {
+		t.Helper()
+		code, raw := c.do(t, "GET", path, "", nil)
+		var rows []report.KPIRow
+		var groups struct{ Groups []alarm.KPI }
+		if code == 200 && json.Unmarshal([]byte(raw), &rows) != nil && json.Unmarshal([]byte(raw), &groups) != nil {
+			t.Fatalf("%s: %s", path, short(raw))
+		}
+		l := listed{code, map[string]int{}}
+		for _, r := range rows {
+			l.districts[r.Key] += r.Received
+		}
+		for _, g := range groups.Groups {
+			l.districts[g.Group] += g.Raised
+		}
+		return l
+	}
+	for _, tc := range []struct {
+		name string
+		got  func() listed
+		want listed
+	}{
+		{"open alarms, as the map asks", func() listed { return alarms(op, "?state=open&limit=1000") }, listed{200, map[string]int{"829": 1, "836": 1}}},
+		{"alarms of one of their areas", func() listed { return alarms(op, "?state=open&area=836") }, listed{200, map[string]int{"836": 1}}},
+		{"alarms of both, named", func() listed { return alarms(op, "?area=829&area=836") }, listed{200, map[string]int{"829": 1, "836": 1}}},
+		{"alarms of another area", func() listed { return alarms(op, "?state=open&area=834") }, listed{403, map[string]int{}}},
+		{"alarms of theirs and another", func() listed { return alarms(op, "?area=829&area=834") }, listed{403, map[string]int{}}},
+		{"reports", func() listed { return reportList(op, "") }, listed{200, map[string]int{"829": 1, "836": 1}}},
+		{"reports of one of their areas", func() listed { return reportList(op, "?area=829") }, listed{200, map[string]int{"829": 1}}},
+		{"reports of another area", func() listed { return reportList(op, "?area=834") }, listed{403, map[string]int{}}},
+		{"report kpi", func() listed { return kpiRows(op, "/api/v1/reports/kpi"+period) }, listed{200, map[string]int{"829": 1, "836": 1}}},
+		{"alarm kpi", func() listed { return kpiRows(op, "/api/v1/alarms/kpi?by=district") }, listed{200, map[string]int{"829": 1, "836": 1}}},
+		{"alarm kpi of another area", func() listed { return kpiRows(op, "/api/v1/alarms/kpi?area=834") }, listed{403, map[string]int{}}},
+		{"unscoped operator: every area", func() listed { return alarms(callers["operator"], "?state=open") }, listed{200, map[string]int{"829": 1, "834": 1, "836": 1}}},
+		{"unscoped operator: two areas named", func() listed { return reportList(callers["operator"], "?area=834&area=836") }, listed{200, map[string]int{"834": 1, "836": 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.got(); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got %d %v, want %d %v", got.code, got.districts, tc.want.code, tc.want.districts)
+			}
+		})
 	}
 }
