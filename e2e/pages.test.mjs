@@ -397,3 +397,33 @@ test("English can be switched on", async () => {
   assert.equal(await operator.locator('[data-t="alarms.title"]').textContent(), "Cảnh báo đang mở");
   assert.deepEqual(foreign, []);
 });
+
+test("the map lists the open alarms of both areas of an operator scoped to two districts", async () => {
+  // Stations over the threshold in Ba Tri (836, theirs) and Giồng Trôm (834, not theirs), raised before
+  // the page opens, away from its viewport: only GET /api/v1/alarms?state=open can list them. The
+  // Thành phố Bến Tre (829) station's alarm is open since the alarm test.
+  const stations = { "e2e-sal-ba-tri": [106.5939, 10.0431], "e2e-sal-giong-trom": [106.4612, 10.1665] };
+  for (const [id, [lon, lat]] of Object.entries(stations)) await publish(`ioc/devices/${id}/telemetry`, { salinity: 5.1, lon, lat });
+  let open = [];
+  for (let i = 0; i < 100 && open.length < 3; i++) {
+    open = (await getJSON("/api/v1/alarms?state=open")).alarms;
+    if (open.length < 3) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.deepEqual(open.map((a) => a.areas?.district).sort(), ["829", "834", "836"], "an open alarm in each district");
+  const theirs = open.filter((a) => a.areas.district !== "834").map((a) => a.id).sort();
+
+  const password = "mật-khẩu-op.map-2026";
+  const resp = await fetch(base + "/api/v1/admin/users", {
+    method: "POST",
+    headers: { Authorization: "Bearer " + process.env.IOC_TOKEN, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "op.map", role: "operator", areas: ["829", "836"], password }),
+  });
+  assert.ok(resp.ok, "add op.map: " + resp.status + " " + (await resp.text()));
+  const page = await newPage();
+  await page.goto(base + "/#14/" + where.lat + "/" + where.lon);
+  await signIn(page, "op.map", password);
+  await page.waitForFunction((n) => document.querySelectorAll("#alarm-list li[data-id]").length >= n, theirs.length, { timeout: 10000 });
+  const listed = await page.$$eval("#alarm-list li[data-id]", (ls) => ls.map((l) => l.dataset.id).sort());
+  assert.deepEqual(listed, theirs, "the alarms of 829 and 836, none of 834");
+  await page.context().close();
+});
