@@ -71,6 +71,16 @@ async function getJSON(path) {
   return resp.json();
 }
 
+// addOperator creates an operator scoped to areas through the admin API.
+async function addOperator(name, areas, password) {
+  const resp = await fetch(base + "/api/v1/admin/users", {
+    method: "POST",
+    headers: { Authorization: "Bearer " + process.env.IOC_TOKEN, "Content-Type": "application/json" },
+    body: JSON.stringify({ name, role: "operator", areas, password }),
+  });
+  assert.ok(resp.ok, `add ${name}: ${resp.status} ${await resp.text()}`);
+}
+
 before(async () => {
   browser = await chromium.launch({
     executablePath: process.env.IOC_CHROMIUM || "/usr/bin/chromium",
@@ -253,12 +263,7 @@ test("a report filed on /report at 360×640 with the keyboard shows on the map, 
 
 test("/kpi offers an area-scoped operator only their areas and asks for one of them", async () => {
   const password = "mật-khẩu-op.kpi-2026";
-  const resp = await fetch(base + "/api/v1/admin/users", {
-    method: "POST",
-    headers: { Authorization: "Bearer " + process.env.IOC_TOKEN, "Content-Type": "application/json" },
-    body: JSON.stringify({ name: "op.kpi", role: "operator", areas: ["836", "829"], password }),
-  });
-  assert.ok(resp.ok, "add op.kpi: " + resp.status + " " + (await resp.text()));
+  await addOperator("op.kpi", ["836", "829"], password);
   const kpi = await newPage({ viewport: { width: 1920, height: 1080 } });
   const asked = []; // the area of every KPI request
   kpi.on("request", (r) => r.url().includes("/api/v1/kpi?") && asked.push(new URL(r.url()).searchParams.get("area")));
@@ -413,12 +418,7 @@ test("the map lists the open alarms of both areas of an operator scoped to two d
   const theirs = open.filter((a) => a.areas.district !== "834").map((a) => a.id).sort();
 
   const password = "mật-khẩu-op.map-2026";
-  const resp = await fetch(base + "/api/v1/admin/users", {
-    method: "POST",
-    headers: { Authorization: "Bearer " + process.env.IOC_TOKEN, "Content-Type": "application/json" },
-    body: JSON.stringify({ name: "op.map", role: "operator", areas: ["829", "836"], password }),
-  });
-  assert.ok(resp.ok, "add op.map: " + resp.status + " " + (await resp.text()));
+  await addOperator("op.map", ["829", "836"], password);
   const page = await newPage();
   await page.goto(base + "/#14/" + where.lat + "/" + where.lon);
   await signIn(page, "op.map", password);
