@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,14 +86,17 @@ func storeError(err error, id string) error {
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := Filter{State: q.Get("state"), Severity: q.Get("severity"), Areas: areas(q), Rule: q.Get("rule"), Source: q.Get("source")}
+	codes, err := httpapi.AreaParams(q)
+	if err != nil {
+		return err
+	}
+	f := Filter{State: q.Get("state"), Severity: q.Get("severity"), Areas: codes, Rule: q.Get("rule"), Source: q.Get("source")}
 	if f.State != "" && f.State != "open" && !slices.Contains([]string{StateActiveUnack, StateActiveAck, StateClearedUnack, StateClearedAck}, f.State) {
 		return httpapi.BadRequest("state phải là open, active_unack, active_ack, cleared_unack hoặc cleared_ack / state must be open, active_unack, active_ack, cleared_unack or cleared_ack")
 	}
 	if f.Severity != "" && severityRank(f.Severity) < 0 {
 		return httpapi.BadRequest("severity không hợp lệ / severity must be one of %s", strings.Join(severities, ", "))
 	}
-	var err error
 	if f.From, f.To, err = timeRange(q.Get("from"), q.Get("to")); err != nil {
 		return err
 	}
@@ -113,11 +115,6 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"alarms": list})
 }
 
-// areas are the area codes of a query (area=, repeatable; empty values ignored): the union is asked
-// for. An area-scoped operator gets theirs filled in by the access layer.
-func areas(q url.Values) []string {
-	return slices.DeleteFunc(q["area"], func(a string) bool { return a == "" })
-}
 
 func timeRange(from, to string) (time.Time, time.Time, error) {
 	var f, t time.Time
@@ -214,7 +211,11 @@ func (h *Handler) kpi(w http.ResponseWriter, r *http.Request) error {
 	if by == "" {
 		by = "severity"
 	}
-	groups, err := KPIs(r.Context(), h.e.store, from, to, by, areas(q))
+	codes, err := httpapi.AreaParams(q)
+	if err != nil {
+		return err
+	}
+	groups, err := KPIs(r.Context(), h.e.store, from, to, by, codes)
 	if err != nil {
 		return err
 	}

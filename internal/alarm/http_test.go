@@ -49,6 +49,8 @@ func TestHTTPOperatorActions(t *testing.T) {
 		want                           string // substring of the error message, or of the JSON answer
 	}{
 		{"list open", "GET", "/api/v1/alarms?state=open&area=829", "", "", 200, id},
+		{"list with a wildcard for an area", "GET", "/api/v1/alarms?state=open&area=8%25", "", "", 400, "invalid area code"},
+		{"kpi with a wildcard for an area", "GET", "/api/v1/alarms/kpi?area=_", "", "", 400, "invalid area code"},
 		{"list bad severity", "GET", "/api/v1/alarms?severity=huge", "", "", 400, "severity"},
 		{"get with history", "GET", "/api/v1/alarms/" + id, "", "", 200, `"action":"raise"`},
 		{"get unknown", "GET", "/api/v1/alarms/alm_nope", "", "", 404, "not_found"},

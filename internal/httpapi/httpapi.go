@@ -13,6 +13,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -126,4 +128,23 @@ func ParseTime(s string, def time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time with an offset (e.g. 2026-03-01T07:00:00+07:00)", s)
 	}
 	return t, nil
+}
+
+var areaCodeRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,32}$`)
+
+// AreaParams are the admin area codes of a query (area=, repeatable; empty values ignored): the union
+// is asked for. A code other than letters, digits and '-' (at most 32) is a 400. An area-scoped
+// operator gets theirs filled in by the access layer.
+func AreaParams(v url.Values) ([]string, error) {
+	var out []string
+	for _, a := range v["area"] {
+		if a == "" {
+			continue
+		}
+		if !areaCodeRE.MatchString(a) {
+			return nil, BadRequest("area: mã vùng không hợp lệ / invalid area code")
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

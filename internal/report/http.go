@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -314,12 +313,11 @@ func (s *Service) handlePhoto(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-var areaRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,32}$`)
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ string) error {
 	v := r.URL.Query()
 	q := Query{Unit: v.Get("unit")}
-	areas, err := areaParams(v)
+	areas, err := httpapi.AreaParams(v)
 	if err != nil {
 		return err
 	}
@@ -346,21 +344,6 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ string) e
 	return httpapi.WriteJSON(w, http.StatusOK, rs)
 }
 
-// areaParams are the area codes of a query (area=, repeatable; empty values ignored): the union is
-// asked for. An area-scoped operator gets theirs filled in by the access layer.
-func areaParams(v url.Values) ([]string, error) {
-	var out []string
-	for _, a := range v["area"] {
-		if a == "" {
-			continue
-		}
-		if !areaRE.MatchString(a) {
-			return nil, httpapi.BadRequest("area: mã vùng không hợp lệ / invalid area code")
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
 
 func splitList(s string) []string {
 	var out []string
@@ -435,7 +418,7 @@ func (s *Service) handleKPI(w http.ResponseWriter, r *http.Request, _ string) er
 	if err != nil {
 		return apiError(err)
 	}
-	areas, err := areaParams(v) // any level; area-scoped operators always have theirs
+	areas, err := httpapi.AreaParams(v) // any level; area-scoped operators always have theirs
 	if err != nil {
 		return err
 	}
