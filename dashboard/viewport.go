@@ -36,6 +36,17 @@ func Layers() []string {
 	return out
 }
 
+// layerNames is Layers(): bit i of a subscription's layer set is layerNames[i].
+var layerNames = Layers()
+
+// layerBits is the set holding the layer an entity type is shown on (0 for types no layer shows).
+func layerBits(typ string) uint8 {
+	if i := slices.Index(layerNames, LayerOf(typ)); i >= 0 {
+		return 1 << i
+	}
+	return 0
+}
+
 // LayerOf is the map layer of an entity type ("other" for types no layer shows).
 func LayerOf(typ string) string {
 	if l, ok := layerOfType[typ]; ok {
@@ -59,15 +70,16 @@ type ClusterItem struct {
 type subscription struct {
 	bbox     orb.Bound
 	zoom     int
-	layers   map[string]bool
+	layers   uint8 // bit i: layerNames[i]; 0: every layer
 	kinds    map[string]bool
 	areas    map[string]bool
 	clusters bool
-	key      string // canonical form: equal keys see equal clusters
-	none     bool   // connected with ?viewport=1 and not subscribed yet: shows nothing
+	none     bool // connected with ?viewport=1 and not subscribed yet: shows nothing
 	// allow is the client's item filter (area scope), nil for everything: what it rejects is neither
 	// sent, counted in clusters, nor named in "leave".
 	allow func(Item) bool
+	owner *client // set with allow: the only client that sees these clusters
+	key   string  // built by cacheKey when the hub first clusters the subscription
 }
 
 // subscribeFrame is {"type":"subscribe","bbox":[minLon,minLat,maxLon,maxLat],"zoom":Z,"layers":[…],"filter":{…}}.
@@ -114,7 +126,7 @@ func parseSubscribe(data []byte, clusterBelow int) (*subscription, error) {
 		if !slices.Contains(known, l) {
 			return nil, fmt.Errorf("lớp không hỗ trợ / unknown layer %q (one of %s)", l, strings.Join(known, ", "))
 		}
-		s.layers = setOf(s.layers, l)
+		s.layers |= 1 << slices.Index(layerNames, l)
 	}
 	if f.Filter != nil {
 		for _, k := range f.Filter.Kinds {
@@ -130,7 +142,6 @@ func parseSubscribe(data []byte, clusterBelow int) (*subscription, error) {
 			s.areas = setOf(s.areas, a)
 		}
 	}
-	s.key = fmt.Sprintf("%v|%d|%v|%v|%v", b, s.zoom, sortedKeys(s.layers), sortedKeys(s.kinds), sortedKeys(s.areas))
 	return s, nil
 }
 
@@ -155,9 +166,31 @@ func sortedKeys(m map[string]bool) []string {
 // alone: its key names the client, so the hub's per-tick cluster cache never shares them.
 func (s *subscription) scopeTo(c *client) {
 	if c.allow != nil {
-		s.allow = c.allow
-		s.key += fmt.Sprintf("|client=%p", c)
+		s.allow, s.owner = c.allow, c
 	}
+}
+
+// layerNames lists the subscription's layers (none: every layer).
+func (s *subscription) layerNames() []string {
+	var out []string
+	for i, l := range layerNames {
+		if s.layers&(1<<i) != 0 {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// cacheKey is the subscription's canonical form: equal keys see equal clusters. It is built on first
+// use (by the hub goroutine), so a subscription that is never clustered does not hold one.
+func (s *subscription) cacheKey() string {
+	if s.key == "" {
+		s.key = fmt.Sprintf("%v|%d|%v|%v|%v", s.bbox, s.zoom, s.layerNames(), sortedKeys(s.kinds), sortedKeys(s.areas))
+		if s.owner != nil {
+			s.key += fmt.Sprintf("|client=%p", s.owner)
+		}
+	}
+	return s.key
 }
 
 // wants reports whether the subscription shows it, wherever it is.
@@ -165,7 +198,7 @@ func (s *subscription) wants(it *Item) bool {
 	if s.none || it.Location == nil || s.allow != nil && !s.allow(*it) {
 		return false
 	}
-	if len(s.layers) > 0 && !s.layers[LayerOf(it.Type)] {
+	if s.layers != 0 && s.layers&layerBits(it.Type) == 0 {
 		return false
 	}
 	if len(s.kinds) > 0 && !s.kinds[it.Kind] {

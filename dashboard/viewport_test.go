@@ -321,7 +321,7 @@ func FuzzSubscribeFrame(f *testing.F) {
 		if s.zoom < 0 || s.zoom > MaxZoom || s.clusters != (s.zoom < 13) {
 			t.Fatalf("zoom %d clusters %v", s.zoom, s.clusters)
 		}
-		for l := range s.layers {
+		for _, l := range s.layerNames() {
 			if !slices.Contains(Layers(), l) {
 				t.Fatalf("accepted layer %q", l)
 			}
