@@ -17,20 +17,27 @@ func (s *Service) Recheck(r *http.Request) func(ctx context.Context) bool {
 	if p == nil {
 		return nil
 	}
-	hdr := http.Header{}
+	// Only the credential is kept (two strings, not a header map): one of these lives as long as
+	// each websocket connection.
+	var name, value string
 	if v := r.Header.Get("Authorization"); v != "" && !p.viaSession() {
-		hdr.Set("Authorization", v)
+		name, value = "Authorization", v
 	}
 	if c, err := r.Cookie(CookieName); err == nil && p.viaSession() {
-		hdr.Set("Cookie", (&http.Cookie{Name: CookieName, Value: c.Value}).String())
+		name, value = "Cookie", (&http.Cookie{Name: CookieName, Value: c.Value}).String()
 	}
+	user, role, areas := p.User, p.Role, p.Areas
 	return func(ctx context.Context) bool {
+		hdr := http.Header{}
+		if name != "" {
+			hdr.Set(name, value)
+		}
 		now, err := s.Authenticate((&http.Request{Header: hdr}).WithContext(ctx))
 		if err != nil && !errors.Is(err, ErrUnauthorized) {
-			s.log.Warn("credential recheck failed; the connection stays until the next check", "user", p.User, "error", err)
+			s.log.Warn("credential recheck failed; the connection stays until the next check", "user", user, "error", err)
 			return true
 		}
-		return now != nil && now.User == p.User && now.Role == p.Role && slices.Equal(now.Areas, p.Areas)
+		return now != nil && now.User == user && now.Role == role && slices.Equal(now.Areas, areas)
 	}
 }
 
