@@ -9,6 +9,8 @@ if [ -z "${IOC_TELEGRAF:-}" ] && ! command -v telegraf >/dev/null && [ ! -x "$go
   GOFLAGS=-buildvcs=false go install -tags "custom,inputs.mqtt_consumer,outputs.influxdb_v2,parsers.json_v2" \
     github.com/influxdata/telegraf/cmd/telegraf@v1.36.4
 fi
+# ioc's /metrics after each ioc ingest run is kept next to the results.
+export IOC_BENCH_METRICS="${IOC_BENCH_METRICS:-$PWD/bench/results/metrics}"
 # Every benchmark runs even when one fails; bench/report records them all and exits non-zero on a failure.
 (
   set +e
