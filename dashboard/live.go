@@ -697,6 +697,13 @@ func (c *client) writePump() {
 				return
 			}
 		case <-c.notify:
+			// Control frames queued before go first: a viewport client's first (empty) snapshot must
+			// not follow, and so wipe, the viewport snapshot its subscribe asked for. (Both may be
+			// ready at once when the pump starts late, and select picks at random.)
+			if !c.writeControl() {
+				c.leave()
+				return
+			}
 			if wait := c.hub.cfg.FlushInterval - time.Since(c.last); wait > 0 {
 				if pace == nil {
 					pace = time.NewTimer(wait)
@@ -725,6 +732,20 @@ func (c *client) writePump() {
 			c.mu.Unlock()
 		}
 		linger.Reset(pumpLinger)
+	}
+}
+
+// writeControl writes the control frames already queued; false when a write failed.
+func (c *client) writeControl() bool {
+	for {
+		select {
+		case f := <-c.ctrl:
+			if !c.write(*f) {
+				return false
+			}
+		default:
+			return true
+		}
 	}
 }
 
