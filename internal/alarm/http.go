@@ -115,7 +115,6 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"alarms": list})
 }
 
-
 func timeRange(from, to string) (time.Time, time.Time, error) {
 	var f, t time.Time
 	var err error

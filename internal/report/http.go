@@ -313,7 +313,6 @@ func (s *Service) handlePhoto(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ string) error {
 	v := r.URL.Query()
 	q := Query{Unit: v.Get("unit")}
@@ -343,7 +342,6 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ string) e
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, rs)
 }
-
 
 func splitList(s string) []string {
 	var out []string
