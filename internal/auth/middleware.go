@@ -257,7 +257,7 @@ func NarrowAreas(q url.Values, p *Principal) error {
 	}
 	asked := slices.DeleteFunc(slices.Clone(q["area"]), func(a string) bool { return a == "" })
 	for _, a := range asked {
-		if !contains(p.Areas, a) {
+		if !slices.Contains(p.Areas, a) {
 			return outOfScope(a)
 		}
 	}
@@ -277,7 +277,7 @@ func NarrowArea(q url.Values, p *Principal) error {
 		return nil
 	}
 	for _, a := range q["area"] {
-		if a != "" && !contains(p.Areas, a) {
+		if a != "" && !slices.Contains(p.Areas, a) {
 			return outOfScope(a)
 		}
 	}
@@ -294,15 +294,6 @@ func NarrowArea(q url.Values, p *Principal) error {
 
 func outOfScope(area string) error {
 	return httpapi.Errorf(http.StatusForbidden, "out_of_scope", "vùng %s ngoài phạm vi của bạn / area %s is outside your scope", area, area)
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (g *Guard) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
