@@ -187,7 +187,11 @@ collectors:
 		}
 		return n
 	}
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d readings stored", total), func() bool { return count() >= total })
+	for deadline := time.Now().Add(60 * time.Second); count() < total; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s %d of %d readings stored; ioc said:\n%s", count(), total, p.stderr.String())
+		}
+	}
 	p.stop(t)
 	if n := count(); n != total {
 		t.Fatalf("%d readings stored, want exactly %d", n, total)
