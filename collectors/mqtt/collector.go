@@ -137,9 +137,6 @@ func (c *Collector) Run(ctx context.Context, emit stream.Emit) error {
 	if c.tls != nil {
 		opts.SetTLSConfig(c.tls)
 	}
-	if dialScheme(c.cfg.Broker) {
-		opts.SetCustomOpenConnectionFn(bufferedDialer)
-	}
 	filters := map[string]byte{}
 	for _, t := range c.cfg.Topics {
 		filters[t.Filter] = c.cfg.QoS
