@@ -100,6 +100,9 @@ func attributes(v url.Values) map[string][]string {
 		if code, ok := strings.CutPrefix(k, "attribute["); ok && strings.HasSuffix(code, "]") {
 			code = strings.TrimSuffix(code, "]")
 			code = strings.TrimSuffix(code, "][") // attribute[code][] for multi-value lists
+			if strings.ContainsAny(code, "[]") {
+				continue // a malformed name (attribute[attribute[0]) names no attribute
+			}
 			out[code] = append(out[code], vals...)
 		}
 	}
