@@ -395,6 +395,40 @@ test("the connection indicator shows a lost connection and the map resumes after
   await operator.click("#panel-close");
 });
 
+test("an alarm raised and cleared while the map was disconnected is listed after it reconnects, with a banner", async () => {
+  const dev = "e2e-sal-away";
+  await home();
+  await operator.context().setOffline(true);
+  await operator.evaluate(() => window.dispatchEvent(new Event("offline")));
+  await operator.waitForSelector("#conn[data-state=off]", { timeout: 10000 });
+  // Raised and cleared by the condition while nobody was looking: it still needs an acknowledgement.
+  await publish(`ioc/devices/${dev}/telemetry`, { salinity: 5.2, lat: where.lat + 0.01, lon: where.lon });
+  await publish(`ioc/devices/${dev}/telemetry`, { salinity: 3.0, lat: where.lat + 0.01, lon: where.lon });
+  let alarm;
+  for (let i = 0; i < 100 && alarm?.state !== "cleared_unack"; i++) {
+    const r = await getJSON(`/api/v1/alarms?source=${dev}`);
+    alarm = (Array.isArray(r) ? r : r.alarms || [])[0];
+    if (alarm?.state !== "cleared_unack") await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(alarm?.state, "cleared_unack", "the alarm was raised and cleared while the map was away");
+  assert.equal(await operator.locator("#conn").getAttribute("data-state"), "off", "the map really was disconnected meanwhile");
+  await operator.context().setOffline(false);
+  await operator.waitForSelector("#conn[data-state=on]", { timeout: 15000 });
+  const item = operator.locator(`#alarm-list li[data-id="${alarm.id}"]`);
+  await item.waitFor({ timeout: 5000 });
+  assert.match(await item.textContent(), /Đã hết, chưa xác nhận/);
+  await operator.waitForSelector("#alert:not([hidden])");
+  assert.match(await operator.locator("#alert").textContent(), /1 cảnh báo phát sinh khi mất kết nối/);
+  // Acknowledging it takes it off the list.
+  await item.locator("button").click();
+  await operator.waitForSelector("#alarm-ack:not([disabled])");
+  await operator.click("#alarm-ack");
+  await item.waitFor({ state: "detached", timeout: 15000 });
+  const stored = await getJSON("/api/v1/alarms/" + encodeURIComponent(alarm.id));
+  assert.equal((stored.alarm || stored).state, "cleared_ack");
+  await operator.click("#panel-close");
+});
+
 test("English can be switched on", async () => {
   await operator.click("#lang");
   assert.equal(await operator.locator('[data-t="alarms.title"]').textContent(), "Open alarms");

@@ -18,7 +18,7 @@ const maxBody = 64 << 10
 
 // Handler serves the operator API:
 //
-//	GET    /api/v1/alarms?state=&severity=&area=&rule=&source=&from=&to=&limit=   (area= repeatable: any of them)
+//	GET    /api/v1/alarms?state=(open|attention|<state>)&severity=&area=&rule=&source=&from=&to=&limit=   (area= repeatable: any of them)
 //	GET    /api/v1/alarms/{id}                 alarm with its history
 //	POST   /api/v1/alarms/{id}/ack             {"note": "…"}
 //	POST   /api/v1/alarms/{id}/clear           {"note": "…"}
@@ -91,8 +91,8 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := Filter{State: q.Get("state"), Severity: q.Get("severity"), Areas: codes, Rule: q.Get("rule"), Source: q.Get("source")}
-	if f.State != "" && f.State != "open" && !slices.Contains([]string{StateActiveUnack, StateActiveAck, StateClearedUnack, StateClearedAck}, f.State) {
-		return httpapi.BadRequest("state phải là open, active_unack, active_ack, cleared_unack hoặc cleared_ack / state must be open, active_unack, active_ack, cleared_unack or cleared_ack")
+	if f.State != "" && !slices.Contains([]string{FilterOpen, FilterAttention, StateActiveUnack, StateActiveAck, StateClearedUnack, StateClearedAck}, f.State) {
+		return httpapi.BadRequest("state phải là open, attention, active_unack, active_ack, cleared_unack hoặc cleared_ack / state must be open, attention, active_unack, active_ack, cleared_unack or cleared_ack")
 	}
 	if f.Severity != "" && severityRank(f.Severity) < 0 {
 		return httpapi.BadRequest("severity không hợp lệ / severity must be one of %s", strings.Join(severities, ", "))

@@ -466,8 +466,10 @@ func (s *SQLStore) List(ctx context.Context, f Filter) ([]Alarm, error) {
 	}
 	switch f.State {
 	case "":
-	case "open":
+	case FilterOpen:
 		where = append(where, "active = 1")
+	case FilterAttention:
+		add("state <> ?", StateClearedAck)
 	default:
 		add("state = ?", f.State)
 	}

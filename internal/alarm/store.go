@@ -123,7 +123,14 @@ type Action struct {
 	State    string    `json:"state"`
 }
 
-// Filter selects alarms. Empty fields match everything. State "open" means active_unack or active_ack.
+// Filter states beyond the four alarm states.
+const (
+	FilterOpen      = "open"      // active_unack or active_ack: the condition still holds
+	FilterAttention = "attention" // every alarm an operator still has to handle: open, or cleared but never acknowledged
+)
+
+// Filter selects alarms. Empty fields match everything. State is one of the alarm states, FilterOpen or
+// FilterAttention.
 type Filter struct {
 	State    string
 	Severity string

@@ -151,6 +151,7 @@ func TestStoreContract(t *testing.T) {
 		}{
 			{"all", Filter{}, 3},
 			{"open", Filter{State: "open"}, 1},
+			{"attention: open and cleared_unack", Filter{State: FilterAttention}, 2},
 			{"cleared_ack", Filter{State: StateClearedAck}, 1},
 			{"area district", Filter{Areas: []string{"829"}}, 3},
 			{"area other", Filter{Areas: []string{"82"}}, 0},

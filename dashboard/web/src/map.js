@@ -19,6 +19,7 @@ const state = {
   district: "",
   selected: "",
   known: new Set(), // alarm ids seen, to tell new ones
+  away: null, // while the live connection is lost: the alarm ids known when it went (a Set), else null
   alarms: new Map(), // id → alarm as a map item: every open alarm, in view or not
   districts: new Map(), // code → {name, layer}
   fitted: false,
@@ -30,6 +31,14 @@ const shown = new Set(LAYERS);
 
 const conn = document.getElementById("conn");
 function setConn(s) {
+  if (s === "off" && !state.away) state.away = new Set(state.known);
+  else if (s === "on" && state.away) {
+    // Frames sent while the map was away are gone: ask the store for every alarm that still needs an
+    // operator, and say how many were raised meanwhile.
+    const before = state.away;
+    state.away = null;
+    loadAlarms(before);
+  }
   conn.dataset.state = s;
   conn.className = "conn " + (s === "on" ? "on" : "off");
   conn.textContent = t("conn." + s);
@@ -263,24 +272,49 @@ function alarmItem(a) {
     values: a.field ? { [a.field]: a.value } : {} };
 }
 
-async function loadAlarms() {
+// needsOperator: an alarm stays on the list until an operator has acknowledged it, even when its
+// condition cleared by itself (cleared_unack) — also one raised and cleared while the map was away.
+function needsOperator(it) {
+  const s = String(it.attrs?.state || "");
+  return s.startsWith("active") || s === "cleared_unack";
+}
+
+// loadAlarms reads every alarm that still needs an operator (state=attention). After a lost
+// connection, knownBefore holds the alarm ids the page knew when it went: the others get a banner.
+async function loadAlarms(knownBefore) {
+  const afterOutage = knownBefore instanceof Set;
   try {
-    const r = await api("/api/v1/alarms?state=open&limit=1000");
+    const r = await api("/api/v1/alarms?state=attention&limit=1000");
     const list = Array.isArray(r) ? r : r.alarms || [];
     const open = new Set();
+    const missed = [];
     for (const a of list) {
       open.add(a.id);
+      if (afterOutage && !knownBefore.has(a.id)) missed.push(a);
       const live = state.items.get(a.id);
-      noteAlarm(live && live.ts >= (a.updated_at || "") ? live : alarmItem(a), !state.alarmsLoaded);
+      noteAlarm(live && live.ts >= (a.updated_at || "") ? live : alarmItem(a), !state.alarmsLoaded || afterOutage);
     }
     for (const [id, it] of state.alarms) {
-      if (!open.has(id) && String(it.attrs?.state).startsWith("active") && !state.items.has(id)) state.alarms.delete(id);
+      if (!open.has(id) && needsOperator(it) && !state.items.has(id)) state.alarms.delete(id);
     }
     state.alarmsLoaded = true;
     renderAlarms();
+    if (missed.length) missedBanner(missed);
   } catch (err) {
     console.error("alarms", err);
   }
+}
+
+function missedBanner(missed) {
+  const banner = document.getElementById("alert");
+  banner.hidden = false;
+  const names = missed.slice(0, 3).map((a) => bi(a.name) || a.rule || a.id);
+  banner.textContent = `${missed.length} ${t("alarm.while_away")}: ${names.join(", ")}${missed.length > 3 ? "…" : ""}`;
+  banner.classList.remove("flash");
+  void banner.offsetWidth;
+  banner.classList.add("flash");
+  document.body.dataset.missedAlarms = String(missed.length);
+  if (missed.some((a) => a.severity === "critical")) beep();
 }
 
 function cue(it, initial) {
@@ -321,7 +355,7 @@ function renderAlarms() {
   const list = document.getElementById("alarm-list");
   const source = state.replay ? [...state.replay.values()].filter((i) => i.type === "alarm") : [...state.alarms.values()];
   const alarms = source
-    .filter((i) => String(i.attrs?.state || "").startsWith("active"))
+    .filter(needsOperator)
     .filter((i) => !state.district || i.areas?.district === state.district)
     .sort((a, b) => (SEVERITY[severityOf(b)] || 0) - (SEVERITY[severityOf(a)] || 0) || String(b.ts).localeCompare(String(a.ts)));
   document.getElementById("alarm-count").textContent = alarms.length;
@@ -637,5 +671,5 @@ signedIn()
     live.connect();
     subscribe();
     loadAlarms();
-    setInterval(loadAlarms, 10000);
+    setInterval(() => loadAlarms(), 10000);
   });
