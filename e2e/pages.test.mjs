@@ -123,7 +123,9 @@ test("a field device's reading appears as a marker within a second", async () =>
   }
   await operator.click(`[data-id="${sal}"]`);
   await operator.waitForSelector("#panel:not([hidden]) #panel-values");
-  assert.match(await operator.locator("#panel-values").textContent(), /salinity\s*2,4/);
+  // Named in Vietnamese with its unit, not by its raw key.
+  assert.match(await operator.locator("#panel-values").textContent(), /Độ mặn\s*2,4 ‰/);
+  assert.match(await operator.locator("#panel-values").textContent(), /Nhiệt độ\s*28,5 °C/);
   await operator.waitForSelector('.spark[data-field="salinity"] canvas', { timeout: 5000 });
   await operator.click("#panel-close");
 });
@@ -336,6 +338,8 @@ test("the viewport subscription follows pan and zoom", async () => {
     await cluster.first().waitFor({ timeout: 5000 });
     await operator.waitForSelector(`[data-id="${sal}"]`, { state: "detached" });
     assert.ok(Number(await cluster.first().textContent()) >= 1, "a cluster shows its count");
+    // The legend counts what the clusters hold, not only single markers (it said 0 in cluster mode).
+    assert.ok(Number(await operator.locator("#n-telemetry").textContent()) >= 1, "the legend counts the sensors inside clusters");
     const zoomed = sent.length;
     await cluster.first().click();
     assert.ok((await lastSub(zoomed)).zoom > sent[zoomed - 1].zoom, "clicking a cluster zooms in");

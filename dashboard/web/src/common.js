@@ -164,6 +164,33 @@ export function currentLang() {
   return lang;
 }
 
+// FIELDS names the common sensor fields (those of the demo feed among them) in both languages, with
+// their unit: [Vietnamese, English, unit, English unit when it differs]. Other fields show their key.
+const FIELDS = {
+  salinity: ["Độ mặn", "Salinity", "‰"],
+  temperature: ["Nhiệt độ", "Temperature", "°C"],
+  water_level: ["Mực nước", "Water level", "m"],
+  pm25: ["Bụi PM2.5", "PM2.5", "µg/m³"],
+  pm10: ["Bụi PM10", "PM10", "µg/m³"],
+  rain_mm: ["Lượng mưa", "Rainfall", "mm"],
+  rain: ["Lượng mưa", "Rainfall", "mm"],
+  humidity: ["Độ ẩm", "Humidity", "%"],
+  vehicles: ["Lưu lượng xe", "Vehicles", "xe", "vehicles"],
+  battery: ["Pin", "Battery", "%"],
+};
+
+/** fieldLabel is a sensor field's name in the current language ("salinity" → "Độ mặn"). */
+export function fieldLabel(key) {
+  const f = FIELDS[key];
+  return f ? (lang === "en" ? f[1] : f[0]) : key;
+}
+
+/** fieldUnit is a sensor field's unit in the current language, or "" when it is not known. */
+export function fieldUnit(key) {
+  const f = FIELDS[key];
+  return f ? (lang === "en" && f[3]) || f[2] : "";
+}
+
 /** bi picks the current language's half of a "Tiếng Việt / English" text from the server. */
 export function bi(text) {
   if (!text) return "";

@@ -4,7 +4,7 @@ import L from "leaflet";
 import "leaflet/dist/leaflet.css";
 import "./base.css";
 import "./map.css";
-import { Live, api, applyTexts, bi, boundaries, el, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, when } from "./common.js";
+import { Live, api, applyTexts, bi, boundaries, el, fieldLabel, fieldUnit, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, when } from "./common.js";
 import { sparkline } from "./spark.js";
 
 const LAYERS = ["telemetry", "camera", "alarm", "report"];
@@ -173,10 +173,17 @@ function redrawAll() {
   renderAlarms();
 }
 
+// counts fills the legend: single entities by layer, and the entities inside server clusters by the
+// kinds the server counted (camera, alarm and report are layers; every other kind is a sensor).
 function counts() {
   const n = Object.fromEntries(LAYERS.map((k) => [k, 0]));
   for (const it of current().values()) {
-    if (!isCluster(it) && visible({ ...it, location: it.location || [0, 0] })) n[layerOf(it)]++;
+    if (isCluster(it)) {
+      for (const [kind, c] of Object.entries(it.counts || {})) {
+        const layer = LAYERS.includes(kind) ? kind : "telemetry";
+        if (shown.has(layer)) n[layer] += c;
+      }
+    } else if (visible({ ...it, location: it.location || [0, 0] })) n[layerOf(it)]++;
   }
   for (const k of LAYERS) document.getElementById("n-" + k).textContent = n[k];
 }
@@ -409,7 +416,9 @@ function refreshPanel() {
 }
 
 function valuesTable(it) {
-  const rows = Object.entries(it.values || {}).map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, num(v, 2))));
+  const rows = Object.entries(it.values || {}).map(([k, v]) =>
+    el("tr", { dataset: { field: k } }, el("th", {}, fieldLabel(k)), el("td", {}, [num(v, 2), fieldUnit(k)].filter(Boolean).join(" "))),
+  );
   return el("table", { id: "panel-values", class: "vals" }, rows);
 }
 
@@ -456,7 +465,7 @@ async function loadSparks(it, box) {
       const r = await api("/api/v1/readings?" + q);
       const xs = r.samples.map((s) => new Date(s.ts).getTime() / 1000);
       const ys = r.samples.map((s) => s.value);
-      const cell = el("div", { class: "spark", dataset: { field } }, el("span", {}, field));
+      const cell = el("div", { class: "spark", dataset: { field } }, el("span", {}, [fieldLabel(field), fieldUnit(field) && `(${fieldUnit(field)})`].filter(Boolean).join(" ")));
       box.append(cell);
       sparkline(cell, xs, ys);
     } catch (err) {
