@@ -76,11 +76,11 @@ type stateKey struct{ rule, source string }
 type srcState struct {
 	c        *compiled // the compiled rule leaves belong to
 	leaves   []leafState
-	latched  bool      // an alarm is (being) raised for this source
-	sev      string    // severity of the latched alarm
-	offSince time.Time // when the condition last cleared (for the cooldown)
-	lastSeen time.Time // offline rules
-	times    []time.Time
+	latched  bool                 // an alarm is (being) raised for this source
+	sev      string               // severity of the latched alarm
+	offSince time.Time            // when the condition last cleared (for the cooldown)
+	lastSeen time.Time            // offline rules
+	counted  map[string]time.Time // count rules: entity → when its first event was counted
 	info     sourceInfo
 }
 
@@ -319,7 +319,7 @@ func (e *Engine) forget(k stateKey) {
 // idle reports whether a state holds nothing an empty state would not: no alarm, no cooldown, no
 // pending duration, no samples.
 func (st *srcState) idle() bool {
-	if st.latched || !st.offSince.IsZero() || !st.lastSeen.IsZero() || len(st.times) > 0 {
+	if st.latched || !st.offSince.IsZero() || !st.lastSeen.IsZero() || len(st.counted) > 0 {
 		return false
 	}
 	for _, l := range st.leaves {
@@ -343,18 +343,38 @@ func (e *Engine) evalCount(c *compiled, ev *stream.Event) {
 	}
 	source := ct.AreaLevel + ":" + code
 	st := e.state(c, source)
-	st.times = append(st.times, ev.Time)
-	pruneTimes(st, ev.Time.Add(-ct.Window.D()))
+	if _, seen := st.counted[ev.Entity]; seen {
+		return // a later event of an entity already counted (a report changing status) is no new one
+	}
+	if st.counted == nil {
+		st.counted = make(map[string]time.Time)
+	}
+	st.counted[ev.Entity] = ev.Time
+	n := countSince(st, ev.Time.Add(-ct.Window.D()))
 	info := infoOf(ev)
 	info.kind = "area"
 	info.areas = maps.Clone(ev.Areas)
 	st.info = info
-	e.settle(c, st, source, len(st.times) >= ct.Min, ev.Time, observation{"count", float64(len(st.times))})
+	e.settle(c, st, source, n >= ct.Min, ev.Time, observation{"count", float64(n)})
 }
 
-// pruneTimes drops counted events before cut.
-func pruneTimes(st *srcState, cut time.Time) {
-	st.times = slices.DeleteFunc(st.times, func(t time.Time) bool { return t.Before(cut) })
+// countMemory is how long a count rule remembers an entity it counted, beyond the rule's window, so
+// that events of the same report a day later (triaged, assigned, resolved) are not counted as new ones.
+const countMemory = 24 * time.Hour
+
+// countSince is the number of distinct entities first counted at or after cut; it forgets those
+// counted more than countMemory before cut.
+func countSince(st *srcState, cut time.Time) int {
+	n := 0
+	for id, at := range st.counted {
+		switch {
+		case !at.Before(cut):
+			n++
+		case at.Before(cut.Add(-countMemory)):
+			delete(st.counted, id)
+		}
+	}
+	return n
 }
 
 // severityOf is the rule's severity, raised by level leaves that are on.
@@ -561,11 +581,11 @@ func (e *Engine) tickRules(now time.Time) {
 			silent := now.Sub(st.lastSeen)
 			e.settle(c, st, k.source, silent >= c.offline.After.D(), now, observation{"offline_seconds", silent.Seconds()})
 		case c.count != nil:
-			pruneTimes(st, now.Add(-c.count.Window.D()))
-			if st.latched && len(st.times) < c.count.Min {
-				e.settle(c, st, k.source, false, now, observation{"count", float64(len(st.times))})
+			n := countSince(st, now.Add(-c.count.Window.D()))
+			if st.latched && n < c.count.Min {
+				e.settle(c, st, k.source, false, now, observation{"count", float64(n)})
 			}
-			if !st.latched && len(st.times) == 0 && now.Sub(st.offSince) >= c.cooldown {
+			if !st.latched && len(st.counted) == 0 && now.Sub(st.offSince) >= c.cooldown {
 				e.forget(k)
 			}
 		}

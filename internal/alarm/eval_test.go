@@ -83,8 +83,13 @@ func camera(entity string, at time.Duration, label, zones, state string) stream.
 }
 
 func report(at time.Duration, category, commune string) stream.Event {
-	return stream.Event{Entity: fmt.Sprintf("rp-%d", at), Kind: "report", Type: stream.TypeReport, Time: t0.Add(at),
-		Attrs: map[string]string{"category": category, "status": "open"}, Areas: map[string]string{"province": "83", "commune": commune}}
+	return reportStatus(fmt.Sprintf("rp-%d", at), at, category, commune, "open")
+}
+
+// reportStatus is an event of report entity at a status (a report announces every status change).
+func reportStatus(entity string, at time.Duration, category, commune, status string) stream.Event {
+	return stream.Event{Entity: entity, Kind: "report", Type: stream.TypeReport, Time: t0.Add(at),
+		Attrs: map[string]string{"category": category, "status": status}, Areas: map[string]string{"province": "83", "commune": commune}}
 }
 
 func f64(v float64) *float64 { return &v }
@@ -194,6 +199,21 @@ func TestRuleEvaluation(t *testing.T) {
 			{camera("cam-2", 0, "smoke", "", "active"), "raise:cam-2:critical"},
 			{camera("cam-2", time.Minute, "fire", "", "active"), ""},
 			{camera("cam-2", 2*time.Minute, "fire", "", "ended"), "clear:cam-2"},
+		}},
+		{"a report moving through its statuses counts once", []Rule{flood}, []step{
+			{reportStatus("rp-a", 0, "flooding", "28756", "new"), ""},
+			{reportStatus("rp-b", time.Minute, "flooding", "28756", "new"), ""},
+			{reportStatus("rp-a", 2*time.Minute, "flooding", "28756", "triaged"), ""},
+			{reportStatus("rp-a", 3*time.Minute, "flooding", "28756", "assigned"), ""},
+			{reportStatus("rp-a", 4*time.Minute, "flooding", "28756", "in_progress"), ""},
+			{reportStatus("rp-b", 5*time.Minute, "flooding", "28756", "triaged"), ""},
+			{reportStatus("rp-a", 6*time.Minute, "flooding", "28756", "resolved"), ""},  // 7 events, 2 reports
+			{reportStatus("rp-a", 90*time.Minute, "flooding", "28756", "reopened"), ""}, // out of the window: still not new
+			{reportStatus("rp-c", 91*time.Minute, "flooding", "28756", "new"), ""},
+			{reportStatus("rp-d", 92*time.Minute, "flooding", "28756", "new"), ""},
+			{reportStatus("rp-e", 93*time.Minute, "flooding", "28756", "new"), ""},
+			{reportStatus("rp-f", 94*time.Minute, "flooding", "28756", "new"), ""},
+			{reportStatus("rp-g", 95*time.Minute, "flooding", "28756", "new"), "raise:commune:28756:major"},
 		}},
 		{"five flooding reports in a commune within an hour", []Rule{flood}, []step{
 			{report(0, "flooding", "28756"), ""},

@@ -153,8 +153,10 @@ type Label struct {
 	Zones  []string `yaml:"zones,omitempty" json:"zones,omitempty"`
 }
 
-// Count is on when at least Min events of Type (with all of Attrs) arrived within Window in one admin
-// area at AreaLevel; the alarm's source is "<area_level>:<code>". It may not be combined.
+// Count is on when at least Min distinct entities (reports, cameras, devices) had their first event of
+// Type (with all of Attrs) within Window in one admin area at AreaLevel: later events of an entity
+// already counted, such as a report's status changes, are not counted again for a day after its first.
+// The alarm's source is "<area_level>:<code>". It may not be combined.
 type Count struct {
 	Type      string            `yaml:"type" json:"type"`
 	Attrs     map[string]string `yaml:"attrs,omitempty" json:"attrs,omitempty"`
