@@ -196,15 +196,13 @@ func (a *api) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if p := From(ctx); p != nil && p.User == u.Name && (u.Role != RoleAdmin || u.Disabled) {
 		return httpapi.Conflict("không thể tự hạ quyền hoặc tự khoá / you cannot demote or disable yourself")
 	}
-	if err := a.s.st.UpdateUser(ctx, u); err != nil {
+	if err := a.s.UpdateUser(ctx, u); err != nil { // ends sessions; revokes tokens when disabling
 		return apiError(err)
 	}
 	if b.Password != "" {
 		if err := a.s.SetPassword(ctx, u.Name, b.Password); err != nil {
 			return apiError(err)
 		}
-	} else if err := a.s.st.DeleteUserSessions(ctx, u.Name); err != nil { // role or scope changed: sign in again
-		return err
 	}
 	u.Created = u.Created.In(vietnam)
 	return httpapi.WriteJSON(w, http.StatusOK, u)

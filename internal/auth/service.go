@@ -174,6 +174,31 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	return s.st.DeleteUserSessions(ctx, name)
 }
 
+// UpdateUser stores an admin's change to an account (every field but Name, Created and the password)
+// and ends the account's sessions, so a new role or scope applies at the next sign-in. Disabling an
+// account also revokes its API tokens, and so does enabling one again: a token still live at that
+// point predates the disabling (tokens cannot be issued to a disabled account) and must not come back
+// with it. Tokens are revoked first, so a failure half-way leaves less access, never more.
+func (s *Service) UpdateUser(ctx context.Context, u User) error {
+	was, err := s.st.User(ctx, u.Name)
+	if err != nil {
+		return err
+	}
+	if u.Disabled || was.Disabled {
+		n, err := s.st.RevokeUserTokens(ctx, u.Name, s.now())
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			s.log.Info("tokens revoked with the account's disabling", "user", u.Name, "tokens", n, "disabled", u.Disabled)
+		}
+	}
+	if err := s.st.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	return s.st.DeleteUserSessions(ctx, u.Name)
+}
+
 // EnsureAdmin creates an admin account when no account exists yet (the first start) and, when
 // token is set, an API token with that secret for it. It reports whether it created the account.
 func (s *Service) EnsureAdmin(ctx context.Context, name, password, token string) (bool, error) {
