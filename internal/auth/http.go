@@ -66,6 +66,8 @@ func apiError(err error) error {
 	case errors.As(err, &be):
 		return httpapi.Errorf(http.StatusTooManyRequests, "login_backoff", "đăng nhập sai nhiều lần, thử lại sau %s / %v",
 			be.Wait.Round(time.Second), err)
+	case errors.Is(err, ErrBusy):
+		return httpapi.Errorf(http.StatusServiceUnavailable, "login_busy", "quá nhiều người đăng nhập cùng lúc, hãy thử lại / %v", err)
 	case errors.Is(err, ErrBadLogin):
 		return httpapi.Errorf(http.StatusUnauthorized, "bad_credentials", "sai tên đăng nhập hoặc mật khẩu / wrong user name or password")
 	case errors.Is(err, ErrInvalid):
@@ -99,6 +101,8 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 		var be *BackoffError
 		if errors.As(err, &be) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(be.Wait.Seconds())+1))
+		} else if errors.Is(err, ErrBusy) {
+			w.Header().Set("Retry-After", "1")
 		}
 		if errors.Is(err, ErrBadLogin) || errors.As(err, &be) {
 			a.s.Audit(r.Context(), AuditEntry{Actor: strings.ToLower(strings.TrimSpace(body.User)), Action: "login_failed",
