@@ -35,6 +35,7 @@ import (
 var version = "dev"
 
 func main() {
+	restrictUmask()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -84,6 +84,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.Gatherer = reg
 
+	if err := secureData(cfg); err != nil {
+		return nil, fmt.Errorf("data files: %w", err)
+	}
 	st, err := sqlite.Open(ctx, cfg.Store.Path)
 	if err != nil {
 		return nil, err

@@ -70,10 +70,8 @@ func (a *App) startAuth(ctx context.Context, reg prometheus.Registerer, checks m
 func OpenAuth(ctx context.Context, cfg config.Config, o auth.Options) (*auth.Service, error) {
 	ac := cfg.Auth
 	if ac.Store.Driver == "sqlite" {
-		if ac.Store.Path == "" {
-			ac.Store.Path = filepath.Join(filepath.Dir(cfg.Store.Path), "auth.db")
-		}
-		if err := os.MkdirAll(filepath.Dir(ac.Store.Path), 0o700); err != nil {
+		ac.Store.Path = authDBPath(cfg)
+		if err := secureSQLite(ac.Store.Path); err != nil {
 			return nil, fmt.Errorf("auth store: %w", err)
 		}
 	}

@@ -36,7 +36,7 @@ func (a *App) startAlarms(ctx context.Context, reg prometheus.Registerer, checks
 	if sc.Type == "postgres" {
 		a.alarmStore, err = alarm.OpenPostgres(ctx, sc.DSN)
 	} else {
-		if err := os.MkdirAll(filepath.Dir(sc.Path), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(sc.Path), privateDir); err != nil {
 			return fmt.Errorf("alarm store: %w", err)
 		}
 		a.alarmStore, err = alarm.OpenSQLite(ctx, sc.Path)
@@ -77,7 +77,7 @@ func (a *App) startReports(ctx context.Context, reg prometheus.Registerer, check
 		return fmt.Errorf("reports: %w", err)
 	}
 	if rc.Store.Driver == report.DriverSQLite {
-		if err := os.MkdirAll(filepath.Dir(rc.Store.Path), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(rc.Store.Path), privateDir); err != nil {
 			return fmt.Errorf("reports: %w", err)
 		}
 	}

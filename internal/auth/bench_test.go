@@ -43,3 +43,32 @@ func BenchmarkGuard(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkVerifyPassword measures one argon2id check at ioc's parameters, sequentially and with as many
+// at once as the default pool runs; the parallel ns/op is the pool's throughput (checks per second
+// ≈ 1e9 / ns/op) that bounds guessing from many addresses together.
+func BenchmarkVerifyPassword(b *testing.B) {
+	hash, err := HashPassword(adminPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("one", func(b *testing.B) {
+		for b.Loop() {
+			if ok, err := VerifyPassword(hash, "một-mật-khẩu-sai"); ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("pool", func(b *testing.B) {
+		v := newVerifier(Defaults().LoginConcurrency, 1<<20)
+		b.SetParallelism(Defaults().LoginConcurrency)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if ok, err := v.verify(context.Background(), hash, "một-mật-khẩu-sai"); ok || err != nil {
+					b.Error(ok, err)
+					return
+				}
+			}
+		})
+	})
+}

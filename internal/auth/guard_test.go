@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -569,5 +570,71 @@ func TestAccountAPITimesCarryTheVietnamOffset(t *testing.T) {
 		if resp.StatusCode >= 300 || !strings.Contains(body, `+07:00"`) || strings.Contains(body, `Z"`) {
 			t.Errorf("%s %s: %d %s", tc.method, tc.path, resp.StatusCode, body)
 		}
+	}
+}
+
+func TestDisablingAUserRevokesItsTokens(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	sess, _ := h.login("admin", adminPassword, nil)
+	admin := cookie(sess)
+	admin["Origin"] = h.srv.URL
+	h.addUser(User{Name: "op.lan", DisplayName: "Trần Thị Lan", Role: RoleOperator}, "mật-khẩu-điều-hành")
+	opSess, _ := h.login("op.lan", "mật-khẩu-điều-hành", nil)
+	_, secret, err := h.svc.CreateToken(ctx, "op.lan", "máy trạm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := map[string]string{"Authorization": "Bearer " + secret}
+	writes := func(hdr map[string]string) int {
+		resp, _ := h.do("POST", "/test/write", "{}", hdr)
+		return resp.StatusCode
+	}
+	if writes(bearer) != http.StatusOK || writes(cookie(opSess)) != http.StatusOK {
+		t.Fatal("the operator's token and session do not work before the test starts")
+	}
+	put := func(disabled bool) {
+		t.Helper()
+		body := fmt.Sprintf(`{"display_name":"Trần Thị Lan","role":"operator","disabled":%v}`, disabled)
+		if resp, b := h.do("PUT", "/api/v1/admin/users/op.lan", body, admin); resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT disabled=%v: %d %s", disabled, resp.StatusCode, b)
+		}
+	}
+	put(true)
+	put(false)
+	if got := writes(bearer); got != http.StatusUnauthorized {
+		t.Errorf("token after the account was disabled and enabled again: %d, want 401", got)
+	}
+	if got := writes(cookie(opSess)); got != http.StatusUnauthorized {
+		t.Errorf("session after the account was disabled and enabled again: %d, want 401", got)
+	}
+	ts, err := h.svc.Store().Tokens(ctx, "op.lan")
+	if err != nil || len(ts) != 1 || ts[0].Revoked == nil {
+		t.Errorf("tokens after disabling: %+v, %v (want one, revoked)", ts, err)
+	}
+
+	// An account disabled by an older ioc (tokens left live) does not bring them back when enabled.
+	_, secret, err = h.svc.CreateToken(ctx, "op.lan", "máy trạm mới")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := h.svc.Store().User(ctx, "op.lan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Disabled = true
+	if err := h.svc.Store().UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	put(false)
+	if got := writes(map[string]string{"Authorization": "Bearer " + secret}); got != http.StatusUnauthorized {
+		t.Errorf("token of an account disabled without revocation, after enabling: %d, want 401", got)
+	}
+	// A token issued after enabling works.
+	if _, secret, err = h.svc.CreateToken(ctx, "op.lan", "máy trạm 3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := writes(map[string]string{"Authorization": "Bearer " + secret}); got != http.StatusOK {
+		t.Errorf("a new token after enabling: %d, want 200", got)
 	}
 }

@@ -66,6 +66,8 @@ func apiError(err error) error {
 	case errors.As(err, &be):
 		return httpapi.Errorf(http.StatusTooManyRequests, "login_backoff", "đăng nhập sai nhiều lần, thử lại sau %s / %v",
 			be.Wait.Round(time.Second), err)
+	case errors.Is(err, ErrBusy):
+		return httpapi.Errorf(http.StatusServiceUnavailable, "login_busy", "quá nhiều người đăng nhập cùng lúc, hãy thử lại / %v", err)
 	case errors.Is(err, ErrBadLogin):
 		return httpapi.Errorf(http.StatusUnauthorized, "bad_credentials", "sai tên đăng nhập hoặc mật khẩu / wrong user name or password")
 	case errors.Is(err, ErrInvalid):
@@ -99,6 +101,8 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 		var be *BackoffError
 		if errors.As(err, &be) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(be.Wait.Seconds())+1))
+		} else if errors.Is(err, ErrBusy) {
+			w.Header().Set("Retry-After", "1")
 		}
 		if errors.Is(err, ErrBadLogin) || errors.As(err, &be) {
 			a.s.Audit(r.Context(), AuditEntry{Actor: strings.ToLower(strings.TrimSpace(body.User)), Action: "login_failed",
@@ -196,15 +200,13 @@ func (a *api) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if p := From(ctx); p != nil && p.User == u.Name && (u.Role != RoleAdmin || u.Disabled) {
 		return httpapi.Conflict("không thể tự hạ quyền hoặc tự khoá / you cannot demote or disable yourself")
 	}
-	if err := a.s.st.UpdateUser(ctx, u); err != nil {
+	if err := a.s.UpdateUser(ctx, u); err != nil { // ends sessions; revokes tokens when disabling
 		return apiError(err)
 	}
 	if b.Password != "" {
 		if err := a.s.SetPassword(ctx, u.Name, b.Password); err != nil {
 			return apiError(err)
 		}
-	} else if err := a.s.st.DeleteUserSessions(ctx, u.Name); err != nil { // role or scope changed: sign in again
-		return err
 	}
 	u.Created = u.Created.In(vietnam)
 	return httpapi.WriteJSON(w, http.StatusOK, u)

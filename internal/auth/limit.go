@@ -1,10 +1,14 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -110,7 +114,10 @@ func (l *Limiter) pruneLocked(now time.Time) {
 	}
 }
 
-// backoff counts failed sign-ins per key and says how long the next attempt must wait.
+// backoff counts failed sign-ins per key and says how long the next attempt must wait. An attempt
+// reserves its place before its password is checked (reserve counts it as a failure of every key at
+// once, under the lock) and a right password gives it back (succeed), so parallel guesses see each
+// other: of any number sent at once, at most `after` are checked.
 type backoff struct {
 	after      int
 	first, max time.Duration
@@ -139,24 +146,20 @@ func (b *backoff) delay(n int) time.Duration {
 	return min(d, b.max)
 }
 
-// wait is the longest remaining wait of the keys.
-func (b *backoff) wait(now time.Time, keys ...string) time.Duration {
+// reserve claims an attempt for keys at now: when none of them is backing off it counts the attempt
+// as a failure of each and returns 0; otherwise it changes nothing and returns the longest wait.
+func (b *backoff) reserve(now time.Time, keys ...string) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var w time.Duration
 	for _, k := range keys {
 		if f := b.keys[k]; f != nil {
-			if d := f.last.Add(b.delay(f.n)).Sub(now); d > w {
-				w = d
-			}
+			w = max(w, f.last.Add(b.delay(f.n)).Sub(now))
 		}
 	}
-	return w
-}
-
-func (b *backoff) fail(now time.Time, keys ...string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	if w > 0 {
+		return w
+	}
 	if len(b.keys) >= maxKeys {
 		b.pruneLocked(now)
 	}
@@ -169,13 +172,21 @@ func (b *backoff) fail(now time.Time, keys ...string) {
 		f.n++
 		f.last = now
 	}
+	return 0
 }
 
-func (b *backoff) reset(keys ...string) {
+// succeed settles a reservation whose password was right: the keys in reset are forgotten, those in
+// refund get their attempt back.
+func (b *backoff) succeed(reset, refund []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, k := range keys {
+	for _, k := range reset {
 		delete(b.keys, k)
+	}
+	for _, k := range refund {
+		if f := b.keys[k]; f != nil && f.n > 0 {
+			f.n--
+		}
 	}
 }
 
@@ -191,5 +202,68 @@ func (b *backoff) pruneLocked(now time.Time) {
 		if now.Sub(f.last) > 2*b.max {
 			delete(b.keys, k)
 		}
+	}
+}
+
+// addressKey is the part of a client address that backoff counts by: an IPv4 address as it is, an
+// IPv6 address by its /64 (one host's, or one customer's, whole block), anything else as given.
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
+// ErrBusy says every password check slot is taken and too many sign-ins already wait for one.
+var ErrBusy = errors.New("too many sign-ins at once")
+
+// verifier runs password checks through a bounded pool: argon2id takes 19 MiB and tens of
+// milliseconds of a core per check, so at most cap(slots) run at once and at most queue more wait
+// for a slot (each with its request's context); past that a check is refused with ErrBusy.
+type verifier struct {
+	slots   chan struct{}
+	queue   int64
+	waiting atomic.Int64
+	check   func(hash, pw string) (bool, error) // VerifyPassword; tests swap it
+}
+
+func newVerifier(concurrency, queue int) *verifier {
+	return &verifier{slots: make(chan struct{}, concurrency), queue: int64(queue), check: VerifyPassword}
+}
+
+// verify checks pw against hash once a slot is free.
+func (v *verifier) verify(ctx context.Context, hash, pw string) (bool, error) {
+	if err := v.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer func() { <-v.slots }()
+	return v.check(hash, pw)
+}
+
+// acquire takes a slot, waiting for one when the queue has room.
+func (v *verifier) acquire(ctx context.Context) error {
+	select {
+	case v.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if v.waiting.Add(1) > v.queue {
+		v.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer v.waiting.Add(-1)
+	select {
+	case v.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for a password check: %w", ctx.Err())
 	}
 }

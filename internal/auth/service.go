@@ -26,11 +26,16 @@ type Config struct {
 	// Empty: no limit.
 	RateLimitIP    string `yaml:"rate_limit_ip"`
 	RateLimitToken string `yaml:"rate_limit_token"`
-	// Login backoff: after LoginFailures failed sign-ins for one user name or from one address, each
-	// further attempt must wait LoginBackoff, doubling per failure up to LoginBackoffMax.
+	// Login backoff: after LoginFailures failed sign-ins for one user name from one address, or from
+	// one address for any names, each further attempt must wait LoginBackoff, doubling per failure up
+	// to LoginBackoffMax. An address is an IPv4 address or an IPv6 /64.
 	LoginFailures   int           `yaml:"login_failures"`
 	LoginBackoff    time.Duration `yaml:"login_backoff"`
 	LoginBackoffMax time.Duration `yaml:"login_backoff_max"`
+	// LoginConcurrency bounds the password checks running at once (19 MiB each); LoginQueue bounds
+	// the sign-ins waiting for one. Past both, a sign-in is refused with 503.
+	LoginConcurrency int `yaml:"login_concurrency"`
+	LoginQueue       int `yaml:"login_queue"`
 	// OIDC is optional single sign-on through an OpenID Connect provider (oidc.go).
 	OIDC OIDCConfig `yaml:"oidc"`
 }
@@ -39,7 +44,8 @@ type Config struct {
 func Defaults() Config {
 	return Config{Store: StoreConfig{Driver: "sqlite"}, SessionTTL: 12 * time.Hour, SameSite: "lax",
 		RateLimitIP: "200:1,6000:60", RateLimitToken: "50:1,3000:60",
-		LoginFailures: 5, LoginBackoff: time.Second, LoginBackoffMax: 15 * time.Minute, OIDC: oidcDefaults()}
+		LoginFailures: 5, LoginBackoff: time.Second, LoginBackoffMax: 15 * time.Minute, LoginConcurrency: 4, LoginQueue: 32,
+		OIDC: oidcDefaults()}
 }
 
 // Validate reports every problem (keys relative to the auth section).
@@ -72,6 +78,12 @@ func (c Config) Validate() error {
 	if c.LoginBackoff <= 0 || c.LoginBackoffMax < c.LoginBackoff {
 		errs = append(errs, errors.New("login_backoff: must be positive and not above login_backoff_max"))
 	}
+	if c.LoginConcurrency < 1 || c.LoginConcurrency > 64 {
+		errs = append(errs, fmt.Errorf("login_concurrency: must be 1 to 64, got %d", c.LoginConcurrency))
+	}
+	if c.LoginQueue < 0 || c.LoginQueue > 10000 {
+		errs = append(errs, fmt.Errorf("login_queue: must be 0 to 10000, got %d", c.LoginQueue))
+	}
 	if err := c.OIDC.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -98,6 +110,7 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	backoff *backoff
+	verify  *verifier
 	m       metrics
 }
 
@@ -120,9 +133,10 @@ func New(cfg Config, st Store, o Options) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: st, log: o.Log.With("component", "auth"), now: o.Now,
 		backoff: newBackoff(cfg.LoginFailures, cfg.LoginBackoff, cfg.LoginBackoffMax),
+		verify:  newVerifier(cfg.LoginConcurrency, cfg.LoginQueue),
 		m: metrics{
 			logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_logins_total",
-				Help: "Sign-in attempts by result (ok, bad_credentials, backoff; single sign-on: oidc_ok, oidc_refused)."}, []string{"result"}),
+				Help: "Sign-in attempts by result (ok, bad_credentials, backoff, busy; single sign-on: oidc_ok, oidc_refused)."}, []string{"result"}),
 			denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_denied_total",
 				Help: "Requests refused by the access layer, by reason (unauthenticated, forbidden, no_rule, csrf, bad_token, scope)."}, []string{"reason"}),
 			limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_rate_limited_total",
@@ -174,6 +188,31 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	return s.st.DeleteUserSessions(ctx, name)
 }
 
+// UpdateUser stores an admin's change to an account (every field but Name, Created and the password)
+// and ends the account's sessions, so a new role or scope applies at the next sign-in. Disabling an
+// account also revokes its API tokens, and so does enabling one again: a token still live at that
+// point predates the disabling (tokens cannot be issued to a disabled account) and must not come back
+// with it. Tokens are revoked first, so a failure half-way leaves less access, never more.
+func (s *Service) UpdateUser(ctx context.Context, u User) error {
+	was, err := s.st.User(ctx, u.Name)
+	if err != nil {
+		return err
+	}
+	if u.Disabled || was.Disabled {
+		n, err := s.st.RevokeUserTokens(ctx, u.Name, s.now())
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			s.log.Info("tokens revoked with the account's disabling", "user", u.Name, "tokens", n, "disabled", u.Disabled)
+		}
+	}
+	if err := s.st.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	return s.st.DeleteUserSessions(ctx, u.Name)
+}
+
 // EnsureAdmin creates an admin account when no account exists yet (the first start) and, when
 // token is set, an API token with that secret for it. It reports whether it created the account.
 func (s *Service) EnsureAdmin(ctx context.Context, name, password, token string) (bool, error) {
@@ -204,43 +243,60 @@ func (e *BackoffError) Error() string {
 }
 
 // Login checks a user's password and opens a session. It returns the new session's cookie value.
-// Failures are counted per user name and per client address; past the threshold every attempt,
-// right or wrong, waits out its backoff first (*BackoffError).
+// Failures are counted per user name from one address and per address (addressKey: IPv4, or IPv6
+// by /64), never per user name alone, so guessing from one place cannot lock the account's owner out
+// elsewhere. Past the threshold every attempt, right or wrong, waits out its backoff first
+// (*BackoffError). The attempt is counted before its password is checked, so parallel guesses cannot
+// slip past the threshold together, and the check waits for a slot of the bounded pool (ErrBusy when
+// too many wait).
 func (s *Service) Login(ctx context.Context, name, password, ip string) (string, *Principal, error) {
-	now := s.now()
 	name = strings.ToLower(strings.TrimSpace(name))
-	keys := []string{"user:" + name, "ip:" + ip}
-	if wait := s.backoff.wait(now, keys...); wait > 0 {
+	addr := addressKey(ip)
+	userKey, addrKey := "user:"+name+"@"+addr, "ip:"+addr
+	if wait := s.backoff.reserve(s.now(), userKey, addrKey); wait > 0 {
 		s.m.logins.WithLabelValues("backoff").Inc()
 		return "", nil, &BackoffError{Wait: wait}
 	}
-	u, err := s.st.User(ctx, name)
-	ok := false
-	switch {
-	case errors.Is(err, ErrNotFound):
-		// Spend the same work as a real check so timing does not tell which names exist.
-		_, _ = VerifyPassword(dummyHash, password)
-	case err != nil:
+	u, ok, err := s.checkPassword(ctx, name, password)
+	if errors.Is(err, ErrBusy) {
+		s.m.logins.WithLabelValues("busy").Inc()
+	}
+	if err != nil {
 		return "", nil, err
-	default:
-		ok, err = VerifyPassword(u.PasswordHash, password)
-		if err != nil {
-			return "", nil, fmt.Errorf("user %q: %w", name, err)
-		}
-		ok = ok && !u.Disabled
 	}
 	if !ok {
-		s.backoff.fail(now, keys...)
 		s.m.logins.WithLabelValues("bad_credentials").Inc()
 		return "", nil, ErrBadLogin
 	}
-	s.backoff.reset(keys[0]) // not the address: one good account must not reset another's guessing
+	// The address keeps its other failures: one good account must not reset guessing at others.
+	s.backoff.succeed([]string{userKey}, []string{addrKey})
 	raw, p, err := s.openSession(ctx, u)
 	if err != nil {
 		return "", nil, err
 	}
 	s.m.logins.WithLabelValues("ok").Inc()
 	return raw, p, nil
+}
+
+// checkPassword reports whether name is an enabled account whose password is password.
+func (s *Service) checkPassword(ctx context.Context, name, password string) (User, bool, error) {
+	u, err := s.st.User(ctx, name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// Spend the same work as a real check so timing does not tell which names exist.
+		_, err := s.verify.verify(ctx, dummyHash, password)
+		if errors.Is(err, errBadHash) {
+			return u, false, fmt.Errorf("dummy password hash: %w", err)
+		}
+		return u, false, err
+	case err != nil:
+		return u, false, err
+	}
+	ok, err := s.verify.verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return u, false, fmt.Errorf("user %q: %w", name, err)
+	}
+	return u, ok && !u.Disabled, nil
 }
 
 // openSession opens a session for u (who has proved who they are) and returns its cookie value.

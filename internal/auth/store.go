@@ -32,6 +32,7 @@ type Store interface {
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
 	Tokens(ctx context.Context, user string) ([]Token, error) // "" lists every user's
 	RevokeToken(ctx context.Context, id string, at time.Time) error
+	RevokeUserTokens(ctx context.Context, user string, at time.Time) (int, error) // every unrevoked token of user; how many
 	TouchToken(ctx context.Context, id string, at time.Time) error
 
 	AddAudit(ctx context.Context, e AuditEntry) error
@@ -336,6 +337,18 @@ func (s *sqlStore) RevokeToken(ctx context.Context, id string, at time.Time) err
 		return fmt.Errorf("token %q: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+func (s *sqlStore) RevokeUserTokens(ctx context.Context, user string, at time.Time) (int, error) {
+	res, err := s.exec(ctx, `UPDATE auth_tokens SET revoked_us = ? WHERE username = ? AND revoked_us = 0`, us(at), user)
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens of %q: %w", user, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens of %q: %w", user, err)
+	}
+	return int(n), nil
 }
 
 func (s *sqlStore) TouchToken(ctx context.Context, id string, at time.Time) error {

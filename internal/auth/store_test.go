@@ -122,6 +122,17 @@ func TestStoreContract(t *testing.T) {
 			if ts, err := st.Tokens(ctx, "someone-else"); err != nil || len(ts) != 0 {
 				t.Errorf("other user's tokens %+v, %v", ts, err)
 			}
+			for i, id := range []string{"d4e5f6", "a7b8c9"} {
+				if err := st.CreateToken(ctx, Token{ID: id, User: "op.lan", Name: "x", Created: t0, Hash: bytes.Repeat([]byte{byte(8 + i)}, 32)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, err := st.RevokeUserTokens(ctx, "op.lan", t0.Add(4*time.Minute)); err != nil || n != 2 {
+				t.Errorf("RevokeUserTokens = %d, %v; want the 2 unrevoked", n, err)
+			}
+			if ts, err := st.Tokens(ctx, "op.lan"); err != nil || len(ts) != 3 || !ts[0].Revoked.Equal(t0.Add(2*time.Minute)) || ts[2].Revoked == nil {
+				t.Errorf("tokens after RevokeUserTokens %+v, %v", ts, err)
+			}
 
 			// Audit: newest first, filters.
 			for i, a := range []string{"login", "POST /api/v1/alarms/", "login"} {
