@@ -269,6 +269,7 @@ func (s *Service) o311Post(w http.ResponseWriter, r *http.Request, name, format 
 	}
 	ids, err := s.savePhotos(r.Context(), f.files)
 	if err != nil {
+		s.retryAfter(w, err)
 		return s.o311Input(err)
 	}
 	sub := Submission{
@@ -312,8 +313,10 @@ func (s *Service) o311Input(err error) error {
 	if errors.As(err, &mbe) {
 		return err
 	}
-	if errors.As(apiError(err), &he) && he.Status < 500 {
-		s.m.refused.WithLabelValues("invalid").Inc()
+	if errors.As(apiError(err), &he) {
+		if he.Status < 500 {
+			s.m.refused.WithLabelValues("invalid").Inc()
+		}
 		return o311Errorf(he.Status, "%s", he.Message)
 	}
 	return err

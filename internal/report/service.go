@@ -55,6 +55,7 @@ type Service struct {
 	m       *metrics
 	limitIP *limiter
 	limitDv *limiter
+	decodes *decodePool
 }
 
 // New builds the service. cfg must be valid.
@@ -88,6 +89,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Actor == nil {
 		d.Actor = func(*http.Request) string { return "" }
 	}
+	if d.Photos.Limits.MaxDecodeBytes > cfg.PhotoDecode.MaxBytes {
+		return nil, fmt.Errorf("report config: photo_decode.max_bytes (%d) must be at least the per-photo decode limit (%d)",
+			cfg.PhotoDecode.MaxBytes, d.Photos.Limits.MaxDecodeBytes)
+	}
 	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
@@ -96,6 +101,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		cfg: cfg, d: d, loc: loc, m: m,
 		limitIP: newLimiter(cfg.RateIP, cfg.MaxClients),
 		limitDv: newLimiter(cfg.RateDevice, cfg.MaxClients),
+		decodes: newDecodePool(cfg.PhotoDecode, m),
 	}, nil
 }
 
