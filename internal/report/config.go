@@ -30,6 +30,10 @@ type Config struct {
 	FormMaxAge    time.Duration     `yaml:"form_max_age"`    // a form token older than this is refused
 	Open311       Open311Config     `yaml:"open311"`
 	PhotoDecode   PhotoDecodeConfig `yaml:"photo_decode"` // bounds on decoding citizens' photos
+	// UploadMinRate and UploadGrace let a submission's body take longer than the server's read
+	// timeout while it arrives at UploadMinRate bytes a second after UploadGrace (then it is cut).
+	UploadMinRate int64         `yaml:"upload_min_rate"`
+	UploadGrace   time.Duration `yaml:"upload_grace"`
 }
 
 // PhotoDecodeConfig bounds photo decoding across all requests (docs/SECURITY.md).
@@ -78,7 +82,9 @@ func Defaults() Config {
 			KeyService: "Liên hệ Trung tâm IOC để được cấp api_key / contact the IOC for an api_key",
 			Changeset:  "2025-01-01T00:00:00+07:00",
 		},
-		PhotoDecode: PhotoDecodeConfig{MaxBytes: 512 << 20, MaxConcurrent: 4, Wait: 10 * time.Second},
+		PhotoDecode:   PhotoDecodeConfig{MaxBytes: 512 << 20, MaxConcurrent: 4, Wait: 10 * time.Second},
+		UploadMinRate: 16 << 10,
+		UploadGrace:   30 * time.Second,
 	}
 }
 
@@ -155,6 +161,12 @@ func (c *Config) Validate() error {
 	}
 	if c.PhotoDecode.Wait <= 0 {
 		bad("photo_decode.wait: must be positive")
+	}
+	if c.UploadMinRate < 1024 {
+		bad("upload_min_rate: must be at least 1024 bytes a second")
+	}
+	if c.UploadGrace < 0 {
+		bad("upload_grace: must not be negative")
 	}
 	switch c.BotCheck {
 	case "on":

@@ -86,6 +86,12 @@ func tooMany(every time.Duration) error {
 	return httpapi.Errorf(http.StatusTooManyRequests, "rate_limited", "gửi quá nhiều, vui lòng thử lại sau / too many reports, retry in %s", every)
 }
 
+// slowBody lets a submission with photos outlast the server's read timeout while it arrives at
+// upload_min_rate.
+func (s *Service) slowBody(w http.ResponseWriter, r *http.Request) {
+	httpapi.SlowBody(w, r, httpapi.UploadRate{Min: s.cfg.UploadMinRate, Grace: s.cfg.UploadGrace, Write: time.Minute})
+}
+
 // retryAfter tells a client refused because the decode pool was full when to try again.
 func (s *Service) retryAfter(w http.ResponseWriter, err error) {
 	if errors.Is(err, ErrBusy) {
@@ -162,6 +168,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	if key != "" && !idemRE.MatchString(key) {
 		return s.refuse("invalid", httpapi.BadRequest("Idempotency-Key: 8-128 printable ASCII characters"))
 	}
+	s.slowBody(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	f, err := readForm(r, s.cfg.MaxPhotos, s.cfg.MaxPhotoBytes)
 	if err != nil {

@@ -235,6 +235,7 @@ func (s *Service) o311Post(w http.ResponseWriter, r *http.Request, name, format 
 	if name != "requests" {
 		return o311Errorf(404, "unknown resource %q", name)
 	}
+	s.slowBody(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	f, err := readForm(r, s.cfg.MaxPhotos, s.cfg.MaxPhotoBytes)
 	if err != nil {

@@ -1,8 +1,11 @@
 package report
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"strings"
@@ -136,5 +139,53 @@ func TestPhotoPoolFullIs503(t *testing.T) {
 	release()
 	if r, _ := e.submit(map[string]string{"device_id": "again"}, nil, pic); r.status != http.StatusCreated {
 		t.Fatalf("after release: %d %s", r.status, r.body)
+	}
+}
+
+// TestUploadOutlastsTheReadTimeout sends a submission with a photo over a second, at 60 kB/s,
+// to a server whose read timeout is 200 ms: the route extends the deadline while the body arrives
+// faster than upload_min_rate, so the report is filed; below the rate the connection is cut.
+func TestUploadOutlastsTheReadTimeout(t *testing.T) {
+	e := newEnv(t, DriverSQLite, func(c *Config) { c.UploadMinRate, c.UploadGrace = 20_000, 100*time.Millisecond })
+	mux := http.NewServeMux()
+	e.svc.Register(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ct, body := multipartBody(t, map[string]string{"padding": strings.Repeat("x", 50_000)}, upload{"p.jpg", testJPEG(t, 64, 48)})
+	send := func(device string, chunk int) (int, error) {
+		data := bytes.Replace(body.Bytes(), []byte(contactValues["device_id"]), []byte(device), 1)
+		pr, pw := io.Pipe()
+		go func() {
+			tick := time.NewTicker(100 * time.Millisecond) // the client's pace is what is tested
+			defer tick.Stop()
+			for rest := data; len(rest) > 0; rest = rest[min(chunk, len(rest)):] {
+				<-tick.C
+				if _, err := pw.Write(rest[:min(chunk, len(rest))]); err != nil {
+					return
+				}
+			}
+			pw.Close()
+		}()
+		req, err := http.NewRequest("POST", srv.URL+"/api/v1/reports", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = int64(len(data))
+		req.Header.Set("Content-Type", ct)
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer res.Body.Close()
+		_, _ = io.Copy(io.Discard, res.Body)
+		return res.StatusCode, nil
+	}
+	if status, err := send("fast-enough", 6000); err != nil || status != http.StatusCreated {
+		t.Fatalf("upload at 60 kB/s: %d %v", status, err)
+	}
+	if status, err := send("too-slow", 500); err == nil && status == http.StatusCreated {
+		t.Fatal("an upload at 5 kB/s, below upload_min_rate, was filed")
 	}
 }
