@@ -238,10 +238,16 @@ type trackLine struct {
 	Unit string    `json:"unit,omitempty"`
 }
 
+// history is a report's history as citizens may see it: every status change, with its note only
+// when the note is public.
 func (s *Service) history(h []Entry) []trackLine {
 	out := make([]trackLine, 0, len(h))
 	for _, e := range h {
-		out = append(out, trackLine{At: e.At.In(s.loc), To: e.To, Note: e.Note, Unit: e.Unit})
+		l := trackLine{At: e.At.In(s.loc), To: e.To, Unit: e.Unit}
+		if e.Public {
+			l.Note = e.Note
+		}
+		out = append(out, l)
 	}
 	return out
 }

@@ -379,7 +379,7 @@ func (s *Service) o311View(r Report, h []Entry, ext bool) o311Request {
 		out.MediaURL = ""
 	}
 	for i := len(h) - 1; i >= 0; i-- {
-		if h[i].Note != "" {
+		if h[i].Public && h[i].Note != "" {
 			out.StatusNotes = h[i].Note
 			break
 		}
