@@ -49,6 +49,10 @@ type Deps struct {
 	// them (InAreas), a device elsewhere answers 404, and events are narrowed in the store, before its
 	// limit. No codes: the caller sees everything.
 	Scope func(r *http.Request) []string
+	// Limits bound time, headers and connections per client (nil: httpapi.DefaultServerLimits());
+	// Registerer receives the connection metrics (nil: unregistered).
+	Limits     *httpapi.ServerLimits
+	Registerer prometheus.Registerer
 }
 
 // EventStore answers the events route (ioc's SQLite store). EventsIn answers q narrowed to the events
@@ -64,13 +68,22 @@ type Server struct {
 	addr    string
 	log     *slog.Logger
 	d       Deps
+	lim     httpapi.ServerLimits
 	ln      net.Listener
 	handler http.Handler
 }
 
 // NewServer listens on addr and prepares the routes. A taken port is reported with the config key
-// that changes it.
+// that changes it. The listener caps connections per client address and in total (d.Limits).
 func NewServer(addr string, log *slog.Logger, d Deps) (*Server, error) {
+	lim := httpapi.DefaultServerLimits()
+	if d.Limits != nil {
+		lim = *d.Limits
+	}
+	cm, err := httpapi.NewConnMetrics(d.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("http: metrics: %w", err)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -78,7 +91,8 @@ func NewServer(addr string, log *slog.Logger, d Deps) (*Server, error) {
 		}
 		return nil, fmt.Errorf("http: listen %s: %w", addr, err)
 	}
-	s := &Server{addr: addr, log: log.With("component", "http"), d: d, ln: ln}
+	ln = httpapi.LimitListener(ln, lim, httpapi.TotalConns(lim), cm)
+	s := &Server{addr: addr, log: log.With("component", "http"), d: d, lim: lim, ln: ln}
 	mux := s.routes()
 	s.handler = mux
 	if d.Guard != nil {
@@ -108,7 +122,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /api/v1/devices/{id}", h(s.device))
 	mux.Handle("GET /api/v1/readings", h(s.readings))
 	mux.Handle("GET /api/v1/events", h(s.events))
-	mux.Handle("GET /api/v1/live", s.d.Hub)
+	mux.Handle("GET /api/v1/live", ownDeadlines(s.d.Hub))
 	if s.d.Geo != nil {
 		s.mountGeo(mux, h)
 	}
@@ -135,10 +149,21 @@ func (s *Server) routes() *http.ServeMux {
 	return mux
 }
 
+// ownDeadlines lifts the server's read and write deadlines off a connection before h takes it
+// over for good (the websocket hub, which keeps its own: a pong or frame within two ping intervals,
+// each write within live.write_timeout).
+func ownDeadlines(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{}) // a recorder without deadlines has none to lift
+		_ = rc.SetWriteDeadline(time.Time{})
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Run serves until ctx ends, then shuts down within timeout.
 func (s *Server) Run(ctx context.Context, timeout time.Duration) error {
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	srv := httpapi.NewServer(s.handler, s.lim, s.log)
 	errc := make(chan error, 1)
 	go func() {
 		if s.d.TLSCert != "" {

@@ -28,6 +28,7 @@ import (
 	"github.com/ioc-vn/ioc/internal/app"
 	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/config"
+	"github.com/ioc-vn/ioc/internal/httpapi"
 	"github.com/ioc-vn/ioc/internal/simulate"
 )
 
@@ -285,8 +286,13 @@ func servePprof(addr string, stderr io.Writer) error {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// Loopback only, so no per-address cap; but bounded in time and count all the same. A CPU
+	// profile or trace takes ?seconds= (30 by default) to write.
+	lim := httpapi.DefaultServerLimits()
+	lim.WriteTimeout, lim.MaxConns, lim.FDReserve, lim.ReservedConns = 2*time.Minute, 16, 0, 0
+	ln = httpapi.LimitListener(ln, lim, lim.MaxConns, nil)
 	go func() {
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		srv := httpapi.NewServer(mux, lim, slog.New(slog.NewTextHandler(stderr, nil)))
 		if err := srv.Serve(ln); err != nil {
 			fmt.Fprintln(stderr, "ioc: pprof:", err)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/ioc-vn/ioc/internal/broker"
 	"github.com/ioc-vn/ioc/internal/cluster"
 	"github.com/ioc-vn/ioc/internal/config"
+	"github.com/ioc-vn/ioc/internal/httpapi"
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/internal/simulate"
@@ -218,7 +219,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	if err := a.startCameras(reg, opts); err != nil {
 		return closeOnErr(err)
 	}
+	// Trusted reverse proxies speak for many citizens: they are not capped per address.
+	lim := httpapi.DefaultServerLimits()
+	if lim.Exempt, err = auth.ParseProxies(cfg.HTTP.TrustedProxies); err != nil {
+		return closeOnErr(fmt.Errorf("http.trusted_proxies: %w", err))
+	}
 	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: readings, Events: st,
+		Limits: &lim, Registerer: reg,
 		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount, Geo: a.geoDeps(),
 		Guard: a.guard, TLSCert: cfg.HTTP.TLSCert, TLSKey: cfg.HTTP.TLSKey, Scope: scopeAreas,
 		UI: dashboard.UIConfig{TileURL: cfg.Web.TileURL, TileAttribution: cfg.Web.TileAttribution, AdminFile: filepath.Base(opts.AdminFile),

@@ -9,26 +9,38 @@ import (
 
 // Config configures the report component. Defaults() holds every default value.
 type Config struct {
-	Catalogue     string        `yaml:"catalogue"`       // service catalogue file (configs/services.yaml)
-	Store         StoreConfig   `yaml:"store"`           // where reports are kept
-	PhotoDir      string        `yaml:"photo_dir"`       // directory of cleaned photos and thumbnails
-	PublicURL     string        `yaml:"public_url"`      // absolute base URL used in Open311 media_url
-	CodePrefix    string        `yaml:"code_prefix"`     // tracking code prefix: BT → BT-7K3Q9X
-	Timezone      string        `yaml:"timezone"`        // zone of Open311 datetimes
-	MaxPhotos     int           `yaml:"max_photos"`      // photos per report
-	MaxPhotoBytes int64         `yaml:"max_photo_bytes"` // per photo
-	MaxBodyBytes  int64         `yaml:"max_body_bytes"`  // whole request body
-	NearbyRadius  float64       `yaml:"nearby_radius_m"` // duplicate suggestion radius, metres
-	ReopenWindow  time.Duration `yaml:"reopen_window"`   // how long after resolution a citizen may reopen
-	EscalateEvery time.Duration `yaml:"escalate_every"`  // how often overdue reports are looked for
-	RateIP        RateConfig    `yaml:"rate_ip"`         // anonymous submissions per client IP
-	RateDevice    RateConfig    `yaml:"rate_device"`     // anonymous submissions per device_id
-	MaxClients    int           `yaml:"max_clients"`     // rate limiter entries kept (least recently seen evicted)
-	BotCheck      string        `yaml:"bot_check"`       // on | off: form token + honeypot on the native API
-	FormSecret    string        `yaml:"form_secret"`     // HMAC key of form tokens (≥ 32 characters)
-	MinFillTime   time.Duration `yaml:"min_fill_time"`   // a form token younger than this is refused
-	FormMaxAge    time.Duration `yaml:"form_max_age"`    // a form token older than this is refused
-	Open311       Open311Config `yaml:"open311"`
+	Catalogue     string            `yaml:"catalogue"`       // service catalogue file (configs/services.yaml)
+	Store         StoreConfig       `yaml:"store"`           // where reports are kept
+	PhotoDir      string            `yaml:"photo_dir"`       // directory of cleaned photos and thumbnails
+	PublicURL     string            `yaml:"public_url"`      // absolute base URL used in Open311 media_url
+	CodePrefix    string            `yaml:"code_prefix"`     // tracking code prefix: BT → BT-7K3Q9X
+	Timezone      string            `yaml:"timezone"`        // zone of Open311 datetimes
+	MaxPhotos     int               `yaml:"max_photos"`      // photos per report
+	MaxPhotoBytes int64             `yaml:"max_photo_bytes"` // per photo
+	MaxBodyBytes  int64             `yaml:"max_body_bytes"`  // whole request body
+	NearbyRadius  float64           `yaml:"nearby_radius_m"` // duplicate suggestion radius, metres
+	ReopenWindow  time.Duration     `yaml:"reopen_window"`   // how long after resolution a citizen may reopen
+	EscalateEvery time.Duration     `yaml:"escalate_every"`  // how often overdue reports are looked for
+	RateIP        RateConfig        `yaml:"rate_ip"`         // anonymous submissions per client IP
+	RateDevice    RateConfig        `yaml:"rate_device"`     // anonymous submissions per device_id
+	MaxClients    int               `yaml:"max_clients"`     // rate limiter entries kept (least recently seen evicted)
+	BotCheck      string            `yaml:"bot_check"`       // on | off: form token + honeypot on the native API
+	FormSecret    string            `yaml:"form_secret"`     // HMAC key of form tokens (≥ 32 characters)
+	MinFillTime   time.Duration     `yaml:"min_fill_time"`   // a form token younger than this is refused
+	FormMaxAge    time.Duration     `yaml:"form_max_age"`    // a form token older than this is refused
+	Open311       Open311Config     `yaml:"open311"`
+	PhotoDecode   PhotoDecodeConfig `yaml:"photo_decode"` // bounds on decoding citizens' photos
+	// UploadMinRate and UploadGrace let a submission's body take longer than the server's read
+	// timeout while it arrives at UploadMinRate bytes a second after UploadGrace (then it is cut).
+	UploadMinRate int64         `yaml:"upload_min_rate"`
+	UploadGrace   time.Duration `yaml:"upload_grace"`
+}
+
+// PhotoDecodeConfig bounds photo decoding across all requests (docs/SECURITY.md).
+type PhotoDecodeConfig struct {
+	MaxBytes      int64         `yaml:"max_bytes"`      // memory all decodes at once may take (per photo: its header's estimate)
+	MaxConcurrent int           `yaml:"max_concurrent"` // decodes at once
+	Wait          time.Duration `yaml:"wait"`           // longest a photo waits for room before the report is refused with 503
 }
 
 // RateConfig is a token bucket: one submission per Every, bursts up to Burst.
@@ -70,6 +82,9 @@ func Defaults() Config {
 			KeyService: "Liên hệ Trung tâm IOC để được cấp api_key / contact the IOC for an api_key",
 			Changeset:  "2025-01-01T00:00:00+07:00",
 		},
+		PhotoDecode:   PhotoDecodeConfig{MaxBytes: 512 << 20, MaxConcurrent: 4, Wait: 10 * time.Second},
+		UploadMinRate: 16 << 10,
+		UploadGrace:   30 * time.Second,
 	}
 }
 
@@ -137,6 +152,21 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxClients < 1 {
 		bad("max_clients: must be at least 1")
+	}
+	if c.PhotoDecode.MaxBytes < 16<<20 {
+		bad("photo_decode.max_bytes: must be at least 16 MiB (16777216)")
+	}
+	if c.PhotoDecode.MaxConcurrent < 1 {
+		bad("photo_decode.max_concurrent: must be at least 1")
+	}
+	if c.PhotoDecode.Wait <= 0 {
+		bad("photo_decode.wait: must be positive")
+	}
+	if c.UploadMinRate < 1024 {
+		bad("upload_min_rate: must be at least 1024 bytes a second")
+	}
+	if c.UploadGrace < 0 {
+		bad("upload_grace: must not be negative")
 	}
 	switch c.BotCheck {
 	case "on":

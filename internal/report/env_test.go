@@ -77,6 +77,7 @@ func newEnv(t testing.TB, driver string, edit func(*Config)) *env {
 	e := &env{t: t, clock: reporttest.NewClock(testStart), store: openTestStore(t, driver)}
 	lim := photo.DefaultLimits()
 	lim.MaxBytes = cfg.MaxPhotoBytes
+	lim.MaxDecodeBytes = min(lim.MaxDecodeBytes, cfg.PhotoDecode.MaxBytes)
 	svc, err := New(cfg, Deps{
 		Store: e.store, Catalogue: cat, Photos: &photo.Store{Blobs: &photo.Disk{Dir: cfg.PhotoDir}, Limits: lim},
 		Locate: reporttest.Locate,

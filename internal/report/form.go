@@ -119,15 +119,45 @@ func point(lon, lat string) (orb.Point, error) {
 	return orb.Point{x, y}, nil
 }
 
-// savePhotos processes and stores the uploaded files, returning their IDs.
+// savePhotos processes and stores the uploaded files, returning their IDs. Each photo's header is
+// read first (photo.Inspect): what would take too much memory is refused without decoding, the rest
+// decodes one at a time through the decode pool. Every refusal is counted with its reason.
 func (s *Service) savePhotos(ctx context.Context, files [][]byte) ([]string, error) {
 	ids := make([]string, 0, len(files))
+	var held, peak int64
+	defer func() {
+		if len(files) > 0 {
+			s.m.requestBytes.Observe(float64(held + peak))
+		}
+	}()
 	for _, b := range files {
-		id, err := s.d.Photos.Save(ctx, b)
+		held += int64(len(b))
+		id, cost, err := s.savePhoto(ctx, b)
+		peak = max(peak, cost)
 		if err != nil {
+			if r := photo.Reason(err); r != "" {
+				s.m.photoRefused.WithLabelValues(r).Inc()
+			} else if errors.Is(err, ErrBusy) {
+				s.m.photoRefused.WithLabelValues("busy").Inc()
+			}
 			return nil, err
 		}
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+func (s *Service) savePhoto(ctx context.Context, b []byte) (id string, cost int64, err error) {
+	h, err := photo.Inspect(b, s.d.Photos.Limits)
+	if err != nil {
+		return "", 0, err
+	}
+	release, err := s.decodes.acquire(ctx, h.DecodeBytes)
+	if err != nil {
+		return "", 0, err
+	}
+	defer release()
+	s.m.decodeBytes.Observe(float64(h.DecodeBytes))
+	id, err = s.d.Photos.Save(ctx, b)
+	return id, h.DecodeBytes, err
 }

@@ -65,6 +65,10 @@ func apiError(err error) error {
 		return httpapi.NotFound("không tìm thấy / not found")
 	case errors.Is(err, ErrConflict):
 		return httpapi.Conflict("phản ánh vừa được cập nhật, hãy thử lại / the report changed meanwhile, retry")
+	case errors.Is(err, ErrBusy):
+		return httpapi.Errorf(http.StatusServiceUnavailable, "busy", "máy chủ đang xử lý nhiều ảnh, vui lòng gửi lại sau ít phút / too many photos being processed, retry in a few minutes")
+	case photo.Reason(err) == "memory":
+		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "too_large", "ảnh quá lớn để xử lý, hãy gửi ảnh chụp từ điện thoại (JPEG) hoặc ảnh nhỏ hơn / photo too large to process, send a phone camera JPEG or a smaller image: %v", err)
 	case errors.Is(err, photo.ErrTooLarge):
 		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "too_large", "ảnh quá lớn / %v", err)
 	case errors.Is(err, photo.ErrUnsupported):
@@ -80,6 +84,19 @@ func clientIP(r *http.Request) string { return httpapi.ClientIP(r) }
 
 func tooMany(every time.Duration) error {
 	return httpapi.Errorf(http.StatusTooManyRequests, "rate_limited", "gửi quá nhiều, vui lòng thử lại sau / too many reports, retry in %s", every)
+}
+
+// slowBody lets a submission with photos outlast the server's read timeout while it arrives at
+// upload_min_rate.
+func (s *Service) slowBody(w http.ResponseWriter, r *http.Request) {
+	httpapi.SlowBody(w, r, httpapi.UploadRate{Min: s.cfg.UploadMinRate, Grace: s.cfg.UploadGrace, Write: time.Minute})
+}
+
+// retryAfter tells a client refused because the decode pool was full when to try again.
+func (s *Service) retryAfter(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrBusy) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(s.cfg.PhotoDecode.Wait, 30*time.Second).Seconds())))
+	}
 }
 
 func (s *Service) refuse(reason string, err error) error {
@@ -151,6 +168,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	if key != "" && !idemRE.MatchString(key) {
 		return s.refuse("invalid", httpapi.BadRequest("Idempotency-Key: 8-128 printable ASCII characters"))
 	}
+	s.slowBody(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	f, err := readForm(r, s.cfg.MaxPhotos, s.cfg.MaxPhotoBytes)
 	if err != nil {
@@ -179,6 +197,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	}
 	ids, err := s.savePhotos(r.Context(), f.files)
 	if err != nil {
+		s.retryAfter(w, err)
 		return s.refuse("photo", apiError(err))
 	}
 	first, last, _ := strings.Cut(strings.TrimSpace(v.Get("name")), " ")
@@ -219,10 +238,16 @@ type trackLine struct {
 	Unit string    `json:"unit,omitempty"`
 }
 
+// history is a report's history as citizens may see it: every status change, with its note only
+// when the note is public.
 func (s *Service) history(h []Entry) []trackLine {
 	out := make([]trackLine, 0, len(h))
 	for _, e := range h {
-		out = append(out, trackLine{At: e.At.In(s.loc), To: e.To, Note: e.Note, Unit: e.Unit})
+		l := trackLine{At: e.At.In(s.loc), To: e.To, Unit: e.Unit}
+		if e.Public {
+			l.Note = e.Note
+		}
+		out = append(out, l)
 	}
 	return out
 }

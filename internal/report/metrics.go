@@ -12,6 +12,12 @@ type metrics struct {
 	escalated   *prometheus.CounterVec // by service code
 	replays     prometheus.Counter
 	refused     *prometheus.CounterVec // by reason
+
+	photoRefused   *prometheus.CounterVec // by reason (bytes, pixels, memory, media_type, corrupt, busy)
+	decodeBytes    prometheus.Histogram   // estimated memory per photo decode
+	decodeInflight prometheus.Gauge       // memory reserved by the decodes running now
+	decodeWait     prometheus.Histogram   // time waited for room in the decode pool
+	requestBytes   prometheus.Histogram   // memory one submission holds: its uploads plus its largest decode
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,11 +37,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ioc_report_refused_total", Help: "Submissions refused before storage, by reason (rate_ip, rate_device, bot, invalid, too_large, media_type, api_key).",
 		}, []string{"reason"}),
+		photoRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_report_photo_refused_total", Help: "Citizen photos refused before or instead of decoding, by reason (bytes, pixels, memory, media_type, corrupt, busy).",
+		}, []string{"reason"}),
+		decodeBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ioc_report_photo_decode_bytes", Help: "Memory a photo decode was estimated to take from its header (and reserved in the decode pool).",
+			Buckets: prometheus.ExponentialBuckets(1<<20, 2, 10),
+		}),
+		decodeInflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ioc_report_photo_decode_inflight_bytes", Help: "Memory reserved by the photo decodes running now (bounded by photo_decode.max_bytes).",
+		}),
+		decodeWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ioc_report_photo_decode_wait_seconds", Help: "Time a photo waited for room in the decode pool.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}),
+		requestBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ioc_report_request_memory_bytes", Help: "Memory one report submission held: its uploaded photos plus its largest photo decode.",
+			Buckets: prometheus.ExponentialBuckets(64<<10, 4, 9),
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.received, m.transitions, m.escalated, m.replays, m.refused} {
+	for _, c := range []prometheus.Collector{m.received, m.transitions, m.escalated, m.replays, m.refused,
+		m.photoRefused, m.decodeBytes, m.decodeInflight, m.decodeWait, m.requestBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("report metrics: %w", err)
 		}

@@ -235,6 +235,7 @@ func (s *Service) o311Post(w http.ResponseWriter, r *http.Request, name, format 
 	if name != "requests" {
 		return o311Errorf(404, "unknown resource %q", name)
 	}
+	s.slowBody(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	f, err := readForm(r, s.cfg.MaxPhotos, s.cfg.MaxPhotoBytes)
 	if err != nil {
@@ -269,6 +270,7 @@ func (s *Service) o311Post(w http.ResponseWriter, r *http.Request, name, format 
 	}
 	ids, err := s.savePhotos(r.Context(), f.files)
 	if err != nil {
+		s.retryAfter(w, err)
 		return s.o311Input(err)
 	}
 	sub := Submission{
@@ -312,8 +314,10 @@ func (s *Service) o311Input(err error) error {
 	if errors.As(err, &mbe) {
 		return err
 	}
-	if errors.As(apiError(err), &he) && he.Status < 500 {
-		s.m.refused.WithLabelValues("invalid").Inc()
+	if errors.As(apiError(err), &he) {
+		if he.Status < 500 {
+			s.m.refused.WithLabelValues("invalid").Inc()
+		}
 		return o311Errorf(he.Status, "%s", he.Message)
 	}
 	return err
@@ -375,7 +379,7 @@ func (s *Service) o311View(r Report, h []Entry, ext bool) o311Request {
 		out.MediaURL = ""
 	}
 	for i := len(h) - 1; i >= 0; i-- {
-		if h[i].Note != "" {
+		if h[i].Public && h[i].Note != "" {
 			out.StatusNotes = h[i].Note
 			break
 		}

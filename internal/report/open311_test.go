@@ -152,7 +152,7 @@ func TestOpen311(t *testing.T) {
 			}
 			// Close the first one through the workflow.
 			for _, to := range []string{"triaged", "assigned", "in_progress", "resolved"} {
-				if r := e.operator("POST", "/api/v1/reports/"+ids[0]+"/transition", `{"to":"`+to+`","note":"bước `+to+`"}`); r.status != 200 {
+				if r := e.operator("POST", "/api/v1/reports/"+ids[0]+"/transition", `{"to":"`+to+`","note":"bước `+to+`","public_note":true}`); r.status != 200 {
 					t.Fatalf("transition %s: %d %s", to, r.status, r.body)
 				}
 			}

@@ -143,6 +143,10 @@ type Entry struct {
 	To       Status    `json:"to"`
 	Note     string    `json:"note,omitempty"`
 	Unit     string    `json:"unit,omitempty"`
+	// Public says the note may be shown to citizens (the tracking page, Open311 status_notes): only
+	// an operator's note they chose to publish, and the fixed "received" text. A citizen's reopen
+	// note and every other note are internal.
+	Public bool `json:"public"`
 }
 
 // codeAlphabet has no 0/O, 1/I/L or U: a tracking code read over the phone is unambiguous.

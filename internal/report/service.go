@@ -55,6 +55,7 @@ type Service struct {
 	m       *metrics
 	limitIP *limiter
 	limitDv *limiter
+	decodes *decodePool
 }
 
 // New builds the service. cfg must be valid.
@@ -88,6 +89,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Actor == nil {
 		d.Actor = func(*http.Request) string { return "" }
 	}
+	if d.Photos.Limits.MaxDecodeBytes > cfg.PhotoDecode.MaxBytes {
+		return nil, fmt.Errorf("report config: photo_decode.max_bytes (%d) must be at least the per-photo decode limit (%d)",
+			cfg.PhotoDecode.MaxBytes, d.Photos.Limits.MaxDecodeBytes)
+	}
 	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
@@ -96,6 +101,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		cfg: cfg, d: d, loc: loc, m: m,
 		limitIP: newLimiter(cfg.RateIP, cfg.MaxClients),
 		limitDv: newLimiter(cfg.RateDevice, cfg.MaxClients),
+		decodes: newDecodePool(cfg.PhotoDecode, m),
 	}, nil
 }
 
@@ -169,7 +175,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Report, bool, err
 		Photos: sub.Photos, MediaURL: sub.MediaURL, Unit: svc.Unit(areas["district"]), Client: sub.Client,
 		Contact: sub.Contact, Created: now, Updated: now, Due: now.Add(svc.SLA),
 	}
-	first := Entry{At: now, Actor: "citizen:" + sub.Client, To: StatusNew, Note: "đã tiếp nhận / received", Unit: r.Unit}
+	first := Entry{At: now, Actor: "citizen:" + sub.Client, To: StatusNew, Note: "đã tiếp nhận / received", Unit: r.Unit, Public: true}
 	for range 5 {
 		r.Code = NewCode(s.cfg.CodePrefix)
 		out, created, err := s.d.Store.Create(ctx, r, sub.IdemKey, first)
@@ -194,6 +200,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Report, bool, err
 type Move struct {
 	To          Status `json:"to"`
 	Note        string `json:"note"`
+	PublicNote  bool   `json:"public_note,omitempty"`  // the note may be shown to citizens (default: internal)
 	Unit        string `json:"unit,omitempty"`         // for assigned: the unit (default: the routed unit)
 	DuplicateOf int64  `json:"duplicate_of,omitempty"` // for duplicate: the original report
 }
@@ -215,7 +222,7 @@ func (s *Service) Transition(ctx context.Context, id int64, actor string, mv Mov
 		if err := s.applyMove(ctx, &r, mv); err != nil {
 			return Report{}, err
 		}
-		out, err := s.save(ctx, r, actor, mv.Note)
+		out, err := s.save(ctx, r, actor, mv.Note, mv.PublicNote)
 		if errors.Is(err, ErrConflict) {
 			continue
 		}
@@ -252,8 +259,9 @@ func (s *Service) applyMove(ctx context.Context, r *Report, mv Move) error {
 	return nil
 }
 
-// save stores r with a history entry, keeping the entry's from-state from the stored version.
-func (s *Service) save(ctx context.Context, r Report, actor, note string) (Report, error) {
+// save stores r with a history entry, keeping the entry's from-state from the stored version. public
+// says whether citizens may read note.
+func (s *Service) save(ctx context.Context, r Report, actor, note string, public bool) (Report, error) {
 	prev, err := s.d.Store.Get(ctx, r.ID)
 	if err != nil {
 		return Report{}, fmt.Errorf("report %d: %w", r.ID, err)
@@ -263,7 +271,7 @@ func (s *Service) save(ctx context.Context, r Report, actor, note string) (Repor
 	}
 	now := s.d.Now().UTC()
 	r.Updated = now
-	out, err := s.d.Store.Update(ctx, r, Entry{At: now, Actor: actor, From: prev.Status, To: r.Status, Note: note, Unit: r.Unit})
+	out, err := s.d.Store.Update(ctx, r, Entry{At: now, Actor: actor, From: prev.Status, To: r.Status, Note: note, Unit: r.Unit, Public: public})
 	if err != nil {
 		return Report{}, err
 	}
@@ -287,7 +295,7 @@ func (s *Service) Reopen(ctx context.Context, code, note string) (Report, error)
 	if r.Resolved.IsZero() || s.d.Now().Sub(r.Resolved) > s.cfg.ReopenWindow {
 		return Report{}, &TransitionError{Reason: fmt.Sprintf("đã quá thời hạn mở lại / the reopen window of %s after resolution has passed", s.cfg.ReopenWindow)}
 	}
-	return s.Transition(ctx, r.ID, "citizen", Move{To: StatusReopened, Note: note})
+	return s.Transition(ctx, r.ID, "citizen", Move{To: StatusReopened, Note: note}) // the citizen's note stays internal
 }
 
 // Get returns one report (operator view).
@@ -370,7 +378,7 @@ func (s *Service) Escalate(ctx context.Context) error {
 	}
 	for _, r := range due {
 		r.Escalated = now
-		out, err := s.save(ctx, r, "system", "quá hạn xử lý, đã chuyển cấp trên / overdue, escalated")
+		out, err := s.save(ctx, r, "system", "quá hạn xử lý, đã chuyển cấp trên / overdue, escalated", false)
 		if errors.Is(err, ErrConflict) {
 			continue // changed meanwhile; the next pass sees it again if still overdue
 		}

@@ -223,9 +223,13 @@ func (s *sqlStore) Create(ctx context.Context, r Report, idemKey string, first E
 }
 
 func (s *sqlStore) addEntry(ctx context.Context, tx *sql.Tx, e Entry) error {
-	_, err := tx.ExecContext(ctx, s.bind(`INSERT INTO report_history (report_id, seq, at_us, actor, from_status, to_status, note, unit)
-		VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM report_history WHERE report_id = ?), ?, ?, ?, ?, ?, ?)`),
-		e.ReportID, e.ReportID, toMicro(e.At), e.Actor, e.From, e.To, e.Note, e.Unit)
+	public := 0
+	if e.Public {
+		public = 1
+	}
+	_, err := tx.ExecContext(ctx, s.bind(`INSERT INTO report_history (report_id, seq, at_us, actor, from_status, to_status, note, unit, public)
+		VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM report_history WHERE report_id = ?), ?, ?, ?, ?, ?, ?, ?)`),
+		e.ReportID, e.ReportID, toMicro(e.At), e.Actor, e.From, e.To, e.Note, e.Unit, public)
 	if err != nil {
 		return fmt.Errorf("insert history: %w", err)
 	}
@@ -273,7 +277,7 @@ func (s *sqlStore) Update(ctx context.Context, r Report, e Entry) (Report, error
 }
 
 func (s *sqlStore) History(ctx context.Context, id int64) ([]Entry, error) {
-	rows, err := s.db.QueryContext(ctx, s.bind(`SELECT at_us, actor, from_status, to_status, note, unit FROM report_history
+	rows, err := s.db.QueryContext(ctx, s.bind(`SELECT at_us, actor, from_status, to_status, note, unit, public FROM report_history
 		WHERE report_id = ? ORDER BY seq`), id)
 	if err != nil {
 		return nil, fmt.Errorf("query history %d: %w", id, err)
@@ -282,11 +286,11 @@ func (s *sqlStore) History(ctx context.Context, id int64) ([]Entry, error) {
 	var out []Entry
 	for rows.Next() {
 		e := Entry{ReportID: id}
-		var at int64
-		if err := rows.Scan(&at, &e.Actor, &e.From, &e.To, &e.Note, &e.Unit); err != nil {
+		var at, public int64
+		if err := rows.Scan(&at, &e.Actor, &e.From, &e.To, &e.Note, &e.Unit, &public); err != nil {
 			return nil, fmt.Errorf("scan history %d: %w", id, err)
 		}
-		e.At = fromMicro(at)
+		e.At, e.Public = fromMicro(at), public != 0
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -538,6 +538,7 @@ async function loadReport(it, box) {
   const to = el("select", { id: "report-to", "aria-label": t("report.to") }, STATUSES.map((s) => el("option", { value: s }, t("st." + s))));
   const unit = el("input", { id: "report-unit", type: "text", "aria-label": t("report.unit"), placeholder: t("report.unit"), value: rep.unit || "" });
   const note = el("input", { id: "report-note", type: "text", "aria-label": t("alarm.note"), placeholder: t("alarm.note") });
+  const publicNote = el("input", { id: "report-public-note", type: "checkbox" }); // notes are internal unless ticked
   box.replaceChildren(
     el("p", {}, t("report.category"), ": ", bi(rep.service_name || it.attrs?.category_name || rep.service_code)),
     el("p", {}, t("report.status"), ": ", el("b", { id: "report-status" }, t("st." + rep.status))),
@@ -546,6 +547,7 @@ async function loadReport(it, box) {
     el("label", {}, t("report.to"), " ", to),
     unit,
     note,
+    el("label", {}, publicNote, " ", t("report.public_note")),
     el(
       "button",
       {
@@ -553,7 +555,7 @@ async function loadReport(it, box) {
         id: "report-move",
         onclick: async () => {
           try {
-            await api(`/api/v1/reports/${num}/transition`, { json: { to: to.value, note: note.value, unit: unit.value || undefined } });
+            await api(`/api/v1/reports/${num}/transition`, { json: { to: to.value, note: note.value, public_note: publicNote.checked, unit: unit.value || undefined } });
             msg.textContent = t("done");
             msg.className = "msg ok";
             loadReport(it, box);

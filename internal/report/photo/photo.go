@@ -32,14 +32,18 @@ var (
 type Limits struct {
 	MaxBytes  int64 // largest accepted upload
 	MaxPixels int   // largest accepted width × height (decompression bombs)
-	MaxSide   int   // the stored copy is scaled down to fit this many pixels per side
-	ThumbSide int   // the thumbnail fits this many pixels per side
-	Quality   int   // JPEG quality of stored copies
+	// MaxDecodeBytes bounds the memory one photo may take to decode and process (Header.DecodeBytes):
+	// a photo whose header promises more is refused before decoding.
+	MaxDecodeBytes int64
+	MaxSide        int // the stored copy is scaled down to fit this many pixels per side
+	ThumbSide      int // the thumbnail fits this many pixels per side
+	Quality        int // JPEG quality of stored copies
 }
 
-// DefaultLimits returns the limits used when none are configured.
+// DefaultLimits returns the limits used when none are configured: a 48-megapixel phone JPEG
+// (8000×6000, 4:2:0, ~170 MiB to process) passes; a 7000×7000 16-bit PNG (~440 MiB) does not.
 func DefaultLimits() Limits {
-	return Limits{MaxBytes: 8 << 20, MaxPixels: 50_000_000, MaxSide: 2560, ThumbSide: 320, Quality: 85}
+	return Limits{MaxBytes: 8 << 20, MaxPixels: 50_000_000, MaxDecodeBytes: 256 << 20, MaxSide: 2560, ThumbSide: 320, Quality: 85}
 }
 
 // Sniff returns the photo's MIME type judged from its first bytes, or ErrUnsupported.
@@ -52,35 +56,28 @@ func Sniff(data []byte) (string, error) {
 	}
 }
 
-// Process checks, decodes, orients and re-encodes one photo, returning the clean JPEG and its
-// thumbnail. Neither output carries any of the input's metadata.
+// Process checks (Inspect), decodes, scales, orients and re-encodes one photo, returning the clean
+// JPEG and its thumbnail. Neither output carries any of the input's metadata. It takes at most the
+// header's DecodeBytes of memory: the image is scaled down before it is turned upright.
 func Process(data []byte, lim Limits) (full, thumb []byte, err error) {
-	if int64(len(data)) > lim.MaxBytes {
-		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), lim.MaxBytes)
-	}
-	ct, err := Sniff(data)
+	h, err := Inspect(data, lim)
 	if err != nil {
 		return nil, nil, err
-	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if cfg.Width*cfg.Height > lim.MaxPixels {
-		return nil, nil, fmt.Errorf("%w: %d×%d pixels, limit %d", ErrTooLarge, cfg.Width, cfg.Height, lim.MaxPixels)
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, nil, refuse("corrupt", ErrCorrupt, "%v", err)
 	}
-	if ct == "image/jpeg" {
-		img = Orient(img, Orientation(data))
+	o := 1
+	if h.Type == "image/jpeg" {
+		o = Orientation(data)
 	}
-	full, err = encode(fit(img, lim.MaxSide), lim.Quality)
+	big := Orient(fit(img, lim.MaxSide), o) // from here the decoded bitmap is garbage
+	full, err = encode(big, lim.Quality)
 	if err != nil {
 		return nil, nil, err
 	}
-	thumb, err = encode(fit(img, lim.ThumbSide), lim.Quality)
+	thumb, err = encode(fit(big, lim.ThumbSide), lim.Quality)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,18 +95,31 @@ func encode(img image.Image, quality int) ([]byte, error) {
 // fit scales img down to fit side×side, keeping its aspect ratio; smaller images are copied as is.
 func fit(img image.Image, side int) image.Image {
 	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	if w <= side && h <= side {
+	w, h := fitSize(b.Dx(), b.Dy(), side)
+	if w == b.Dx() && h == b.Dy() {
 		return img
 	}
-	if w >= h {
-		w, h = side, max(1, h*side/w)
-	} else {
-		w, h = max(1, w*side/h), side
-	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.BiLinear.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
+	var s draw.Scaler = draw.ApproxBiLinear
+	if scaleTmp(w, b.Dy()) > 0 {
+		s = draw.BiLinear
+	}
+	s.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
 	return dst
+}
+
+// kernelTmpMax bounds the temporary buffer of draw.BiLinear (a kernel scaler: 32 bytes per
+// destination column and source row, 491 MiB to fit an 8000×6000 photo into 2560 pixels). Beyond
+// it fit uses ApproxBiLinear, which needs none and is coarser.
+const kernelTmpMax = 32 << 20
+
+// scaleTmp is the temporary buffer fit takes to scale a source sh rows high to dw columns, 0 when
+// it scales without one.
+func scaleTmp(dw, sh int) int64 {
+	if t := int64(dw) * int64(sh) * 32; t <= kernelTmpMax {
+		return t
+	}
+	return 0
 }
 
 // Blobs stores opaque byte objects by key. A disk directory implements it; an S3-compatible object

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package httpapi
+
+func fdLimit() int { return 0 }
