@@ -97,6 +97,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 
 	var hub *dashboard.Hub
 	a.Registry = registry.New(cfg.Devices.AutoRegister, func(es []registry.Entity) { hub.PublishEntities(es) })
+	a.Registry.SetLimits(registry.Limits{MaxIDLength: cfg.Devices.MaxIDLength, MaxAuto: cfg.Devices.MaxAutoRegistered,
+		MaxAutoPerSource: cfg.Devices.MaxAutoRegisteredPerSource})
+	if err := a.Registry.RegisterMetrics(reg); err != nil {
+		return closeOnErr(err)
+	}
 	if cfg.Devices.File != "" {
 		if err := a.Registry.LoadDevices(cfg.Devices.File); err != nil {
 			return closeOnErr(err)

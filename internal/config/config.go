@@ -184,6 +184,13 @@ type Influx struct {
 type Devices struct {
 	File         string `yaml:"file"` // YAML list of devices; empty for none
 	AutoRegister bool   `yaml:"auto_register"`
+	// MaxIDLength bounds the id of an auto-registered device (bytes); ids are also limited to
+	// registry.IDCharset. Listed and known devices are never refused.
+	MaxIDLength int `yaml:"max_id_length"`
+	// MaxAutoRegistered caps the auto-registered devices in total, MaxAutoRegisteredPerSource those of
+	// one collector; 0 is no cap. A reading of a refused device is rejected with the reason.
+	MaxAutoRegistered          int `yaml:"max_auto_registered"`
+	MaxAutoRegisteredPerSource int `yaml:"max_auto_registered_per_source"`
 }
 
 // Live configures the websocket live hub.
@@ -258,7 +265,7 @@ func Default() Config {
 			SinkBatch: 2000, FlushInterval: 20 * time.Millisecond},
 		Store:     Store{Type: "sqlite", Path: "data/ioc.db"},
 		Influx:    Influx{Config: influx.Defaults()},
-		Devices:   Devices{AutoRegister: true},
+		Devices:   Devices{AutoRegister: true, MaxIDLength: 128, MaxAutoRegistered: 200000, MaxAutoRegisteredPerSource: 150000},
 		Live:      Live{PingInterval: 25 * time.Second, WriteTimeout: 10 * time.Second, MaxMessage: 16 << 10, MaxPending: 200000, FlushInterval: 50 * time.Millisecond},
 		Geo:       Geo{AdminFiles: []string{"configs/admin/83.geojson"}, ClusterBelowZoom: 13, ClusterInterval: time.Second, MaxViewItems: 20000, FenceQueue: 4096},
 		Web:       Web{OnlineWindow: 15 * time.Minute},
@@ -414,6 +421,15 @@ func (c Config) Validate() error {
 	}
 	if c.Liveness.CheckEvery < 100*time.Millisecond || c.Liveness.CheckEvery > c.Liveness.OfflineAfter {
 		add("camera_liveness.check_every", "must be at least 100ms and not above offline_after")
+	}
+	if c.Devices.MaxIDLength < 1 || c.Devices.MaxIDLength > 1024 {
+		add("devices.max_id_length", "must be between 1 and 1024")
+	}
+	if c.Devices.MaxAutoRegistered < 0 {
+		add("devices.max_auto_registered", "must not be negative (0: no cap)")
+	}
+	if c.Devices.MaxAutoRegisteredPerSource < 0 {
+		add("devices.max_auto_registered_per_source", "must not be negative (0: no cap)")
 	}
 	pl := c.Pipeline
 	positive(add, "pipeline.queue_size", pl.QueueSize)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/paulmach/orb"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ioc-vn/ioc/stream"
@@ -47,18 +48,81 @@ type Device struct {
 	Type     string            `yaml:"-"` // entity family (stream.Type…); empty: telemetry
 }
 
+// Limits bound auto-registration: what an unknown telemetry device must look like, and how many may
+// be registered without being listed in the devices file. A zero cap is no cap. Known devices (listed,
+// restored from the store or registered before) are never refused.
+type Limits struct {
+	MaxIDLength      int // bytes of a new device's id
+	MaxAuto          int // auto-registered devices in total (restored ones included)
+	MaxAutoPerSource int // auto-registered devices per source (collector name) since start
+}
+
+// Refusal reasons of auto-registration (the reason of the reading's rejection and of
+// ioc_registry_refused_total).
+const (
+	ReasonIDTooLong    = "id_too_long"             // longer than Limits.MaxIDLength
+	ReasonIDCharset    = "id_charset"              // a character outside IDCharset
+	ReasonCapTotal     = "registration_cap"        // Limits.MaxAuto reached
+	ReasonCapPerSource = "registration_cap_source" // Limits.MaxAutoPerSource reached for the source
+)
+
+// IDCharset describes the characters a new device's id may hold: ASCII letters and digits and
+// "-", "_", ".", ":". It keeps ids safe as topic levels, URL path segments, file names and HTML text
+// without escaping, and leaves no look-alike spellings of one id (no Unicode letters).
+const IDCharset = "A-Z a-z 0-9 - _ . :"
+
+// ValidID reports whether id is non-empty and made only of IDCharset.
+func ValidID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
 // Registry holds every entity. It is safe for concurrent use.
 type Registry struct {
 	autoRegister bool
 	publish      func([]Entity)
+	refused      *prometheus.CounterVec
+	autoGauge    prometheus.Gauge
 
-	mu       sync.RWMutex // guards entities
+	mu       sync.RWMutex // guards entities, limits, auto and perSource
 	entities map[string]*Entity
+	limits   Limits
+	auto     int            // auto-registered entities (Registered=false, telemetry) held
+	perSrc   map[string]int // auto-registrations per source since start
 }
 
 // New returns an empty registry. publish, if not nil, receives the entities changed by each Write.
 func New(autoRegister bool, publish func([]Entity)) *Registry {
-	return &Registry{autoRegister: autoRegister, publish: publish, entities: map[string]*Entity{}}
+	return &Registry{autoRegister: autoRegister, publish: publish, entities: map[string]*Entity{}, perSrc: map[string]int{},
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_registry_refused_total",
+			Help: "Readings of unknown devices refused auto-registration, by reason."}, []string{"reason"}),
+		autoGauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ioc_registry_auto_registered",
+			Help: "Telemetry devices registered automatically (not listed in the devices file)."})}
+}
+
+// SetLimits sets the auto-registration limits.
+func (r *Registry) SetLimits(l Limits) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.limits = l
+}
+
+// RegisterMetrics registers the registry's metrics with reg.
+func (r *Registry) RegisterMetrics(reg prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{r.refused, r.autoGauge} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("registry metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // LoadDevices reads a YAML devices file ({devices: [...]}) and registers its devices.
@@ -120,6 +184,8 @@ func (r *Registry) Register(d Device) {
 		}
 		e = &Entity{ID: d.ID, Type: typ}
 		r.entities[d.ID] = e
+	} else if r.isAuto(e) {
+		r.setAuto(r.auto - 1)
 	}
 	e.Name, e.Kind, e.Meta, e.Registered = d.Name, d.Kind, d.Metadata, true
 	if len(d.Location) == 2 {
@@ -137,6 +203,9 @@ func (r *Registry) Restore(es []Entity) {
 		if e == nil {
 			c := saved
 			r.entities[saved.ID] = &c
+			if r.isAuto(&c) {
+				r.setAuto(r.auto + 1)
+			}
 			continue
 		}
 		e.Time, e.Values, e.Attrs, e.Areas = saved.Time, saved.Values, saved.Attrs, saved.Areas
@@ -148,13 +217,20 @@ func (r *Registry) Restore(es []Entity) {
 
 // Process fills an event's kind and location from the registry and registers unknown entities
 // (flagged Registered=false) when auto-registration is on; otherwise an unknown device is rejected.
+// An unknown telemetry device is also rejected, and counted by reason, when its id breaks the id rules
+// (Limits.MaxIDLength, IDCharset) or a registration cap is reached.
 func (r *Registry) Process(_ context.Context, ev *stream.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.entities[ev.Entity]
 	if e == nil {
-		if !r.autoRegister && ev.Type == stream.TypeTelemetry {
-			return stream.Reject("unknown_device", "device %q is not registered and devices.auto_register is off", ev.Entity)
+		if ev.Type == stream.TypeTelemetry {
+			if !r.autoRegister {
+				return stream.Reject("unknown_device", "device %q is not registered and devices.auto_register is off", ev.Entity)
+			}
+			if err := r.admit(ev); err != nil {
+				return err
+			}
 		}
 		kind := ev.Kind
 		if kind == "" {
@@ -162,6 +238,10 @@ func (r *Registry) Process(_ context.Context, ev *stream.Event) error {
 		}
 		e = &Entity{ID: ev.Entity, Kind: kind, Type: ev.Type}
 		r.entities[ev.Entity] = e
+		if ev.Type == stream.TypeTelemetry {
+			r.perSrc[ev.Source]++
+			r.setAuto(r.auto + 1)
+		}
 	}
 	if ev.Kind == "" {
 		ev.Kind = e.Kind
@@ -174,6 +254,35 @@ func (r *Registry) Process(_ context.Context, ev *stream.Event) error {
 	return nil
 }
 
+// admit checks an unknown telemetry device against the id rules and the caps (r.mu held).
+func (r *Registry) admit(ev *stream.Event) error {
+	l := r.limits
+	var reason, detail string
+	switch {
+	case l.MaxIDLength > 0 && len(ev.Entity) > l.MaxIDLength:
+		reason, detail = ReasonIDTooLong, fmt.Sprintf("device id of %d bytes (%.32q…) is longer than devices.max_id_length %d", len(ev.Entity), ev.Entity, l.MaxIDLength)
+	case !ValidID(ev.Entity):
+		reason, detail = ReasonIDCharset, fmt.Sprintf("device id %.64q holds characters outside %s", ev.Entity, IDCharset)
+	case l.MaxAuto > 0 && r.auto >= l.MaxAuto:
+		reason, detail = ReasonCapTotal, fmt.Sprintf("device %q not registered: devices.max_auto_registered (%d) reached", ev.Entity, l.MaxAuto)
+	case l.MaxAutoPerSource > 0 && r.perSrc[ev.Source] >= l.MaxAutoPerSource:
+		reason, detail = ReasonCapPerSource, fmt.Sprintf("device %q not registered: devices.max_auto_registered_per_source (%d) reached by source %q",
+			ev.Entity, l.MaxAutoPerSource, ev.Source)
+	default:
+		return nil
+	}
+	r.refused.WithLabelValues(reason).Inc()
+	return stream.Reject(reason, "%s", detail)
+}
+
+// isAuto reports whether e counts as an auto-registered telemetry device.
+func (r *Registry) isAuto(e *Entity) bool { return !e.Registered && e.Type == stream.TypeTelemetry }
+
+func (r *Registry) setAuto(n int) {
+	r.auto = n
+	r.autoGauge.Set(float64(n))
+}
+
 // Write merges accepted events into the latest state and publishes the changed entities. An event
 // older than the entity's latest state is ignored (late redelivery never rolls the map back).
 func (r *Registry) Write(_ context.Context, events []stream.Event) error {
@@ -184,9 +293,12 @@ func (r *Registry) Write(_ context.Context, events []stream.Event) error {
 		for i := range events {
 			ev := &events[i]
 			e := r.entities[ev.Entity]
-			if e == nil {
+			if e == nil { // state from another node (cluster), which admitted the device
 				e = &Entity{ID: ev.Entity, Kind: ev.Kind, Type: ev.Type}
 				r.entities[ev.Entity] = e
+				if r.isAuto(e) {
+					r.setAuto(r.auto + 1)
+				}
 			}
 			if ev.Time.Before(e.Time) {
 				continue

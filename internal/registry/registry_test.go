@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/ioc-vn/ioc/stream"
 )
 
@@ -78,5 +80,84 @@ func TestProcessAndWrite(t *testing.T) {
 	strict := New(false, nil)
 	if err := strict.Process(context.Background(), &stream.Event{Entity: "x", Type: stream.TypeTelemetry}); stream.ReasonOf(err) != "unknown_device" {
 		t.Fatalf("auto_register off: err = %v", err)
+	}
+}
+
+func TestAutoRegistrationLimits(t *testing.T) {
+	tele := func(id, source string) *stream.Event {
+		return &stream.Event{Entity: id, Type: stream.TypeTelemetry, Source: source, Time: time.Now(), Values: map[string]float64{"salinity": 1}}
+	}
+	tests := []struct {
+		name   string
+		limits Limits
+		before []*stream.Event // processed first, each must pass
+		ev     *stream.Event
+		reason string // "" accepted
+	}{
+		{name: "Vietnamese letters in id", limits: Limits{MaxIDLength: 128}, ev: tele("trạm-1", "a"), reason: ReasonIDCharset},
+		{name: "markup in id", limits: Limits{MaxIDLength: 128}, ev: tele("trạm-<img src=x>", "a"), reason: ReasonIDCharset},
+		{name: "space in id", limits: Limits{MaxIDLength: 128}, ev: tele("bt 1", "a"), reason: ReasonIDCharset},
+		{name: "every allowed character", limits: Limits{MaxIDLength: 128}, ev: tele("Bt-09_x.y:Z", "a")},
+		{name: "id at the length limit", limits: Limits{MaxIDLength: 8}, ev: tele("abcdefgh", "a")},
+		{name: "id over the length limit", limits: Limits{MaxIDLength: 8}, ev: tele("abcdefghi", "a"), reason: ReasonIDTooLong},
+		{name: "60,000-character id", limits: Limits{MaxIDLength: 128}, ev: tele(strings.Repeat("a", 60000), "a"), reason: ReasonIDTooLong},
+		{name: "total cap", limits: Limits{MaxAuto: 2}, before: []*stream.Event{tele("a1", "a"), tele("b1", "b")}, ev: tele("c1", "c"), reason: ReasonCapTotal},
+		{name: "per-source cap", limits: Limits{MaxAutoPerSource: 2}, before: []*stream.Event{tele("a1", "a"), tele("a2", "a")}, ev: tele("a3", "a"), reason: ReasonCapPerSource},
+		{name: "per-source cap leaves other sources", limits: Limits{MaxAutoPerSource: 2}, before: []*stream.Event{tele("a1", "a"), tele("a2", "a")}, ev: tele("b1", "b")},
+		{name: "known device past the caps", limits: Limits{MaxAuto: 1, MaxAutoPerSource: 1}, before: []*stream.Event{tele("a1", "a")}, ev: tele("a1", "a")},
+		{name: "listed device past the caps", limits: Limits{MaxAuto: 1, MaxAutoPerSource: 1, MaxIDLength: 4}, before: []*stream.Event{tele("a1", "a")}, ev: tele("listed-with-a-long-id", "a")},
+		{name: "camera events are not telemetry devices", limits: Limits{MaxAuto: 1}, before: []*stream.Event{tele("a1", "a")},
+			ev: &stream.Event{Entity: "cam-1", Type: stream.TypeCamera, Source: "frigate", Time: time.Now()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := New(true, nil)
+			r.SetLimits(tt.limits)
+			r.Register(Device{ID: "listed-with-a-long-id", Kind: "salinity"})
+			for _, ev := range tt.before {
+				if err := r.Process(context.Background(), ev); err != nil {
+					t.Fatalf("%s: %v", ev.Entity, err)
+				}
+			}
+			n := r.Len()
+			err := r.Process(context.Background(), tt.ev)
+			if tt.reason == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if got := stream.ReasonOf(err); got != tt.reason {
+				t.Fatalf("reason = %q (%v), want %q", got, err, tt.reason)
+			}
+			if len(err.Error()) > 300 {
+				t.Errorf("the rejection quotes the whole id (%d bytes)", len(err.Error()))
+			}
+			if r.Len() != n {
+				t.Errorf("a refused device was registered: %d entities, want %d", r.Len(), n)
+			}
+			if got := testutil.ToFloat64(r.refused.WithLabelValues(tt.reason)); got != 1 {
+				t.Errorf("ioc_registry_refused_total{reason=%q} = %v, want 1", tt.reason, got)
+			}
+		})
+	}
+}
+
+func TestAutoRegisteredCount(t *testing.T) {
+	r := New(true, nil)
+	r.SetLimits(Limits{MaxAuto: 2})
+	r.Restore([]Entity{{ID: "old", Type: stream.TypeTelemetry, Kind: "salinity"}}) // auto-registered in an earlier run
+	if err := r.Process(context.Background(), &stream.Event{Entity: "new", Type: stream.TypeTelemetry, Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Process(context.Background(), &stream.Event{Entity: "third", Type: stream.TypeTelemetry, Time: time.Now()}); stream.ReasonOf(err) != ReasonCapTotal {
+		t.Fatalf("restored devices do not count: err = %v", err)
+	}
+	r.Register(Device{ID: "old", Kind: "salinity"}) // now listed: it frees a place
+	if err := r.Process(context.Background(), &stream.Event{Entity: "third", Type: stream.TypeTelemetry, Time: time.Now()}); err != nil {
+		t.Fatalf("after listing a device: %v", err)
+	}
+	if got := testutil.ToFloat64(r.autoGauge); got != 2 {
+		t.Fatalf("ioc_registry_auto_registered = %v, want 2", got)
 	}
 }

@@ -167,29 +167,7 @@ func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bo
 			latest[e.Entity] = i
 		}
 	}
-	if len(latest) == 0 {
-		return nil
-	}
-	st, err := tx.PrepareContext(ctx, `INSERT INTO entities (id, type, kind, ts, lon, lat, vals, attrs, areas)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET type = excluded.type, kind = excluded.kind, ts = excluded.ts,
-			lon = coalesce(excluded.lon, entities.lon), lat = coalesce(excluded.lat, entities.lat),
-			vals = json_patch(entities.vals, excluded.vals), attrs = json_patch(entities.attrs, excluded.attrs),
-			areas = CASE WHEN excluded.areas = '{}' THEN entities.areas ELSE excluded.areas END
-		WHERE excluded.ts >= entities.ts`)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare entities: %w", err)
-	}
-	defer st.Close()
-	for id, i := range latest {
-		e := &events[i]
-		lon, lat := location(e)
-		if _, err := st.ExecContext(ctx, id, e.Type, e.Kind, e.Time.UnixMilli(), lon, lat,
-			jsonText(e.Values), jsonText(e.Attrs), jsonText(e.Areas)); err != nil {
-			return fmt.Errorf("sqlite: upsert entity %s: %w", id, err)
-		}
-	}
-	return nil
+	return writeEntities(ctx, tx, events, latest)
 }
 
 func location(e *stream.Event) (lon, lat any) {
@@ -197,17 +175,6 @@ func location(e *stream.Event) (lon, lat any) {
 		return nil, nil
 	}
 	return e.Location[0], e.Location[1]
-}
-
-func jsonText[V any](m map[string]V) string {
-	if len(m) == 0 {
-		return "{}"
-	}
-	b, err := json.Marshal(m)
-	if err != nil { // maps of strings and finite floats always marshal
-		return "{}"
-	}
-	return string(b)
 }
 
 // Readings answers a history query.
