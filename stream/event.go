@@ -5,6 +5,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -82,10 +83,16 @@ type StageFunc func(ctx context.Context, ev *Event) error
 // Process calls f.
 func (f StageFunc) Process(ctx context.Context, ev *Event) error { return f(ctx, ev) }
 
-// Checker is implemented by components that can report readiness (/readyz).
+// Checker is implemented by components that can report readiness (/readyz). An error that wraps
+// ErrDegraded says the component is impaired but ioc keeps every accepted input (the InfluxDB spool
+// holds points while InfluxDB is down, a collector reconnects within its grace): /readyz stays 200
+// with status "degraded". Any other error makes ioc not ready (503).
 type Checker interface {
 	Check(ctx context.Context) error
 }
+
+// ErrDegraded marks a Check error that leaves ioc ready; see Checker.
+var ErrDegraded = errors.New("degraded")
 
 // Clone returns a copy of ev whose maps may be modified without affecting ev.
 func (ev Event) Clone() Event {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -16,14 +17,16 @@ import (
 type fakeMessage struct {
 	topic   string
 	payload []byte
+	id      uint16
+	dup     bool
 	acked   int
 }
 
-func (m *fakeMessage) Duplicate() bool   { return false }
+func (m *fakeMessage) Duplicate() bool   { return m.dup }
 func (m *fakeMessage) Qos() byte         { return 1 }
 func (m *fakeMessage) Retained() bool    { return false }
 func (m *fakeMessage) Topic() string     { return m.topic }
-func (m *fakeMessage) MessageID() uint16 { return 1 }
+func (m *fakeMessage) MessageID() uint16 { return m.id }
 func (m *fakeMessage) Payload() []byte   { return m.payload }
 func (m *fakeMessage) Ack()              { m.acked++ }
 
@@ -73,5 +76,75 @@ func TestHandleAcksOnlyWhenDone(t *testing.T) {
 				t.Fatalf("Done did not acknowledge the message")
 			}
 		})
+	}
+}
+
+func TestStamperUniqueAndIncreasing(t *testing.T) {
+	t0 := time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		entity []string
+		at     []time.Duration // receive times after t0
+		want   []time.Duration // stamps after t0
+	}{
+		{"same millisecond", []string{"a", "a", "a"}, []time.Duration{0, 100 * time.Microsecond, 900 * time.Microsecond},
+			[]time.Duration{0, time.Millisecond, 2 * time.Millisecond}},
+		{"clock moves on", []string{"a", "a"}, []time.Duration{0, 5 * time.Millisecond}, []time.Duration{0, 5 * time.Millisecond}},
+		{"clock steps back", []string{"a", "a"}, []time.Duration{time.Second, 0}, []time.Duration{time.Second, time.Second + time.Millisecond}},
+		{"entities apart", []string{"a", "b", "a"}, []time.Duration{0, 0, 0}, []time.Duration{0, 0, time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStamper()
+			for i := range tt.at {
+				if got := s.stamp(tt.entity[i], t0.Add(tt.at[i])); !got.Equal(t0.Add(tt.want[i])) {
+					t.Errorf("stamp %d = %s, want %s", i, got.Format(time.RFC3339Nano), t0.Add(tt.want[i]).Format(time.RFC3339Nano))
+				}
+			}
+		})
+	}
+}
+
+// TestHandleStampsTimelessReadings: every element of an array without "ts" gets its own stamp, and a
+// redelivered copy (DUP, same packet id and payload) gets the stamps of the first copy.
+func TestHandleStampsTimelessReadings(t *testing.T) {
+	c, err := New(Config{Name: "t", Ack: AckAfterStore, MaxPayload: 1000,
+		Topics: []Topic{{Filter: "ioc/devices/+/telemetry", Format: FormatThingsBoard}}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)
+	clock := t0
+	c.now = func() time.Time { return clock }
+	var got [][]time.Time
+	emit := func(_ context.Context, b stream.Batch) error {
+		var ts []time.Time
+		for _, ev := range b.Events {
+			ts = append(ts, ev.Time)
+		}
+		got = append(got, ts)
+		return nil
+	}
+	const arr = `[{"seq":1},{"seq":2},{"ts":1773536400000,"values":{"seq":3}}]`
+	topic := "ioc/devices/a/telemetry"
+	c.handle(context.Background(), emit, &fakeMessage{topic: topic, payload: []byte(arr), id: 7})
+	clock = t0.Add(time.Second)
+	c.handle(context.Background(), emit, &fakeMessage{topic: topic, payload: []byte(arr), id: 7, dup: true})
+	c.handle(context.Background(), emit, &fakeMessage{topic: topic, payload: []byte(arr), id: 8})
+	want := [][]time.Time{
+		{t0, t0.Add(time.Millisecond), time.UnixMilli(1773536400000).UTC()},                                // each element its own time
+		{t0, t0.Add(time.Millisecond), time.UnixMilli(1773536400000).UTC()},                                // the redelivery: the same
+		{t0.Add(time.Second), t0.Add(time.Second + time.Millisecond), time.UnixMilli(1773536400000).UTC()}, // a new message: new stamps
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d batches, want %d", len(got), len(want))
+	}
+	for i := range want {
+		for j := range want[i] {
+			if !got[i][j].Equal(want[i][j]) {
+				t.Errorf("batch %d event %d at %s, want %s", i, j, got[i][j].Format(time.RFC3339Nano), want[i][j].Format(time.RFC3339Nano))
+			}
+		}
 	}
 }

@@ -24,7 +24,9 @@ const (
 
 // Decoder turns one MQTT payload into events. device is the topic part matched by the filter's wildcard
 // (empty when the filter has none). It returns the valid events and one error per rejected entry, so the
-// valid entries of a batch are kept.
+// valid entries of a batch are kept. An entry that carries no time of its own (ThingsBoard without
+// "ts", SenML with neither "t" nor "bt") gets Time zero: the collector stamps it (see stamper); now is
+// the receive time that relative SenML times count from.
 type Decoder func(device string, payload []byte, now time.Time) ([]stream.Event, []error)
 
 // decoders by format name.
@@ -45,7 +47,7 @@ var lonKeys, latKeys = []string{"lon", "lng", "longitude"}, []string{"lat", "lat
 
 // decodeThingsBoard reads ThingsBoard device telemetry: {"k":v,…}, {"ts":ms,"values":{…}} or an array
 // of either, for the device named by the topic.
-func decodeThingsBoard(device string, payload []byte, now time.Time) ([]stream.Event, []error) {
+func decodeThingsBoard(device string, payload []byte, _ time.Time) ([]stream.Event, []error) {
 	if device == "" {
 		return nil, []error{stream.Reject(stream.ReasonNoEntity, "topic names no device (use a filter with + for the device id)")}
 	}
@@ -70,7 +72,7 @@ func decodeThingsBoard(device string, payload []byte, now time.Time) ([]stream.E
 			errs = append(errs, stream.Reject(stream.ReasonWrongType, "%s: entry %d must be an object, got %s", device, i, jsonType(e)))
 			continue
 		}
-		ev, err := tbEntry(device, obj, now)
+		ev, err := tbEntry(device, obj)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: entry %d: %w", device, i, err))
 			continue
@@ -81,8 +83,8 @@ func decodeThingsBoard(device string, payload []byte, now time.Time) ([]stream.E
 }
 
 // tbEntry reads one ThingsBoard telemetry entry: with "ts" and "values" or a flat map of values.
-func tbEntry(device string, obj map[string]any, now time.Time) (stream.Event, error) {
-	ev := stream.Event{Entity: device, Type: stream.TypeTelemetry, Time: now}
+func tbEntry(device string, obj map[string]any) (stream.Event, error) {
+	ev := stream.Event{Entity: device, Type: stream.TypeTelemetry} // Time zero without "ts": stamped by the collector
 	values := obj
 	if tsRaw, ok := obj["ts"]; ok {
 		ts, err := millis(tsRaw)
@@ -105,7 +107,7 @@ func tbEntry(device string, obj map[string]any, now time.Time) (stream.Event, er
 }
 
 // decodeGateway reads ThingsBoard gateway telemetry: {"device":[{"ts":ms,"values":{…}},…],…}.
-func decodeGateway(_ string, payload []byte, now time.Time) ([]stream.Event, []error) {
+func decodeGateway(_ string, payload []byte, _ time.Time) ([]stream.Event, []error) {
 	raw, err := parse(payload)
 	if err != nil {
 		return nil, []error{err}
@@ -142,7 +144,7 @@ func decodeGateway(_ string, payload []byte, now time.Time) ([]stream.Event, []e
 				errs = append(errs, stream.Reject(stream.ReasonWrongType, "%s: entry %d must be an object, got %s", device, i, jsonType(e)))
 				continue
 			}
-			ev, err := tbEntry(device, m, now)
+			ev, err := tbEntry(device, m)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: entry %d: %w", device, i, err))
 				continue
@@ -310,14 +312,17 @@ func decodeSenML(device string, payload []byte, now time.Time) ([]stream.Event, 
 			continue
 		}
 		t += bt
-		if t < senmlRelative {
-			t += nowSecs
+		var ts time.Time // zero: the record says "now" (no t, no bt); the collector stamps it
+		if t != 0 {
+			if t < senmlRelative {
+				t += nowSecs
+			}
+			if math.IsInf(t, 0) || math.IsNaN(t) {
+				errs = append(errs, stream.Reject(stream.ReasonNotFinite, "senml record %d: time is not finite", i))
+				continue
+			}
+			ts = time.Unix(0, int64(t*1e9)).UTC()
 		}
-		if math.IsInf(t, 0) || math.IsNaN(t) {
-			errs = append(errs, stream.Reject(stream.ReasonNotFinite, "senml record %d: time is not finite", i))
-			continue
-		}
-		ts := time.Unix(0, int64(t*1e9)).UTC()
 		key := dev + "\x00" + strconv.FormatInt(ts.UnixNano(), 10)
 		idx, ok := byKey[key]
 		if !ok {

@@ -13,6 +13,7 @@ var now = time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)
 
 func TestDecode(t *testing.T) {
 	ts := now.Add(-time.Minute)
+	// Entries without a time of their own decode with Time zero; the collector stamps them.
 	tests := []struct {
 		name    string
 		format  string
@@ -22,7 +23,7 @@ func TestDecode(t *testing.T) {
 		reasons []string       // rejection reasons, in order
 	}{
 		{name: "tb flat", format: FormatThingsBoard, device: "aq-1", payload: `{"pm25":12.5,"pm10":20}`,
-			want: []stream.Event{{Entity: "aq-1", Time: now, Values: map[string]float64{"pm25": 12.5, "pm10": 20}}}},
+			want: []stream.Event{{Entity: "aq-1", Values: map[string]float64{"pm25": 12.5, "pm10": 20}}}},
 		{name: "tb ts values", format: FormatThingsBoard, device: "sal-1",
 			payload: `{"ts":` + ms(ts) + `,"values":{"salinity":4.2,"lat":10.24,"lon":106.37,"state":"ok","pump":true}}`,
 			want: []stream.Event{{Entity: "sal-1", Time: ts, Values: map[string]float64{"salinity": 4.2, "pump": 1},
@@ -30,7 +31,7 @@ func TestDecode(t *testing.T) {
 		{name: "tb array keeps valid entries", format: FormatThingsBoard, device: "wl-1",
 			payload: `[{"ts":` + ms(ts) + `,"values":{"water_level":1.2}},{"ts":"soon","values":{"water_level":1}},{"water_level":1.3}, 7]`,
 			want: []stream.Event{{Entity: "wl-1", Time: ts, Values: map[string]float64{"water_level": 1.2}},
-				{Entity: "wl-1", Time: now, Values: map[string]float64{"water_level": 1.3}}},
+				{Entity: "wl-1", Values: map[string]float64{"water_level": 1.3}}},
 			reasons: []string{stream.ReasonWrongType, stream.ReasonWrongType}},
 		{name: "tb malformed", format: FormatThingsBoard, device: "x", payload: `{"pm25":`, reasons: []string{stream.ReasonMalformed}},
 		{name: "tb huge number", format: FormatThingsBoard, device: "x", payload: `{"pm25":1e999}`, reasons: []string{stream.ReasonNotFinite}},
@@ -61,11 +62,11 @@ func TestDecode(t *testing.T) {
 			payload: `[{"bn":"x:","bv":10,"n":"level","v":0.5,"t":-30},{"n":"lon","v":106.3},{"n":"lat","v":10.2},{"n":"ok","vb":true},{"n":"note","vs":"mưa rào"}]`,
 			want: []stream.Event{
 				{Entity: "rain-8", Time: now.Add(-30 * time.Second), Values: map[string]float64{"level": 10.5}},
-				{Entity: "rain-8", Time: now, Values: map[string]float64{"ok": 1}, Attrs: map[string]string{"note": "mưa rào"},
+				{Entity: "rain-8", Values: map[string]float64{"ok": 1}, Attrs: map[string]string{"note": "mưa rào"},
 					Location: [2]float64{106.3 + 10, 10.2 + 10}, HasLocation: true}}},
 		{name: "senml no name", format: FormatSenML, payload: `[{"v":1}]`, reasons: []string{stream.ReasonNoEntity}},
 		{name: "senml data value refused", format: FormatSenML, device: "d", payload: `[{"n":"img","vd":"AAA"},{"n":"t","v":1}]`,
-			want: []stream.Event{{Entity: "d", Time: now, Values: map[string]float64{"t": 1}}}, reasons: []string{stream.ReasonWrongType}},
+			want: []stream.Event{{Entity: "d", Values: map[string]float64{"t": 1}}}, reasons: []string{stream.ReasonWrongType}},
 		{name: "senml wrong type", format: FormatSenML, device: "d", payload: `[{"n":"t","v":"1"}]`, reasons: []string{stream.ReasonWrongType}},
 		{name: "senml not array", format: FormatSenML, device: "d", payload: `{"n":"t"}`, reasons: []string{stream.ReasonWrongType}},
 		{name: "senml overflow", format: FormatSenML, device: "d", payload: `[{"n":"t","bv":1e308,"v":1e308}]`, reasons: []string{stream.ReasonNotFinite}},

@@ -93,6 +93,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		return nil, err
 	}
 	a.Store = st
+	st.CountClashes(sqlite.NewClashCounter(reg))
 	closeOnErr := func(err error) (*App, error) { return nil, errors.Join(err, st.Close()) }
 
 	var hub *dashboard.Hub
@@ -211,11 +212,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		}
 		col, err := mqttc.New(mqttc.Config{Name: c.Name, Broker: url, ClientID: c.ClientID, Username: c.Username,
 			Password: c.Password, CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, QoS: byte(c.QoS), CleanSession: c.CleanSession, Ack: c.Ack, MaxPayload: c.MaxPayload,
-			KeepAlive: c.KeepAlive, Topics: topics}, log, cm)
+			KeepAlive: c.KeepAlive, Topics: topics, ReadyGrace: c.ReadyGrace, Drain: cfg.Shutdown.Timeout}, log, cm)
 		if err != nil {
 			return closeOnErr(err)
 		}
 		a.collectors = append(a.collectors, col)
+		checks["collector:"+c.Name] = col
 	}
 
 	if err := a.startReports(ctx, reg, checks); err != nil {

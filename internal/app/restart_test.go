@@ -189,7 +189,7 @@ collectors:
 	}
 	for deadline := time.Now().Add(60 * time.Second); count() < total; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60 s %d of %d readings stored; ioc said:\n%s", count(), total, p.stderr.String())
+			t.Fatalf("after 60 s %d of %d readings stored (missing: %v); ioc said:\n%s", count(), total, missing(t, conn, total), p.stderr.String())
 		}
 	}
 	p.stop(t)
@@ -221,4 +221,31 @@ collectors:
 			t.Fatalf("reading %d missing", i)
 		}
 	}
+}
+
+// missing lists the published sequence numbers (values) not stored, at most 20 of them.
+func missing(t *testing.T, conn *sql.DB, total int) []int {
+	t.Helper()
+	rows, err := conn.Query(`SELECT value FROM readings`)
+	if err != nil {
+		t.Fatalf("list readings: %v", err)
+	}
+	defer rows.Close()
+	seen := make([]bool, total)
+	for rows.Next() {
+		var v float64
+		if err := rows.Scan(&v); err != nil {
+			t.Fatalf("list readings: %v", err)
+		}
+		if i := int(v); i >= 0 && i < total {
+			seen[i] = true
+		}
+	}
+	var out []int
+	for i, ok := range seen {
+		if !ok && len(out) < 20 {
+			out = append(out, i)
+		}
+	}
+	return out
 }

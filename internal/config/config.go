@@ -148,7 +148,10 @@ type Collector struct {
 	Ack          string        `yaml:"ack"`         // after_store | on_receive
 	MaxPayload   int           `yaml:"max_payload"` // bytes
 	KeepAlive    time.Duration `yaml:"keep_alive"`
-	Topics       []Topic       `yaml:"topics"`
+	// ReadyGrace is how long the collector may be disconnected, after it received, before /readyz says
+	// not ready (unset: 30s). Before its first subscription /readyz is not ready at once.
+	ReadyGrace time.Duration `yaml:"ready_grace"`
+	Topics     []Topic       `yaml:"topics"`
 }
 
 // Topic maps an MQTT topic filter to a payload format.
@@ -254,7 +257,7 @@ func Default() Config {
 		Broker: Broker{Enabled: true, Listen: "127.0.0.1:1883", MaxInflight: 4096},
 		Collectors: []Collector{{
 			Name: "telemetry", Type: "mqtt", Broker: "embedded", ClientID: "ioc-telemetry", QoS: 1,
-			Ack: "after_store", MaxPayload: 64 << 10, KeepAlive: 30 * time.Second,
+			Ack: "after_store", MaxPayload: 64 << 10, KeepAlive: 30 * time.Second, ReadyGrace: 30 * time.Second,
 			Topics: []Topic{
 				{Filter: "ioc/devices/+/telemetry", Format: "thingsboard"},
 				{Filter: "v1/gateway/telemetry", Format: "thingsboard_gateway"},
@@ -402,6 +405,9 @@ func (c Config) Validate() error {
 		}
 		if col.KeepAlive < time.Second {
 			add(p+".keep_alive", "must be at least 1s")
+		}
+		if col.ReadyGrace < 0 {
+			add(p+".ready_grace", "must not be negative")
 		}
 		if len(col.Topics) == 0 {
 			add(p+".topics", "must list at least one topic")

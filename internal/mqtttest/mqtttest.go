@@ -4,10 +4,12 @@ package mqtttest
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -93,4 +95,83 @@ func (m *Mosquitto) Stop() {
 		_ = m.cmd.Wait()
 		m.cmd = nil
 	}
+}
+
+// Restart starts the broker again (after Stop) on the same port and config, and waits until it listens.
+func (m *Mosquitto) Restart(t testing.TB) {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+	}
+	m.start(t, bin)
+}
+
+// Proxy forwards loopback TCP connections to a broker, so a test can cut a client's connection (the
+// client sees an outage, the broker a lost client) while both stay up. New connections are forwarded
+// again after a cut.
+type Proxy struct {
+	URL, Addr string
+	ln        net.Listener
+	target    string
+	mu        sync.Mutex
+	conns     []net.Conn
+	wg        sync.WaitGroup
+}
+
+// StartProxy listens on a free loopback port and forwards to target (host:port) until the test ends.
+func StartProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
+	p := &Proxy{Addr: ln.Addr().String(), ln: ln, target: target}
+	p.URL = "tcp://" + p.Addr
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		p.Cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		b, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, b)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(c, b)
+		go p.pipe(b, c)
+	}
+}
+
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// Cut closes every forwarded connection.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }

@@ -2,8 +2,10 @@
 // readings, non-telemetry events and the latest state of every entity. It is a durable stream.Sink and
 // answers stream.ReadingStore and stream.EventStore queries.
 //
-// Writes are idempotent: a reading is keyed by (entity, field, time) and an event by (type, entity,
-// time, event id), so an MQTT redelivery stores nothing twice. The database runs in WAL mode with
+// Writes are idempotent: a reading is keyed by (entity, field, millisecond) and an event by (type,
+// entity, time, event id), so an MQTT redelivery stores nothing twice. A reading that lands on a stored
+// key with a different value (a device that sends two values for one time) replaces it and is counted
+// in ioc_store_reading_clashes_total{store="sqlite",reason="overwritten"}: never a silent overwrite. The database runs in WAL mode with
 // synchronous=NORMAL: a committed write survives a crash of the ioc process (kill -9); a power cut may
 // lose the last transactions (set store.path on a disk with a battery-backed cache for more).
 package sqlite
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/paulmach/orb"
+	"github.com/prometheus/client_golang/prometheus"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/ioc-vn/ioc/internal/registry"
@@ -33,6 +36,30 @@ type Store struct {
 	r *sql.DB // readers
 
 	noReadings atomic.Bool // telemetry history is kept elsewhere (InfluxDB)
+	clashes    prometheus.Counter
+}
+
+// ClashOverwritten is the reason label of a reading clash: a reading with the key (entity, field,
+// millisecond) of a stored one and another value replaced it.
+const ClashOverwritten = "overwritten"
+
+// NewClashCounter builds ioc_store_reading_clashes_total, the readings that landed on the key of a stored
+// reading with a different value, by store and reason (a bounded label), and registers it with reg
+// (when not nil). It is shared by the SQLite and InfluxDB stores.
+func NewClashCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_store_reading_clashes_total",
+		Help: "Readings written on the key (entity, field, millisecond) of a stored reading with a different value, by store and reason."},
+		[]string{"store", "reason"})
+	if reg != nil {
+		reg.MustRegister(c)
+	}
+	return c
+}
+
+// CountClashes makes the store count reading clashes in c (labelled store="sqlite"); without it they
+// are counted in a counter nobody gathers.
+func (s *Store) CountClashes(c *prometheus.CounterVec) {
+	s.clashes = c.WithLabelValues("sqlite", ClashOverwritten)
 }
 
 var (
@@ -93,7 +120,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	return &Store{w: w, r: r}, nil
+	return &Store{w: w, r: r, clashes: NewClashCounter(nil).WithLabelValues("sqlite", ClashOverwritten)}, nil
 }
 
 // Close closes the database.
@@ -121,26 +148,73 @@ func (s *Store) Write(ctx context.Context, events []stream.Event) error {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	if err := writeTx(ctx, tx, events, !s.noReadings.Load()); err != nil {
+	clashes, err := writeTx(ctx, tx, events, !s.noReadings.Load())
+	if err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
+	s.clashes.Add(float64(clashes)) // after the commit: a retried batch is counted once
 	return nil
 }
 
-func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bool) error {
-	rd, err := tx.PrepareContext(ctx, `INSERT INTO readings (entity, field, ts, value) VALUES (?, ?, ?, ?)
-		ON CONFLICT (entity, field, ts) DO UPDATE SET value = excluded.value`)
+// readingWriter inserts readings: a new key is inserted, the same value again (a redelivery) changes
+// nothing, another value on a stored key replaces it and is counted as a clash.
+type readingWriter struct {
+	tx      *sql.Tx
+	insert  *sql.Stmt
+	replace *sql.Stmt // prepared at the first clash
+	clashes int
+}
+
+func (w *readingWriter) write(ctx context.Context, entity, field string, ts int64, v float64) error {
+	res, err := w.insert.ExecContext(ctx, entity, field, ts, v)
 	if err != nil {
-		return fmt.Errorf("sqlite: prepare readings: %w", err)
+		return fmt.Errorf("sqlite: insert reading %s/%s: %w", entity, field, err)
 	}
-	defer rd.Close()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite: insert reading %s/%s: %w", entity, field, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	if w.replace == nil {
+		if w.replace, err = w.tx.PrepareContext(ctx, `UPDATE readings SET value = ?
+			WHERE entity = ? AND field = ? AND ts = ? AND value IS NOT ?`); err != nil {
+			return fmt.Errorf("sqlite: prepare reading replace: %w", err)
+		}
+	}
+	if res, err = w.replace.ExecContext(ctx, v, entity, field, ts, v); err != nil {
+		return fmt.Errorf("sqlite: replace reading %s/%s: %w", entity, field, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		w.clashes++
+	}
+	return nil
+}
+
+func (w *readingWriter) close() {
+	w.insert.Close()
+	if w.replace != nil {
+		w.replace.Close()
+	}
+}
+
+// writeTx writes a batch in tx and returns how many readings clashed.
+func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bool) (int, error) {
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO readings (entity, field, ts, value) VALUES (?, ?, ?, ?)
+		ON CONFLICT (entity, field, ts) DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prepare readings: %w", err)
+	}
+	rd := &readingWriter{tx: tx, insert: ins}
+	defer rd.close()
 	ev, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO events (type, entity, ts, event_id, kind, lon, lat, vals, attrs, areas)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return fmt.Errorf("sqlite: prepare events: %w", err)
+		return 0, fmt.Errorf("sqlite: prepare events: %w", err)
 	}
 	defer ev.Close()
 	latest := map[string]int{}
@@ -152,22 +226,25 @@ func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bo
 				if !readings {
 					break
 				}
-				if _, err := rd.ExecContext(ctx, e.Entity, f, ts, v); err != nil {
-					return fmt.Errorf("sqlite: insert reading %s/%s: %w", e.Entity, f, err)
+				if err := rd.write(ctx, e.Entity, f, ts, v); err != nil {
+					return 0, err
 				}
 			}
 		} else {
 			lon, lat := location(e)
 			if _, err := ev.ExecContext(ctx, e.Type, e.Entity, ts, e.Attrs["event_id"], e.Kind, lon, lat,
 				jsonText(e.Values), jsonText(e.Attrs), jsonText(e.Areas)); err != nil {
-				return fmt.Errorf("sqlite: insert event %s: %w", e.Entity, err)
+				return 0, fmt.Errorf("sqlite: insert event %s: %w", e.Entity, err)
 			}
 		}
 		if j, ok := latest[e.Entity]; !ok || !e.Time.Before(events[j].Time) {
 			latest[e.Entity] = i
 		}
 	}
-	return writeEntities(ctx, tx, events, latest)
+	if err := writeEntities(ctx, tx, events, latest); err != nil {
+		return 0, err
+	}
+	return rd.clashes, nil
 }
 
 func location(e *stream.Event) (lon, lat any) {

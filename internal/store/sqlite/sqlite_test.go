@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/ioc-vn/ioc/stream"
 )
 
@@ -139,5 +142,48 @@ func TestEventsInNarrowsBeforeTheLimit(t *testing.T) {
 	}
 	if all, err := s.Events(ctx, stream.EventQuery{Limit: 10}); err != nil || len(all) != 10 || all[0].Attrs["event_id"] != "nowhere" {
 		t.Errorf("Events without areas: %d events, %v", len(all), err)
+	}
+}
+
+// TestReadingClashCounted: the same reading again changes nothing and counts nothing; another value on
+// a stored key (entity, field, millisecond) replaces it and is counted as a clash.
+func TestReadingClashCounted(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "ioc.db"))
+	reg := prometheus.NewRegistry()
+	clashes := NewClashCounter(reg)
+	s.CountClashes(clashes)
+	t0 := time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)
+	reading := func(v float64, at time.Time) stream.Event {
+		return stream.Event{Entity: "wl-1", Type: stream.TypeTelemetry, Time: at, Values: map[string]float64{"level": v}}
+	}
+	tests := []struct {
+		name    string
+		write   []stream.Event
+		want    float64 // stored value at t0
+		clashes float64 // counted so far
+	}{
+		{"new", []stream.Event{reading(1, t0)}, 1, 0},
+		{"redelivery", []stream.Event{reading(1, t0)}, 1, 0},
+		{"same millisecond, other time", []stream.Event{reading(1, t0.Add(300*time.Microsecond))}, 1, 0},
+		{"other value", []stream.Event{reading(2, t0)}, 2, 1},
+		{"two values in one batch", []stream.Event{reading(3, t0), reading(4, t0)}, 4, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.Write(ctx, tt.write); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Readings(ctx, stream.ReadingQuery{Entity: "wl-1", Field: "level", From: t0, To: t0.Add(time.Second), Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].Value != tt.want {
+				t.Fatalf("readings = %+v, want one of %v", got, tt.want)
+			}
+			if c := testutil.ToFloat64(clashes.WithLabelValues("sqlite", ClashOverwritten)); c != tt.clashes {
+				t.Fatalf("clashes = %v, want %v", c, tt.clashes)
+			}
+		})
 	}
 }
