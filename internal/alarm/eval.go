@@ -217,6 +217,9 @@ func compileRules(rules []Rule, fields Fields, cooldown, escalate time.Duration)
 
 func compileRule(r Rule, byID map[string]Rule, cooldown, escalate time.Duration) (*compiled, error) {
 	c := &compiled{Rule: r, cooldown: cooldown, escalate: escalate}
+	if c.Severity == "" && r.When.Level != nil {
+		c.Severity = levelSeverities(r.When.Level)[max(r.When.Level.Min, 1)-1]
+	}
 	if r.Cooldown > 0 {
 		c.cooldown = r.Cooldown.D()
 	}
@@ -436,10 +439,7 @@ func evalLeaf(l leafSpec, ls *leafState, ev *stream.Event, meta func(string) map
 				reached = i + 1
 			}
 		}
-		sevs := lv.Severities
-		if len(sevs) == 0 {
-			sevs = []string{SeverityMinor, SeverityMajor, SeverityCritical}
-		}
+		sevs := levelSeverities(lv)
 		trig := reached >= lv.Min
 		hold(ls, trig, v < levels[lv.Min-1]-lv.ClearMargin, t, lv.For.D())
 		if ls.on && reached > 0 && severityRank(sevs[reached-1]) > severityRank(ls.sev) {
@@ -554,4 +554,12 @@ func (n node) value(leaves []leafState) bool {
 		}
 		return false
 	}
+}
+
+// levelSeverities is the severity of each alert level I, II, III of a level condition.
+func levelSeverities(lv *Level) []string {
+	if len(lv.Severities) == 3 {
+		return lv.Severities
+	}
+	return []string{SeverityMinor, SeverityMajor, SeverityCritical}
 }

@@ -103,6 +103,7 @@ func TestRuleEvaluation(t *testing.T) {
 	low := Rule{ID: "low", Severity: SeverityWarning, When: Condition{Threshold: &Threshold{Field: "water_level", Op: "<", Value: 0.5, Clear: f64(0.7)}}}
 	level := Rule{ID: "river", Severity: SeverityWarning, When: Condition{Level: &Level{Min: 1, ClearMargin: 0.1}}}
 	levelRule := Rule{ID: "river2", Severity: SeverityWarning, When: Condition{Level: &Level{Min: 2, Levels: []float64{1, 2, 3}}}}
+	levelNoSev := Rule{ID: "river3", When: Condition{Level: &Level{Min: 2, Levels: []float64{1, 2, 3}}}}
 	rate := Rule{ID: "rise", Severity: SeverityMajor, When: Condition{Rate: &Rate{Field: "water_level", Delta: 0.3, Per: Duration(time.Hour)}}}
 	person := Rule{ID: "person", Severity: SeverityMajor, Schedule: &Schedule{Windows: []Window{{From: "22:00", To: "05:00"}}},
 		When: Condition{Label: &Label{Labels: []string{"person"}, Zones: []string{"kho-bac"}}}}
@@ -180,6 +181,10 @@ func TestRuleEvaluation(t *testing.T) {
 			{tele("w-2", "water_level", 0, "water_level", 1.5), ""},
 			{tele("w-2", "water_level", time.Minute, "water_level", 2), "raise:w-2:major"},
 			{tele("w-2", "water_level", 2*time.Minute, "water_level", 1.99), "clear:w-2"},
+		}},
+		{"a level rule without severity raises its alert level's", []Rule{levelNoSev}, []step{
+			{tele("w-4", "water_level", 0, "water_level", 2.5), "raise:w-4:major"},
+			{tele("w-4", "water_level", time.Minute, "water_level", 3), "upgrade:w-4:critical"},
 		}},
 		{"rate of change per hour", []Rule{rate}, []step{
 			{tele("w-3", "water_level", 0, "water_level", 1.0), ""},
@@ -365,6 +370,8 @@ func TestValidateRules(t *testing.T) {
 			r.When.Threshold = &Threshold{Field: "salinity", Op: "=>", Value: 4}
 		}), []string{"severity: must be one of", "when.threshold.op"}},
 		{"empty condition", with(func(r *Rule) { r.When = Condition{} }), []string{"when: must set exactly one"}},
+		{"threshold without severity", with(func(r *Rule) { r.Severity = "" }), []string{"severity: must be one of"}},
+		{"level without severity: its levels say it", []Rule{{ID: "lv", When: Condition{Level: &Level{Min: 1}}}}, nil},
 		{"empty all", with(func(r *Rule) { r.When = Condition{All: []Condition{}} }), []string{"when.all: must list at least one"}},
 		{"offline inside any", with(func(r *Rule) {
 			r.When = Condition{Any: []Condition{{Offline: &Offline{After: Duration(time.Minute)}}}}

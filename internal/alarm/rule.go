@@ -283,7 +283,8 @@ func (r Rule) validate(fields Fields) error {
 	} else if strings.ContainsAny(r.ID, "/ \t\n?#") {
 		add("id", "must not contain spaces, '/', '?' or '#'")
 	}
-	if severityRank(r.Severity) < 0 {
+	// A level rule may leave severity out: the severity of its alert level min is the least it raises.
+	if severityRank(r.Severity) < 0 && !(r.Severity == "" && r.When.Level != nil) {
 		add("severity", "must be one of %s, got %q", strings.Join(severities, ", "), r.Severity)
 	}
 	if r.Cooldown < 0 {

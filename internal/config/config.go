@@ -249,21 +249,27 @@ type Shutdown struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
+// defaultCollector is the embedded-broker telemetry collector ioc runs without a file, and the
+// defaults of every entry of a configured collectors list (each key it leaves out has this value).
+func defaultCollector() Collector {
+	return Collector{
+		Name: "telemetry", Type: "mqtt", Broker: "embedded", ClientID: "ioc-telemetry", QoS: 1,
+		Ack: "after_store", MaxPayload: 64 << 10, KeepAlive: 30 * time.Second, ReadyGrace: 30 * time.Second,
+		Topics: []Topic{
+			{Filter: "ioc/devices/+/telemetry", Format: "thingsboard"},
+			{Filter: "v1/gateway/telemetry", Format: "thingsboard_gateway"},
+			{Filter: "ioc/senml/#", Format: "senml"},
+		},
+	}
+}
+
 // Default returns the configuration ioc runs with when no file is given.
 func Default() Config {
 	return Config{
 		Log:    Log{Level: "info", Format: "text"},
 		HTTP:   HTTP{Addr: ":8080", MaxBody: 1 << 20},
 		Broker: Broker{Enabled: true, Listen: "127.0.0.1:1883", MaxInflight: 4096},
-		Collectors: []Collector{{
-			Name: "telemetry", Type: "mqtt", Broker: "embedded", ClientID: "ioc-telemetry", QoS: 1,
-			Ack: "after_store", MaxPayload: 64 << 10, KeepAlive: 30 * time.Second, ReadyGrace: 30 * time.Second,
-			Topics: []Topic{
-				{Filter: "ioc/devices/+/telemetry", Format: "thingsboard"},
-				{Filter: "v1/gateway/telemetry", Format: "thingsboard_gateway"},
-				{Filter: "ioc/senml/#", Format: "senml"},
-			},
-		}},
+		Collectors: []Collector{defaultCollector()},
 		Pipeline: Pipeline{QueueSize: 8192, OnFull: "block", MaxFuture: time.Hour, SinkQueueSize: 8192,
 			SinkBatch: 2000, FlushInterval: 20 * time.Millisecond},
 		Store:     Store{Type: "sqlite", Path: "data/ioc.db"},
@@ -312,6 +318,31 @@ func decode(data []byte, cfg *Config) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return err
+	}
+	return collectorDefaults(data, cfg)
+}
+
+// collectorDefaults decodes each entry of a configured collectors list again over defaultCollector,
+// so that an entry sets only what differs (YAML decoding starts list elements from zero values). The
+// strict first pass has already refused unknown keys.
+func collectorDefaults(data []byte, cfg *Config) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Content) == 0 {
+		return err
+	}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != "collectors" || root.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		for j, entry := range root.Content[i+1].Content {
+			c := defaultCollector()
+			c.Name, c.ClientID, c.Topics = "", "", nil // identity and topics are each entry's own
+			if err := entry.Decode(&c); err != nil {
+				return fmt.Errorf("collectors[%d]: %w", j, err)
+			}
+			cfg.Collectors[j] = c
+		}
 	}
 	return nil
 }

@@ -127,3 +127,51 @@ func TestEnvErrorsNameTheVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectorEntriesGetDefaults: an entry of a collectors list sets only what differs from the default
+// collector (ack, max_payload, keep_alive, qos… were zero and refused), and unknown keys in it are
+// still refused.
+func TestCollectorEntriesGetDefaults(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte(`collectors:
+  - name: river
+    client_id: ioc-river
+    broker: tcp://127.0.0.1:1883
+    topics: [{filter: "song/+/tele", format: thingsboard}]
+  - name: air
+    client_id: ioc-air
+    qos: 0
+    ack: on_receive
+    topics: [{filter: "air/#", format: senml}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(good, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("an entry with only its own keys is refused: %v", err)
+	}
+	def := defaultCollector()
+	river, air := cfg.Collectors[0], cfg.Collectors[1]
+	if river.Ack != def.Ack || river.MaxPayload != def.MaxPayload || river.KeepAlive != def.KeepAlive ||
+		river.QoS != def.QoS || river.ReadyGrace != def.ReadyGrace || river.Type != "mqtt" {
+		t.Errorf("river did not get the defaults: %+v", river)
+	}
+	if len(river.Topics) != 1 || river.Topics[0].Filter != "song/+/tele" || river.Broker != "tcp://127.0.0.1:1883" {
+		t.Errorf("river lost its own keys: %+v", river)
+	}
+	if air.QoS != 0 || air.Ack != "on_receive" || air.Broker != "embedded" {
+		t.Errorf("air: an explicit qos 0 / ack must stay, the broker default apply: %+v", air)
+	}
+
+	typo := filepath.Join(dir, "typo.yaml")
+	if err := os.WriteFile(typo, []byte("collectors:\n  - name: x\n    client_id: x\n    keepalive: 10s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(typo, nil); err == nil || !strings.Contains(err.Error(), "keepalive") {
+		t.Errorf("unknown key in a collectors entry: %v, want it refused", err)
+	}
+}
