@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,6 +159,18 @@ func TestPasswordChecksRunThroughABoundedPool(t *testing.T) {
 	}
 	if cc.calls.Load() != 13 || cc.peak.Load() != 3 {
 		t.Errorf("%d checks, at most %d at once; want 13 and 3", cc.calls.Load(), cc.peak.Load())
+	}
+	// Only the 13 checked attempts count as failures; the refused ones were no guess.
+	counted := 0
+	h.svc.backoff.mu.Lock()
+	for k, f := range h.svc.backoff.keys {
+		if strings.HasPrefix(k, "ip:") && f.n > 0 {
+			counted++
+		}
+	}
+	h.svc.backoff.mu.Unlock()
+	if counted != 13 {
+		t.Errorf("%d addresses have a failure counted, want the 13 checked", counted)
 	}
 
 	// Over HTTP a refused sign-in is 503 with Retry-After.

@@ -261,6 +261,9 @@ func (s *Service) Login(ctx context.Context, name, password, ip string) (string,
 	if errors.Is(err, ErrBusy) {
 		s.m.logins.WithLabelValues("busy").Inc()
 	}
+	if errors.Is(err, ErrBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		s.backoff.succeed(nil, []string{userKey, addrKey}) // not checked: not a guess
+	}
 	if err != nil {
 		return "", nil, err
 	}
