@@ -245,3 +245,21 @@ func TestPasswordCheckMemoryIsBounded(t *testing.T) {
 			cc.calls.Load(), bad.Load(), cc.peak.Load(), grew, h.svc.cfg.LoginConcurrency, limit)
 	}
 }
+
+func TestBackoffKeysAreBounded(t *testing.T) {
+	h := newHarness(t, nil)
+	long := strings.Repeat("tên-rất-dài", 1000)
+	if _, _, err := h.svc.Login(context.Background(), long, "một-mật-khẩu-sai", "2001:db8::1"); !errors.Is(err, ErrBadLogin) {
+		t.Fatalf("sign-in with a %d-byte name: %v", len(long), err)
+	}
+	h.svc.backoff.mu.Lock()
+	defer h.svc.backoff.mu.Unlock()
+	if len(h.svc.backoff.keys) != 2 {
+		t.Errorf("backoff keys %d, want 2", len(h.svc.backoff.keys))
+	}
+	for k := range h.svc.backoff.keys {
+		if len(k) > 128 {
+			t.Errorf("a backoff key of %d bytes", len(k))
+		}
+	}
+}
