@@ -23,7 +23,6 @@ import (
 type dialect struct {
 	name       string
 	dollar     bool     // placeholders are $1, $2 … instead of ?
-	lock       string   // statement that serialises migrations across processes, "" for none
 	migrations []string // versioned schema, version i+1 at index i
 }
 
@@ -72,7 +71,6 @@ CREATE TABLE alarm_rules (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at BI
 var postgresDialect = dialect{
 	name:   "postgres",
 	dollar: true,
-	lock:   "SELECT pg_advisory_xact_lock(1885435245)", // any constant shared by every ioc node
 	migrations: []string{`
 CREATE TABLE alarms (
 	id TEXT PRIMARY KEY,
@@ -141,7 +139,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*SQLStore, error) {
 
 func newSQLStore(ctx context.Context, db *sql.DB, d dialect) (*SQLStore, error) {
 	s := &SQLStore{db: db, d: d}
-	if err := s.migrate(ctx); err != nil {
+	if err := sqldb.Migrate(ctx, db, d.name == "postgres", s.migrate); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -159,11 +157,6 @@ func (s *SQLStore) q(query string) string { return sqldb.Rebind(s.d.dollar, quer
 
 func (s *SQLStore) migrate(ctx context.Context) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if s.d.lock != "" {
-			if _, err := tx.ExecContext(ctx, s.d.lock); err != nil {
-				return fmt.Errorf("lock migrations: %w", err)
-			}
-		}
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS alarm_schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 			return fmt.Errorf("%s: create migrations table: %w", s.d.name, err)
 		}

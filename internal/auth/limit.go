@@ -175,8 +175,8 @@ func (b *backoff) reserve(now time.Time, keys ...string) time.Duration {
 	return 0
 }
 
-// succeed settles a reservation whose password was right: the keys in reset are forgotten, those in
-// refund get their attempt back.
+// succeed settles a reservation whose password was right (or was never checked): the keys in reset are
+// forgotten, those in refund get their attempt back.
 func (b *backoff) succeed(reset, refund []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,6 +160,18 @@ func TestPasswordChecksRunThroughABoundedPool(t *testing.T) {
 	if cc.calls.Load() != 13 || cc.peak.Load() != 3 {
 		t.Errorf("%d checks, at most %d at once; want 13 and 3", cc.calls.Load(), cc.peak.Load())
 	}
+	// Only the 13 checked attempts count as failures; the refused ones were no guess.
+	counted := 0
+	h.svc.backoff.mu.Lock()
+	for k, f := range h.svc.backoff.keys {
+		if strings.HasPrefix(k, "ip:") && f.n > 0 {
+			counted++
+		}
+	}
+	h.svc.backoff.mu.Unlock()
+	if counted != 13 {
+		t.Errorf("%d addresses have a failure counted, want the 13 checked", counted)
+	}
 
 	// Over HTTP a refused sign-in is 503 with Retry-After.
 	h.svc.verify.check = func(string, string) (bool, error) { return false, nil }
@@ -230,5 +243,23 @@ func TestPasswordCheckMemoryIsBounded(t *testing.T) {
 	if cc.peak.Load() > int64(h.svc.cfg.LoginConcurrency) || grew > limit || bad.Load() != cc.calls.Load() {
 		t.Errorf("%d checks (%d answered wrong), %d at once, heap +%d MiB; want at most %d at once and +%d MiB",
 			cc.calls.Load(), bad.Load(), cc.peak.Load(), grew, h.svc.cfg.LoginConcurrency, limit)
+	}
+}
+
+func TestBackoffKeysAreBounded(t *testing.T) {
+	h := newHarness(t, nil)
+	long := strings.Repeat("tên-rất-dài", 1000)
+	if _, _, err := h.svc.Login(context.Background(), long, "một-mật-khẩu-sai", "2001:db8::1"); !errors.Is(err, ErrBadLogin) {
+		t.Fatalf("sign-in with a %d-byte name: %v", len(long), err)
+	}
+	h.svc.backoff.mu.Lock()
+	defer h.svc.backoff.mu.Unlock()
+	if len(h.svc.backoff.keys) != 2 {
+		t.Errorf("backoff keys %d, want 2", len(h.svc.backoff.keys))
+	}
+	for k := range h.svc.backoff.keys {
+		if len(k) > 128 {
+			t.Errorf("a backoff key of %d bytes", len(k))
+		}
 	}
 }

@@ -252,7 +252,11 @@ func (e *BackoffError) Error() string {
 func (s *Service) Login(ctx context.Context, name, password, ip string) (string, *Principal, error) {
 	name = strings.ToLower(strings.TrimSpace(name))
 	addr := addressKey(ip)
-	userKey, addrKey := "user:"+name+"@"+addr, "ip:"+addr
+	keyName := name
+	if len(keyName) > 65 { // no account name is longer than 64: bound the memory a key can take
+		keyName = keyName[:65]
+	}
+	userKey, addrKey := "user:"+keyName+" from "+addr, "ip:"+addr
 	if wait := s.backoff.reserve(s.now(), userKey, addrKey); wait > 0 {
 		s.m.logins.WithLabelValues("backoff").Inc()
 		return "", nil, &BackoffError{Wait: wait}
@@ -260,6 +264,9 @@ func (s *Service) Login(ctx context.Context, name, password, ip string) (string,
 	u, ok, err := s.checkPassword(ctx, name, password)
 	if errors.Is(err, ErrBusy) {
 		s.m.logins.WithLabelValues("busy").Inc()
+	}
+	if errors.Is(err, ErrBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		s.backoff.succeed(nil, []string{userKey, addrKey}) // not checked: not a guess
 	}
 	if err != nil {
 		return "", nil, err

@@ -61,7 +61,7 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (Store, error) {
 		return nil, fmt.Errorf("auth store: %w", err)
 	}
 	s := &sqlStore{db: db, pg: pg}
-	if err := s.migrate(ctx); err != nil {
+	if err := sqldb.Migrate(ctx, db, pg, s.migrate); err != nil {
 		s.db.Close()
 		return nil, err
 	}

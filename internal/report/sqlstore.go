@@ -46,7 +46,7 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s := &sqlStore{db: db, pg: pg}
-	if err := s.migrate(ctx); err != nil {
+	if err := sqldb.Migrate(ctx, db, pg, s.migrate); err != nil { // advisory lock on PostgreSQL
 		s.db.Close()
 		return nil, err
 	}

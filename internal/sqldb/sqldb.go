@@ -3,7 +3,9 @@
 package sqldb
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -72,4 +74,37 @@ func Rebind(pg bool, q string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// MigrationLock is the PostgreSQL advisory lock key every ioc store takes while it creates or migrates
+// its tables: one key for the whole database, so stores of several nodes (and several stores of one
+// node) never run DDL at once. A node waiting at start shows in pg_locks as an advisory lock not
+// granted with classid 105 and objid 1868780355 (the key's high and low 32 bits). Any constant shared
+// by every ioc version would do; this one spells "ioc" and "SC".
+const MigrationLock int64 = 0x69_6f635343
+
+// Migrate runs migrate, the schema creation and migrations of one store, so that stores starting at
+// the same instant on several nodes cannot collide. On PostgreSQL concurrent CREATE TABLE IF NOT
+// EXISTS of one name fails (SQLSTATE 23505 on pg_type_typname_nsp_index), so Migrate first takes a
+// transaction-scoped advisory lock on its own connection and holds it until migrate returns: migrate
+// runs on other connections of db (the pool needs two), and a node that dies mid-way drops its
+// connection and with it the lock. The others wait for the lock (as long as ctx allows), then find the
+// schema made and have nothing to do. On SQLite migrate runs directly: the database file's write lock
+// and busy_timeout serialise writers.
+func Migrate(ctx context.Context, db *sql.DB, pg bool, migrate func(context.Context) error) error {
+	if !pg {
+		return migrate(ctx)
+	}
+	lock, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	if _, err := lock.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", MigrationLock); err != nil {
+		return errors.Join(fmt.Errorf("migration lock: %w", err), lock.Rollback())
+	}
+	err = migrate(ctx)
+	if rerr := lock.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+		err = errors.Join(err, fmt.Errorf("migration unlock: %w", rerr))
+	}
+	return err
 }
