@@ -7,11 +7,12 @@ import (
 )
 
 type metrics struct {
-	received    *prometheus.CounterVec // by service code (bounded by the catalogue)
-	transitions *prometheus.CounterVec // by new status
-	escalated   *prometheus.CounterVec // by service code
-	replays     prometheus.Counter
-	refused     *prometheus.CounterVec // by reason
+	received      *prometheus.CounterVec // by service code (bounded by the catalogue)
+	transitions   *prometheus.CounterVec // by new status
+	escalated     *prometheus.CounterVec // by service code
+	replays       prometheus.Counter
+	refused       *prometheus.CounterVec // by reason
+	trackFailures prometheus.Counter     // tracking-code lookups that found nothing
 
 	photoRefused   *prometheus.CounterVec // by reason (bytes, pixels, memory, media_type, corrupt, busy)
 	decodeBytes    prometheus.Histogram   // estimated memory per photo decode
@@ -35,8 +36,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ioc_report_idempotent_replays_total", Help: "Submissions answered with an earlier report because the idempotency key was seen.",
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ioc_report_refused_total", Help: "Submissions refused before storage, by reason (rate_ip, rate_device, bot, invalid, too_large, media_type, api_key).",
+			Name: "ioc_report_refused_total", Help: "Submissions refused before storage, by reason (rate_ip, rate_device, track_rate, bot, invalid, photo, api_key).",
 		}, []string{"reason"}),
+		trackFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ioc_report_track_failures_total", Help: "Tracking-code lookups (tracking page, reopen, Open311 tokens) that found no report.",
+		}),
 		photoRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ioc_report_photo_refused_total", Help: "Citizen photos refused before or instead of decoding, by reason (bytes, pixels, memory, media_type, corrupt, busy).",
 		}, []string{"reason"}),
@@ -59,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.received, m.transitions, m.escalated, m.replays, m.refused,
+	for _, c := range []prometheus.Collector{m.received, m.transitions, m.escalated, m.replays, m.refused, m.trackFailures,
 		m.photoRefused, m.decodeBytes, m.decodeInflight, m.decodeWait, m.requestBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("report metrics: %w", err)

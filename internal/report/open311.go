@@ -509,7 +509,11 @@ type o311Tokens struct {
 
 // o311Token maps a token (our tracking code) to its service_request_id.
 func (s *Service) o311Token(w http.ResponseWriter, r *http.Request, token, format string) error {
-	rep, err := s.d.Store.ByCode(r.Context(), NormalizeCode(token))
+	if err := s.trackAllowed(w, r); err != nil {
+		return err
+	}
+	rep, err := s.byCode(r.Context(), token)
+	s.trackResult(r, err)
 	if errors.Is(err, ErrNotFound) {
 		return o311Errorf(404, "token %q not found", token)
 	}

@@ -1,9 +1,14 @@
 package report
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestOnlyPublishedNotesArePublic moves a report with an internal note, a published one, and a
@@ -57,5 +62,85 @@ func TestOnlyPublishedNotesArePublic(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestNewCodeIsLongAndUniform(t *testing.T) {
+	bits := float64(codeLen) * math.Log2(float64(len(codeAlphabet)))
+	if codeLen < 10 || bits < 50 {
+		t.Fatalf("%d characters of %d: %.1f bits, want ≥ 10 characters and ≥ 50 bits", codeLen, len(codeAlphabet), bits)
+	}
+	seen := map[string]bool{}
+	counts := map[rune]int{}
+	for range 3000 {
+		c := NewCode("BT")
+		if !ValidCode(c) || len(c) != len("BT-7K3Q-9XAB-M4TZ") || seen[c] {
+			t.Fatalf("code %q: valid %v, seen %v", c, ValidCode(c), seen[c])
+		}
+		seen[c] = true
+		for _, x := range strings.ReplaceAll(c[3:], "-", "") {
+			counts[x]++
+		}
+	}
+	// 36,000 characters over 30 symbols: 1,200 each on average.
+	for _, x := range codeAlphabet {
+		if n := counts[x]; n < 1000 || n > 1400 {
+			t.Errorf("symbol %c drawn %d times of 36,000, want about 1,200", x, n)
+		}
+	}
+	for _, c := range []string{"BT-7K3Q9X", "bt 7k3q9x", "bt-7k3q-9xab-m4tz", " BT-7K3Q 9XAB-M4TZ", "BT7K3Q9XABM4TZ"} {
+		if !ValidCode(NormalizeCode(c)) {
+			t.Errorf("%q is not taken as a code", c)
+		}
+	}
+}
+
+// TestTrackingCodeGuessesAreLimitedPerSubnet guesses codes from ten addresses of one IPv6 /64:
+// after track_failures.burst wrong codes every lookup from the /64 is 429 (also a right code, also
+// reopen and Open311 tokens), another /64 is served, and one more try is allowed a minute later. A
+// report filed with an old six-character code is still found; the holder of a code sees no
+// description or address before the report is public.
+func TestTrackingCodeGuessesAreLimitedPerSubnet(t *testing.T) {
+	e := newEnv(t, DriverSQLite, nil)
+	_, a := e.submit(nil, nil)
+	from := func(ip string) map[string]string { return map[string]string{"X-Test-Client-IP": ip} }
+	track := func(code, ip string) resp { return e.do("GET", "/api/v1/reports/track/"+code, "", nil, from(ip)) }
+	for i := range 10 {
+		if r := track(NewCode("BT"), fmt.Sprintf("2001:db8:1:2::%x", i+1)); r.status != 404 {
+			t.Fatalf("guess %d: %d %s", i, r.status, r.body)
+		}
+	}
+	for name, r := range map[string]resp{
+		"wrong code":     track("BT-2222-2222-2222", "2001:db8:1:2:ffff::1"),
+		"right code":     track(a.Code, "2001:db8:1:2::99"),
+		"malformed code": track("x", "2001:db8:1:2::98"),
+		"reopen":         e.do("POST", "/api/v1/reports/track/"+a.Code+"/reopen", "application/json", strings.NewReader(`{"note":"x"}`), from("2001:db8:1:2::97")),
+		"open311 token":  e.do("GET", "/open311/v2/tokens/"+a.Code+".json", "", nil, from("2001:db8:1:2::96")),
+	} {
+		if r.status != 429 || r.header.Get("Retry-After") == "" {
+			t.Errorf("%s from the /64 after 10 misses: %d %s, want 429 with Retry-After", name, r.status, r.body)
+		}
+	}
+	if r := track(a.Code, "2001:db8:1:3::1"); r.status != 200 {
+		t.Fatalf("right code from another /64: %d %s", r.status, r.body)
+	} else if strings.Contains(r.body, "Rác đổ trộm") || strings.Contains(r.body, `"description"`) {
+		t.Fatalf("the holder of a code sees the description of a report not yet public: %s", r.body)
+	}
+	if n := testutil.ToFloat64(e.svc.m.trackFailures); n != 10 {
+		t.Errorf("failures counted: %v, want 10", n)
+	}
+	e.clock.Advance(time.Minute)
+	if r := track(a.Code, "2001:db8:1:2::1"); r.status != 200 {
+		t.Fatalf("a minute later: %d %s", r.status, r.body)
+	}
+
+	// A report filed before the codes grew keeps its code.
+	old := Report{Code: "BT-7K3Q9X", Service: "RAC_THAI", Status: StatusNew, Description: "cũ", Location: [2]float64{106.37, 10.24},
+		Client: "web", Created: testStart, Updated: testStart, Due: testStart.Add(time.Hour)}
+	if _, _, err := e.store.Create(t.Context(), old, "", Entry{At: testStart, Actor: "citizen:web", To: StatusNew}); err != nil {
+		t.Fatal(err)
+	}
+	if r := track("bt-7k3q9x", "198.51.100.7"); r.status != 200 || !strings.Contains(r.body, `"code":"BT-7K3Q9X"`) {
+		t.Fatalf("old code: %d %s", r.status, r.body)
 	}
 }

@@ -55,6 +55,7 @@ type Service struct {
 	m       *metrics
 	limitIP *limiter
 	limitDv *limiter
+	limitTr *limiter // wrong tracking codes per client address
 	decodes *decodePool
 }
 
@@ -101,6 +102,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		cfg: cfg, d: d, loc: loc, m: m,
 		limitIP: newLimiter(cfg.RateIP, cfg.MaxClients),
 		limitDv: newLimiter(cfg.RateDevice, cfg.MaxClients),
+		limitTr: newLimiter(cfg.TrackFailures, cfg.MaxClients),
 		decodes: newDecodePool(cfg.PhotoDecode, m),
 	}, nil
 }
@@ -282,10 +284,19 @@ func (s *Service) save(ctx context.Context, r Report, actor, note string, public
 	return out, nil
 }
 
+// byCode returns the report with a tracking code; a code of the wrong shape is ErrNotFound without
+// asking the store.
+func (s *Service) byCode(ctx context.Context, code string) (Report, error) {
+	if code = NormalizeCode(code); !ValidCode(code) {
+		return Report{}, ErrNotFound
+	}
+	return s.d.Store.ByCode(ctx, code)
+}
+
 // Reopen lets the citizen who holds the tracking code reopen a resolved or closed report within the
 // reopen window after its resolution.
 func (s *Service) Reopen(ctx context.Context, code, note string) (Report, error) {
-	r, err := s.d.Store.ByCode(ctx, NormalizeCode(code))
+	r, err := s.byCode(ctx, code)
 	if err != nil {
 		return Report{}, fmt.Errorf("report %s: %w", code, err)
 	}
@@ -313,7 +324,7 @@ func (s *Service) Get(ctx context.Context, id int64) (Report, []Entry, error) {
 
 // Track returns the report and history for a tracking code.
 func (s *Service) Track(ctx context.Context, code string) (Report, []Entry, error) {
-	r, err := s.d.Store.ByCode(ctx, NormalizeCode(code))
+	r, err := s.byCode(ctx, code)
 	if err != nil {
 		return Report{}, nil, fmt.Errorf("report %s: %w", code, err)
 	}
