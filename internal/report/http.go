@@ -249,8 +249,9 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 }
 
 // trackView is what the holder of a tracking code sees: what anyone sees of the report (no
-// description, address or photos before it is public), its code and its history with public notes
-// only. The code may have been guessed: it shows nothing the citizen does not need.
+// description or address before it is public), links to its photos that expire, its code and its
+// history with public notes only. The code may have been guessed: it shows nothing the citizen does
+// not need.
 type trackView struct {
 	PublicView
 	Code    string      `json:"code"`
@@ -288,7 +289,13 @@ func (s *Service) handleTrack(w http.ResponseWriter, r *http.Request) error {
 		return apiError(err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return httpapi.WriteJSON(w, http.StatusOK, trackView{PublicView: s.public(rep, false), Code: rep.Code, History: s.history(h)})
+	v := s.public(rep, false)
+	if !rep.Status.Public() { // the holder sees their photos before anyone else does, through links that expire
+		for _, id := range rep.Photos {
+			v.Photos = append(v.Photos, s.holderPhotoURL(id))
+		}
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, trackView{PublicView: v, Code: rep.Code, History: s.history(h)})
 }
 
 func (s *Service) handleReopen(w http.ResponseWriter, r *http.Request) error {
@@ -359,18 +366,6 @@ func (s *Service) handleMap(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, s.public(rep, false))
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, out)
-}
-
-func (s *Service) handlePhoto(w http.ResponseWriter, r *http.Request) error {
-	b, err := s.d.Photos.Load(r.Context(), r.PathValue("id"), strings.HasSuffix(r.URL.Path, "/thumb"))
-	if err != nil {
-		return apiError(err)
-	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, err = w.Write(b)
-	return err
 }
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ string) error {

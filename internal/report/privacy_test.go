@@ -144,3 +144,52 @@ func TestTrackingCodeGuessesAreLimitedPerSubnet(t *testing.T) {
 		t.Fatalf("old code: %d %s", r.status, r.body)
 	}
 }
+
+// TestPhotoReadsCheckTheReport reads a photo of a report before triage (404 to anyone without a
+// right to it; staff and the tracking-code holder's expiring link get it with private caching),
+// after triage (public, briefly cached) and after rejection (404 again), on both databases.
+func TestPhotoReadsCheckTheReport(t *testing.T) {
+	for _, drv := range drivers {
+		t.Run(drv, func(t *testing.T) {
+			e := newEnv(t, drv, nil)
+			_, a := e.submit(nil, nil, upload{"p.jpg", testJPEG(t, 64, 48)})
+			rep, _, err := e.svc.Track(t.Context(), a.Code)
+			if err != nil || len(rep.Photos) != 1 {
+				t.Fatalf("photos: %v %+v", err, rep.Photos)
+			}
+			path := "/api/v1/reports/photos/" + rep.Photos[0]
+			var tracked trackView
+			mustJSONDecode(t, e.get("/api/v1/reports/track/"+a.Code).body, &tracked)
+			if len(tracked.Photos) != 1 || !strings.Contains(tracked.Photos[0], path+"?t=") {
+				t.Fatalf("tracking view photos %v, want a link to %s", tracked.Photos, path)
+			}
+			link := strings.TrimPrefix(tracked.Photos[0], "https://ioc.example.vn")
+			query := link[strings.Index(link, "?"):]
+			check := func(name string, r resp, status int, cache string) {
+				t.Helper()
+				if r.status != status || (status == 200 && r.header.Get("Cache-Control") != cache) {
+					t.Errorf("%s: %d %q, want %d %q", name, r.status, r.header.Get("Cache-Control"), status, cache)
+				}
+			}
+			check("anonymous before triage", e.get(path), 404, "")
+			check("anonymous thumbnail before triage", e.get(path+"/thumb"), 404, "")
+			check("forged link", e.get(path+"?t=9999999999.AAAAAAAAAAAAAAAAAAAAAAAA"), 404, "")
+			check("staff before triage", e.operator("GET", path, ""), 200, "private, max-age=300")
+			check("holder's link", e.get(link), 200, "private, max-age=300")
+			check("holder's link, thumbnail", e.get(path+"/thumb"+query), 200, "private, max-age=300")
+			check("another photo with the link", e.get("/api/v1/reports/photos/0123456789abcdef0123456789abcdef"+query), 404, "")
+			e.clock.Advance(3 * time.Hour)
+			check("expired link", e.get(link), 404, "")
+
+			id := strconv.FormatInt(a.ID, 10)
+			if r := e.operator("POST", "/api/v1/reports/"+id+"/transition", `{"to":"triaged"}`); r.status != 200 {
+				t.Fatalf("triage: %d %s", r.status, r.body)
+			}
+			check("anonymous after triage", e.get(path), 200, "public, max-age=300")
+			if r := e.operator("POST", "/api/v1/reports/"+id+"/transition", `{"to":"rejected"}`); r.status != 200 {
+				t.Fatalf("reject: %d %s", r.status, r.body)
+			}
+			check("anonymous after rejection", e.get(path), 404, "")
+		})
+	}
+}

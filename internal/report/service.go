@@ -41,7 +41,10 @@ type Deps struct {
 	// OnOverdue is the escalation hook, called once per report when it passes its due time.
 	OnOverdue func(Report)
 	// Actor names the signed-in operator of an operator route, or "" when there is none (401).
-	Actor      func(*http.Request) string
+	Actor func(*http.Request) string
+	// Sees reports whether the caller is staff who may open the report (role and scope): they may
+	// see its photos before it is public. Nil: whoever Actor names.
+	Sees       func(*http.Request, Report) bool
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time // nil: time.Now
@@ -49,14 +52,15 @@ type Deps struct {
 
 // Service is the report component: intake, workflow, queries and HTTP routes.
 type Service struct {
-	cfg     Config
-	d       Deps
-	loc     *time.Location
-	m       *metrics
-	limitIP *limiter
-	limitDv *limiter
-	limitTr *limiter // wrong tracking codes per client address
-	decodes *decodePool
+	cfg      Config
+	d        Deps
+	loc      *time.Location
+	m        *metrics
+	limitIP  *limiter
+	limitDv  *limiter
+	limitTr  *limiter // wrong tracking codes per client address
+	decodes  *decodePool
+	photoKey []byte // HMAC key of photo links for tracking-code holders
 }
 
 // New builds the service. cfg must be valid.
@@ -90,6 +94,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Actor == nil {
 		d.Actor = func(*http.Request) string { return "" }
 	}
+	if d.Sees == nil {
+		actor := d.Actor
+		d.Sees = func(r *http.Request, _ Report) bool { return actor(r) != "" }
+	}
 	if d.Photos.Limits.MaxDecodeBytes > cfg.PhotoDecode.MaxBytes {
 		return nil, fmt.Errorf("report config: photo_decode.max_bytes (%d) must be at least the per-photo decode limit (%d)",
 			cfg.PhotoDecode.MaxBytes, d.Photos.Limits.MaxDecodeBytes)
@@ -100,10 +108,11 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, d: d, loc: loc, m: m,
-		limitIP: newLimiter(cfg.RateIP, cfg.MaxClients),
-		limitDv: newLimiter(cfg.RateDevice, cfg.MaxClients),
-		limitTr: newLimiter(cfg.TrackFailures, cfg.MaxClients),
-		decodes: newDecodePool(cfg.PhotoDecode, m),
+		limitIP:  newLimiter(cfg.RateIP, cfg.MaxClients),
+		limitDv:  newLimiter(cfg.RateDevice, cfg.MaxClients),
+		limitTr:  newLimiter(cfg.TrackFailures, cfg.MaxClients),
+		decodes:  newDecodePool(cfg.PhotoDecode, m),
+		photoKey: photoLinkKey(cfg.FormSecret),
 	}, nil
 }
 
