@@ -33,6 +33,10 @@ type Config struct {
 	FormMaxAge    time.Duration     `yaml:"form_max_age"`  // a form token older than this is refused
 	Open311       Open311Config     `yaml:"open311"`
 	PhotoDecode   PhotoDecodeConfig `yaml:"photo_decode"` // bounds on decoding citizens' photos
+	// MaxUploadMemory bounds the submission bodies held in memory at once (each counts its
+	// Content-Length, max_body_bytes when unknown); a body that finds no room within
+	// photo_decode.wait is refused with 503.
+	MaxUploadMemory int64 `yaml:"max_upload_memory"`
 	// UploadMinRate and UploadGrace let a submission's body take longer than the server's read
 	// timeout while it arrives at UploadMinRate bytes a second after UploadGrace (then it is cut).
 	UploadMinRate int64         `yaml:"upload_min_rate"`
@@ -86,9 +90,10 @@ func Defaults() Config {
 			KeyService: "Liên hệ Trung tâm IOC để được cấp api_key / contact the IOC for an api_key",
 			Changeset:  "2025-01-01T00:00:00+07:00",
 		},
-		PhotoDecode:   PhotoDecodeConfig{MaxBytes: 512 << 20, MaxConcurrent: 4, Wait: 10 * time.Second},
-		UploadMinRate: 16 << 10,
-		UploadGrace:   30 * time.Second,
+		PhotoDecode:     PhotoDecodeConfig{MaxBytes: 512 << 20, MaxConcurrent: 4, Wait: 10 * time.Second},
+		UploadMinRate:   16 << 10,
+		MaxUploadMemory: 512 << 20,
+		UploadGrace:     30 * time.Second,
 	}
 }
 
@@ -165,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PhotoDecode.Wait <= 0 {
 		bad("photo_decode.wait: must be positive")
+	}
+	if c.MaxUploadMemory < c.MaxBodyBytes {
+		bad("max_upload_memory: must be at least max_body_bytes (%d)", c.MaxBodyBytes)
 	}
 	if c.UploadMinRate < 1024 {
 		bad("upload_min_rate: must be at least 1024 bytes a second")

@@ -66,7 +66,7 @@ func apiError(err error) error {
 	case errors.Is(err, ErrConflict):
 		return httpapi.Conflict("phản ánh vừa được cập nhật, hãy thử lại / the report changed meanwhile, retry")
 	case errors.Is(err, ErrBusy):
-		return httpapi.Errorf(http.StatusServiceUnavailable, "busy", "máy chủ đang xử lý nhiều ảnh, vui lòng gửi lại sau ít phút / too many photos being processed, retry in a few minutes")
+		return httpapi.Errorf(http.StatusServiceUnavailable, "busy", "máy chủ đang nhận nhiều phản ánh và ảnh, vui lòng gửi lại sau ít phút / the server is busy with other reports and photos, retry in a few minutes")
 	case photo.Reason(err) == "memory":
 		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "too_large", "ảnh quá lớn để xử lý, hãy gửi ảnh chụp từ điện thoại (JPEG) hoặc ảnh nhỏ hơn / photo too large to process, send a phone camera JPEG or a smaller image: %v", err)
 	case errors.Is(err, photo.ErrTooLarge):
@@ -192,6 +192,12 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	if key != "" && !idemRE.MatchString(key) {
 		return s.refuse("invalid", httpapi.BadRequest("Idempotency-Key: 8-128 printable ASCII characters"))
 	}
+	release, err := s.uploads.acquire(r.Context(), r.ContentLength)
+	if err != nil {
+		s.retryAfter(w, err)
+		return s.refuse("busy", apiError(err))
+	}
+	defer release()
 	s.slowBody(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	f, err := readForm(r, s.cfg.MaxPhotos, s.cfg.MaxPhotoBytes)

@@ -19,6 +19,7 @@ type metrics struct {
 	decodeInflight prometheus.Gauge       // memory reserved by the decodes running now
 	decodeWait     prometheus.Histogram   // time waited for room in the decode pool
 	requestBytes   prometheus.Histogram   // memory one submission holds: its uploads plus its largest decode
+	uploadInflight prometheus.Gauge       // memory reserved by the submission bodies being read and held now
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -55,6 +56,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ioc_report_photo_decode_wait_seconds", Help: "Time a photo waited for room in the decode pool.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}),
+		uploadInflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ioc_report_upload_inflight_bytes", Help: "Memory reserved by the submission bodies being read and held now (bounded by max_upload_memory).",
+		}),
 		requestBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ioc_report_request_memory_bytes", Help: "Memory one report submission held: its uploaded photos plus its largest photo decode.",
 			Buckets: prometheus.ExponentialBuckets(64<<10, 4, 9),
@@ -64,7 +68,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.received, m.transitions, m.escalated, m.replays, m.refused, m.trackFailures,
-		m.photoRefused, m.decodeBytes, m.decodeInflight, m.decodeWait, m.requestBytes} {
+		m.photoRefused, m.decodeBytes, m.decodeInflight, m.decodeWait, m.requestBytes, m.uploadInflight} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("report metrics: %w", err)
 		}

@@ -235,6 +235,13 @@ func (s *Service) o311Post(w http.ResponseWriter, r *http.Request, name, format 
 	if name != "requests" {
 		return o311Errorf(404, "unknown resource %q", name)
 	}
+	release, err := s.uploads.acquire(r.Context(), r.ContentLength)
+	if err != nil {
+		s.retryAfter(w, err)
+		s.m.refused.WithLabelValues("busy").Inc()
+		return s.o311Input(err)
+	}
+	defer release()
 	s.slowBody(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	f, err := readForm(r, s.cfg.MaxPhotos, s.cfg.MaxPhotoBytes)

@@ -60,6 +60,7 @@ type Service struct {
 	limitDv  *limiter
 	limitTr  *limiter // wrong tracking codes per client address
 	decodes  *decodePool
+	uploads  *uploadPool
 	photoKey []byte // HMAC key of photo links for tracking-code holders
 }
 
@@ -112,6 +113,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		limitDv:  newLimiter(cfg.RateDevice, cfg.MaxClients),
 		limitTr:  newLimiter(cfg.TrackFailures, cfg.MaxClients),
 		decodes:  newDecodePool(cfg.PhotoDecode, m),
+		uploads:  newUploadPool(cfg, m),
 		photoKey: photoLinkKey(cfg.FormSecret),
 	}, nil
 }
