@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -285,5 +286,26 @@ func TestAddrKey(t *testing.T) {
 				t.Fatalf("AddrKey(%q) = %q, want %q", tc.ip, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestPerAddressCapCountsIPv6By64 admits connections from addresses of one IPv6 /64 up to the
+// per-address cap (a host picks any address in its /64), while another /64 and an exempt proxy are
+// admitted.
+func TestPerAddressCapCountsIPv6By64(t *testing.T) {
+	lim := testLimits()
+	lim.PerAddr, lim.Exempt = 3, []netip.Prefix{netip.MustParsePrefix("2001:db8:ffff::/48")}
+	l := LimitListener(nil, lim, 100, nil).(*limitListener)
+	for i, tc := range []struct {
+		addr, reason string
+	}{
+		{"2001:db8:1:2::1", ""}, {"2001:db8:1:2::2", ""}, {"2001:db8:1:2:aaaa:bbbb:cccc:dddd", ""},
+		{"2001:db8:1:2::4", "per_address"},
+		{"2001:db8:1:3::1", ""},
+		{"2001:db8:ffff::1", ""}, {"2001:db8:ffff::1", ""}, {"2001:db8:ffff::1", ""}, {"2001:db8:ffff::1", ""},
+	} {
+		if _, reason := l.admit(netip.MustParseAddr(tc.addr)); reason != tc.reason {
+			t.Errorf("connection %d from %s: refused %q, want %q", i, tc.addr, reason, tc.reason)
+		}
 	}
 }
