@@ -309,3 +309,23 @@ func TestPerAddressCapCountsIPv6By64(t *testing.T) {
 		}
 	}
 }
+
+func TestTotalConnsLeavesFileDescriptors(t *testing.T) {
+	lim := DefaultServerLimits()
+	for _, tc := range []struct {
+		name      string
+		fds, want int
+	}{
+		{"large limit: the configured cap", 1 << 20, 8192},
+		{"64k limit", 65536, 8192},
+		{"8k limit: 1,024 kept free", 8192, 8192 - 1024 - 32},
+		{"1k limit: a quarter kept free", 1024, 1024 - 256 - 32},
+		{"unknown limit", 0, 8192},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := totalConns(lim, tc.fds); got != tc.want {
+				t.Fatalf("totalConns(%d) = %d, want %d", tc.fds, got, tc.want)
+			}
+		})
+	}
+}
