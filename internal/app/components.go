@@ -19,6 +19,7 @@ import (
 	"github.com/ioc-vn/ioc/collectors/webhook"
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/internal/alarm"
+	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/camera"
 	"github.com/ioc-vn/ioc/internal/kpi"
 	"github.com/ioc-vn/ioc/internal/registry"
@@ -98,11 +99,23 @@ func (a *App) startReports(ctx context.Context, reg prometheus.Registerer, check
 		OnChange: a.feed.push,
 		Locate:   a.Geo.Codes,
 		Actor:    a.actor,
+		Sees:     seesReport,
 		Log:      a.log.With("component", "reports"), Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("reports: %w", err)
 	}
 	return nil
+}
+
+// seesReport reports whether the caller may open rep (GET /api/v1/reports/{id}): a report handler
+// (admin, operator, unit staff) whose unit and area scope include it. Such staff may see its photos
+// before it is public.
+func seesReport(r *http.Request, rep report.Report) bool {
+	p := auth.From(r.Context())
+	if p == nil || !auth.Handlers.Allows(p) {
+		return false
+	}
+	return !(p.Role == auth.RoleUnit && rep.Unit != p.Unit) && p.SeesArea(rep.Areas)
 }
 
 // mount adds the HTTP routes of the alarm and report components.

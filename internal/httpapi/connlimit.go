@@ -163,11 +163,14 @@ func (c *limitConn) Close() error {
 }
 
 // TotalConns is lim.MaxConns lowered so that lim.FDReserve file descriptors of the process limit
-// (and the reserved connections) stay free for everything else ioc opens.
-func TotalConns(lim ServerLimits) int {
+// (at most a quarter of a small limit) and the reserved connections stay free for everything else
+// ioc opens.
+func TotalConns(lim ServerLimits) int { return totalConns(lim, fdLimit()) }
+
+func totalConns(lim ServerLimits, fds int) int {
 	n := lim.MaxConns
-	if fds := fdLimit(); fds > 0 {
-		n = min(n, fds-lim.FDReserve-lim.ReservedConns)
+	if fds > 0 {
+		n = min(n, fds-min(lim.FDReserve, fds/4)-lim.ReservedConns)
 	}
 	return max(n, 1)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -283,6 +284,47 @@ func TestAddrKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := AddrKey(tc.ip); got != tc.want {
 				t.Fatalf("AddrKey(%q) = %q, want %q", tc.ip, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPerAddressCapCountsIPv6By64 admits connections from addresses of one IPv6 /64 up to the
+// per-address cap (a host picks any address in its /64), while another /64 and an exempt proxy are
+// admitted.
+func TestPerAddressCapCountsIPv6By64(t *testing.T) {
+	lim := testLimits()
+	lim.PerAddr, lim.Exempt = 3, []netip.Prefix{netip.MustParsePrefix("2001:db8:ffff::/48")}
+	l := LimitListener(nil, lim, 100, nil).(*limitListener)
+	for i, tc := range []struct {
+		addr, reason string
+	}{
+		{"2001:db8:1:2::1", ""}, {"2001:db8:1:2::2", ""}, {"2001:db8:1:2:aaaa:bbbb:cccc:dddd", ""},
+		{"2001:db8:1:2::4", "per_address"},
+		{"2001:db8:1:3::1", ""},
+		{"2001:db8:ffff::1", ""}, {"2001:db8:ffff::1", ""}, {"2001:db8:ffff::1", ""}, {"2001:db8:ffff::1", ""},
+	} {
+		if _, reason := l.admit(netip.MustParseAddr(tc.addr)); reason != tc.reason {
+			t.Errorf("connection %d from %s: refused %q, want %q", i, tc.addr, reason, tc.reason)
+		}
+	}
+}
+
+func TestTotalConnsLeavesFileDescriptors(t *testing.T) {
+	lim := DefaultServerLimits()
+	for _, tc := range []struct {
+		name      string
+		fds, want int
+	}{
+		{"large limit: the configured cap", 1 << 20, 8192},
+		{"64k limit", 65536, 8192},
+		{"8k limit: 1,024 kept free", 8192, 8192 - 1024 - 32},
+		{"1k limit: a quarter kept free", 1024, 1024 - 256 - 32},
+		{"unknown limit", 0, 8192},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := totalConns(lim, tc.fds); got != tc.want {
+				t.Fatalf("totalConns(%d) = %d, want %d", tc.fds, got, tc.want)
 			}
 		})
 	}

@@ -41,6 +41,11 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	return l.get(key).AllowN(now, 1)
 }
 
+// spent reports whether key's bucket has no token left at now (without taking one).
+func (l *limiter) spent(key string, now time.Time) bool {
+	return l.get(key).TokensAt(now) < 1
+}
+
 func (l *limiter) get(key string) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()

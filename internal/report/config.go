@@ -9,27 +9,34 @@ import (
 
 // Config configures the report component. Defaults() holds every default value.
 type Config struct {
-	Catalogue     string            `yaml:"catalogue"`       // service catalogue file (configs/services.yaml)
-	Store         StoreConfig       `yaml:"store"`           // where reports are kept
-	PhotoDir      string            `yaml:"photo_dir"`       // directory of cleaned photos and thumbnails
-	PublicURL     string            `yaml:"public_url"`      // absolute base URL used in Open311 media_url
-	CodePrefix    string            `yaml:"code_prefix"`     // tracking code prefix: BT → BT-7K3Q9X
-	Timezone      string            `yaml:"timezone"`        // zone of Open311 datetimes
-	MaxPhotos     int               `yaml:"max_photos"`      // photos per report
-	MaxPhotoBytes int64             `yaml:"max_photo_bytes"` // per photo
-	MaxBodyBytes  int64             `yaml:"max_body_bytes"`  // whole request body
-	NearbyRadius  float64           `yaml:"nearby_radius_m"` // duplicate suggestion radius, metres
-	ReopenWindow  time.Duration     `yaml:"reopen_window"`   // how long after resolution a citizen may reopen
-	EscalateEvery time.Duration     `yaml:"escalate_every"`  // how often overdue reports are looked for
-	RateIP        RateConfig        `yaml:"rate_ip"`         // anonymous submissions per client IP
-	RateDevice    RateConfig        `yaml:"rate_device"`     // anonymous submissions per device_id
-	MaxClients    int               `yaml:"max_clients"`     // rate limiter entries kept (least recently seen evicted)
-	BotCheck      string            `yaml:"bot_check"`       // on | off: form token + honeypot on the native API
-	FormSecret    string            `yaml:"form_secret"`     // HMAC key of form tokens (≥ 32 characters)
-	MinFillTime   time.Duration     `yaml:"min_fill_time"`   // a form token younger than this is refused
-	FormMaxAge    time.Duration     `yaml:"form_max_age"`    // a form token older than this is refused
+	Catalogue     string        `yaml:"catalogue"`       // service catalogue file (configs/services.yaml)
+	Store         StoreConfig   `yaml:"store"`           // where reports are kept
+	PhotoDir      string        `yaml:"photo_dir"`       // directory of cleaned photos and thumbnails
+	PublicURL     string        `yaml:"public_url"`      // absolute base URL used in Open311 media_url
+	CodePrefix    string        `yaml:"code_prefix"`     // tracking code prefix: BT → BT-7K3Q9X
+	Timezone      string        `yaml:"timezone"`        // zone of Open311 datetimes
+	MaxPhotos     int           `yaml:"max_photos"`      // photos per report
+	MaxPhotoBytes int64         `yaml:"max_photo_bytes"` // per photo
+	MaxBodyBytes  int64         `yaml:"max_body_bytes"`  // whole request body
+	NearbyRadius  float64       `yaml:"nearby_radius_m"` // duplicate suggestion radius, metres
+	ReopenWindow  time.Duration `yaml:"reopen_window"`   // how long after resolution a citizen may reopen
+	EscalateEvery time.Duration `yaml:"escalate_every"`  // how often overdue reports are looked for
+	RateIP        RateConfig    `yaml:"rate_ip"`         // anonymous submissions per client IP
+	RateDevice    RateConfig    `yaml:"rate_device"`     // anonymous submissions per device_id
+	// TrackFailures limits wrong tracking codes per client address (IPv6 per /64): once the bucket is
+	// empty, every code lookup from there (tracking page, reopen, Open311 tokens) is 429 until it refills.
+	TrackFailures RateConfig        `yaml:"track_failures"`
+	MaxClients    int               `yaml:"max_clients"`   // rate limiter entries kept (least recently seen evicted)
+	BotCheck      string            `yaml:"bot_check"`     // on | off: form token + honeypot on the native API
+	FormSecret    string            `yaml:"form_secret"`   // HMAC key of form tokens (≥ 32 characters)
+	MinFillTime   time.Duration     `yaml:"min_fill_time"` // a form token younger than this is refused
+	FormMaxAge    time.Duration     `yaml:"form_max_age"`  // a form token older than this is refused
 	Open311       Open311Config     `yaml:"open311"`
 	PhotoDecode   PhotoDecodeConfig `yaml:"photo_decode"` // bounds on decoding citizens' photos
+	// MaxUploadMemory bounds the submission bodies held in memory at once (each counts its
+	// Content-Length, max_body_bytes when unknown); a body that finds no room within
+	// photo_decode.wait is refused with 503.
+	MaxUploadMemory int64 `yaml:"max_upload_memory"`
 	// UploadMinRate and UploadGrace let a submission's body take longer than the server's read
 	// timeout while it arrives at UploadMinRate bytes a second after UploadGrace (then it is cut).
 	UploadMinRate int64         `yaml:"upload_min_rate"`
@@ -73,6 +80,7 @@ func Defaults() Config {
 		EscalateEvery: time.Minute,
 		RateIP:        RateConfig{Every: 20 * time.Second, Burst: 10},
 		RateDevice:    RateConfig{Every: time.Minute, Burst: 5},
+		TrackFailures: RateConfig{Every: time.Minute, Burst: 10},
 		MaxClients:    100_000,
 		BotCheck:      "on",
 		MinFillTime:   3 * time.Second,
@@ -82,9 +90,10 @@ func Defaults() Config {
 			KeyService: "Liên hệ Trung tâm IOC để được cấp api_key / contact the IOC for an api_key",
 			Changeset:  "2025-01-01T00:00:00+07:00",
 		},
-		PhotoDecode:   PhotoDecodeConfig{MaxBytes: 512 << 20, MaxConcurrent: 4, Wait: 10 * time.Second},
-		UploadMinRate: 16 << 10,
-		UploadGrace:   30 * time.Second,
+		PhotoDecode:     PhotoDecodeConfig{MaxBytes: 512 << 20, MaxConcurrent: 4, Wait: 10 * time.Second},
+		UploadMinRate:   16 << 10,
+		MaxUploadMemory: 512 << 20,
+		UploadGrace:     30 * time.Second,
 	}
 }
 
@@ -142,7 +151,7 @@ func (c *Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		RateConfig
-	}{{"rate_ip", c.RateIP}, {"rate_device", c.RateDevice}} {
+	}{{"rate_ip", c.RateIP}, {"rate_device", c.RateDevice}, {"track_failures", c.TrackFailures}} {
 		if r.Every <= 0 {
 			bad("%s.every: must be positive", r.name)
 		}
@@ -161,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PhotoDecode.Wait <= 0 {
 		bad("photo_decode.wait: must be positive")
+	}
+	if c.MaxUploadMemory < c.MaxBodyBytes {
+		bad("max_upload_memory: must be at least max_body_bytes (%d)", c.MaxBodyBytes)
 	}
 	if c.UploadMinRate < 1024 {
 		bad("upload_min_rate: must be at least 1024 bytes a second")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ioc-vn/ioc/internal/httpapi"
 	"github.com/ioc-vn/ioc/internal/pgtest"
 	"github.com/ioc-vn/ioc/internal/report/photo"
 	"github.com/ioc-vn/ioc/internal/report/reporttest"
@@ -101,7 +102,13 @@ func newEnv(t testing.TB, driver string, edit func(*Config)) *env {
 	e.svc = svc
 	mux := http.NewServeMux()
 	svc.Register(mux)
-	e.srv = httptest.NewServer(mux)
+	// X-Test-Client-IP stands in for the access layer's resolved client address.
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ip := r.Header.Get("X-Test-Client-IP"); ip != "" {
+			r = r.WithContext(httpapi.WithClientIP(r.Context(), ip))
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(e.srv.Close)
 	return e
 }

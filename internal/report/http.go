@@ -66,7 +66,7 @@ func apiError(err error) error {
 	case errors.Is(err, ErrConflict):
 		return httpapi.Conflict("phản ánh vừa được cập nhật, hãy thử lại / the report changed meanwhile, retry")
 	case errors.Is(err, ErrBusy):
-		return httpapi.Errorf(http.StatusServiceUnavailable, "busy", "máy chủ đang xử lý nhiều ảnh, vui lòng gửi lại sau ít phút / too many photos being processed, retry in a few minutes")
+		return httpapi.Errorf(http.StatusServiceUnavailable, "busy", "máy chủ đang nhận nhiều phản ánh và ảnh, vui lòng gửi lại sau ít phút / the server is busy with other reports and photos, retry in a few minutes")
 	case photo.Reason(err) == "memory":
 		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "too_large", "ảnh quá lớn để xử lý, hãy gửi ảnh chụp từ điện thoại (JPEG) hoặc ảnh nhỏ hơn / photo too large to process, send a phone camera JPEG or a smaller image: %v", err)
 	case errors.Is(err, photo.ErrTooLarge):
@@ -81,6 +81,30 @@ func apiError(err error) error {
 
 // clientIP is the citizen's address as the access layer resolved it (trusted proxies honoured).
 func clientIP(r *http.Request) string { return httpapi.ClientIP(r) }
+
+// addrKey is what per-address limits count the citizen under: the IPv4 address, or the IPv6 /64.
+func addrKey(r *http.Request) string { return httpapi.AddrKey(clientIP(r)) }
+
+// trackAllowed refuses a tracking-code lookup (429, Retry-After) from an address whose wrong codes
+// have used up track_failures.
+func (s *Service) trackAllowed(w http.ResponseWriter, r *http.Request) error {
+	if !s.limitTr.spent(addrKey(r), s.d.Now()) {
+		return nil
+	}
+	s.m.refused.WithLabelValues("track_rate").Inc()
+	every := s.cfg.TrackFailures.Every
+	w.Header().Set("Retry-After", strconv.Itoa(int(max(every, time.Second).Seconds())))
+	return httpapi.Errorf(http.StatusTooManyRequests, "rate_limited",
+		"nhập sai mã theo dõi quá nhiều lần, vui lòng thử lại sau %s / too many wrong tracking codes, retry in %s", every, every)
+}
+
+// trackResult counts a lookup that found nothing against the caller's address.
+func (s *Service) trackResult(r *http.Request, err error) {
+	if errors.Is(err, ErrNotFound) {
+		s.m.trackFailures.Inc()
+		s.limitTr.allow(addrKey(r), s.d.Now())
+	}
+}
 
 func tooMany(every time.Duration) error {
 	return httpapi.Errorf(http.StatusTooManyRequests, "rate_limited", "gửi quá nhiều, vui lòng thử lại sau / too many reports, retry in %s", every)
@@ -161,13 +185,19 @@ var idemRE = regexp.MustCompile(`^[\x21-\x7e]{8,128}$`)
 // device_id, attribute[code], up to max_photos files, the form_token and the empty honeypot field
 // "website".
 func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
-	if !s.limitIP.allow(clientIP(r), s.d.Now()) {
+	if !s.limitIP.allow(addrKey(r), s.d.Now()) {
 		return s.refuse("rate_ip", tooMany(s.cfg.RateIP.Every))
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if key != "" && !idemRE.MatchString(key) {
 		return s.refuse("invalid", httpapi.BadRequest("Idempotency-Key: 8-128 printable ASCII characters"))
 	}
+	release, err := s.uploads.acquire(r.Context(), r.ContentLength)
+	if err != nil {
+		s.retryAfter(w, err)
+		return s.refuse("busy", apiError(err))
+	}
+	defer release()
 	s.slowBody(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	f, err := readForm(r, s.cfg.MaxPhotos, s.cfg.MaxPhotoBytes)
@@ -224,7 +254,10 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// trackView is what the holder of a tracking code sees.
+// trackView is what the holder of a tracking code sees: what anyone sees of the report (no
+// description or address before it is public), links to its photos that expire, its code and its
+// history with public notes only. The code may have been guessed: it shows nothing the citizen does
+// not need.
 type trackView struct {
 	PublicView
 	Code    string      `json:"code"`
@@ -253,16 +286,30 @@ func (s *Service) history(h []Entry) []trackLine {
 }
 
 func (s *Service) handleTrack(w http.ResponseWriter, r *http.Request) error {
+	if err := s.trackAllowed(w, r); err != nil {
+		return err
+	}
 	rep, h, err := s.Track(r.Context(), r.PathValue("code"))
+	s.trackResult(r, err)
 	if err != nil {
 		return apiError(err)
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, trackView{PublicView: s.public(rep, true), Code: rep.Code, History: s.history(h)})
+	w.Header().Set("Cache-Control", "no-store")
+	v := s.public(rep, false)
+	if !rep.Status.Public() { // the holder sees their photos before anyone else does, through links that expire
+		for _, id := range rep.Photos {
+			v.Photos = append(v.Photos, s.holderPhotoURL(id))
+		}
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, trackView{PublicView: v, Code: rep.Code, History: s.history(h)})
 }
 
 func (s *Service) handleReopen(w http.ResponseWriter, r *http.Request) error {
-	if !s.limitIP.allow(clientIP(r), s.d.Now()) {
+	if !s.limitIP.allow(addrKey(r), s.d.Now()) {
 		return s.refuse("rate_ip", tooMany(s.cfg.RateIP.Every))
+	}
+	if err := s.trackAllowed(w, r); err != nil {
+		return err
 	}
 	var body struct {
 		Note string `json:"note"`
@@ -271,10 +318,11 @@ func (s *Service) handleReopen(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rep, err := s.Reopen(r.Context(), r.PathValue("code"), body.Note)
+	s.trackResult(r, err)
 	if err != nil {
 		return apiError(err)
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, s.public(rep, true))
+	return httpapi.WriteJSON(w, http.StatusOK, s.public(rep, false))
 }
 
 func (s *Service) handleNearby(w http.ResponseWriter, r *http.Request) error {
@@ -324,18 +372,6 @@ func (s *Service) handleMap(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, s.public(rep, false))
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, out)
-}
-
-func (s *Service) handlePhoto(w http.ResponseWriter, r *http.Request) error {
-	b, err := s.d.Photos.Load(r.Context(), r.PathValue("id"), strings.HasSuffix(r.URL.Path, "/thumb"))
-	if err != nil {
-		return apiError(err)
-	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, err = w.Write(b)
-	return err
 }
 
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ string) error {

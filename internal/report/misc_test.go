@@ -149,7 +149,7 @@ func TestPhotoUploads(t *testing.T) {
 				t.Fatalf("photos not attached: %v %+v", err, rep.Photos)
 			}
 			for _, suffix := range []string{"", "/thumb"} {
-				p := e.get("/api/v1/reports/photos/" + rep.Photos[0] + suffix)
+				p := e.operator("GET", "/api/v1/reports/photos/"+rep.Photos[0]+suffix, "") // not public yet: staff only
 				if p.status != 200 || p.header.Get("Content-Type") != "image/jpeg" {
 					t.Fatalf("photo%s: %d", suffix, p.status)
 				}
@@ -328,9 +328,10 @@ func TestConfigValidate(t *testing.T) {
 	bad.BotCheck = "maybe"
 	bad.Timezone = "Mars/Olympus"
 	bad.PhotoDecode = PhotoDecodeConfig{MaxBytes: 1 << 20}
+	bad.MaxUploadMemory = 1 << 20
 	err := bad.Validate()
 	for _, w := range []string{"store.driver: must be sqlite or postgres", "code_prefix:", "rate_ip.burst:", "bot_check: must be on or off", "timezone: unknown zone",
-		"photo_decode.max_bytes:", "photo_decode.max_concurrent:", "photo_decode.wait:"} {
+		"photo_decode.max_bytes:", "photo_decode.max_concurrent:", "photo_decode.wait:", "max_upload_memory:"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("missing %q in %v", w, err)
 		}

@@ -89,7 +89,7 @@ func TestWorkflow(t *testing.T) {
 		t.Run(drv, func(t *testing.T) {
 			e := newEnv(t, drv, nil)
 			r, a := e.submit(nil, nil, upload{"a.jpg", testJPEG(t, 64, 48)})
-			if r.status != 201 || !strings.HasPrefix(a.Code, "BT-") || len(a.Code) != 9 {
+			if r.status != 201 || !ValidCode(a.Code) || len(a.Code) != len("BT-7K3Q-9XAB-M4TZ") {
 				t.Fatalf("submit: %d %s", r.status, r.body)
 			}
 			_, b := e.submit(map[string]string{"device_id": "other-device"}, nil)

@@ -235,6 +235,13 @@ func (s *Service) o311Post(w http.ResponseWriter, r *http.Request, name, format 
 	if name != "requests" {
 		return o311Errorf(404, "unknown resource %q", name)
 	}
+	release, err := s.uploads.acquire(r.Context(), r.ContentLength)
+	if err != nil {
+		s.retryAfter(w, err)
+		s.m.refused.WithLabelValues("busy").Inc()
+		return s.o311Input(err)
+	}
+	defer release()
 	s.slowBody(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	f, err := readForm(r, s.cfg.MaxPhotos, s.cfg.MaxPhotoBytes)
@@ -509,7 +516,11 @@ type o311Tokens struct {
 
 // o311Token maps a token (our tracking code) to its service_request_id.
 func (s *Service) o311Token(w http.ResponseWriter, r *http.Request, token, format string) error {
-	rep, err := s.d.Store.ByCode(r.Context(), NormalizeCode(token))
+	if err := s.trackAllowed(w, r); err != nil {
+		return err
+	}
+	rep, err := s.byCode(r.Context(), token)
+	s.trackResult(r, err)
 	if errors.Is(err, ErrNotFound) {
 		return o311Errorf(404, "token %q not found", token)
 	}

@@ -189,3 +189,33 @@ func TestUploadOutlastsTheReadTimeout(t *testing.T) {
 		t.Fatal("an upload at 5 kB/s, below upload_min_rate, was filed")
 	}
 }
+
+// TestUploadMemoryIsBounded fills max_upload_memory and checks that a submission is refused with
+// 503 and Retry-After before its body is read (native and Open311), and filed once there is room.
+func TestUploadMemoryIsBounded(t *testing.T) {
+	e := newEnv(t, DriverSQLite, func(c *Config) {
+		c.MaxUploadMemory = c.MaxBodyBytes
+		c.PhotoDecode.Wait = 20 * time.Millisecond
+	})
+	release, err := e.svc.uploads.acquire(context.Background(), -1) // a body of unknown length takes max_body_bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	pic := upload{"p.jpg", testJPEG(t, 64, 48)}
+	if r, _ := e.submit(nil, nil, pic); r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("upload memory full: %d %v %s, want 503 with Retry-After", r.status, r.header, r.body)
+	}
+	if r := e.postForm("/open311/v2/requests.json", potholeForm(e.apiKey()), nil); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, `"code":503`) {
+		t.Fatalf("open311 with upload memory full: %d %s", r.status, r.body)
+	}
+	if n := testutil.ToFloat64(e.svc.m.refused.WithLabelValues("busy")); n != 2 {
+		t.Errorf("busy refusals %v, want 2", n)
+	}
+	release()
+	if r, _ := e.submit(map[string]string{"device_id": "later"}, nil, pic); r.status != http.StatusCreated {
+		t.Fatalf("after release: %d %s", r.status, r.body)
+	}
+	if n := testutil.ToFloat64(e.svc.m.uploadInflight); n != 0 {
+		t.Errorf("upload memory still reserved: %v", n)
+	}
+}

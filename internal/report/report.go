@@ -9,6 +9,7 @@ package report
 import (
 	"crypto/rand"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -106,7 +107,7 @@ type Contact struct {
 // Report is one citizen field report. Location is [lon, lat].
 type Report struct {
 	ID          int64               `json:"id"`
-	Code        string              `json:"code"` // tracking code, the citizen's secret handle (BT-7K3Q9X)
+	Code        string              `json:"code"` // tracking code, the citizen's secret handle (BT-7K3Q-9XAB-M4TZ)
 	Service     string              `json:"service_code"`
 	Status      Status              `json:"status"`
 	Description string              `json:"description"`
@@ -152,29 +153,47 @@ type Entry struct {
 // codeAlphabet has no 0/O, 1/I/L or U: a tracking code read over the phone is unambiguous.
 const codeAlphabet = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-// NewCode returns a fresh tracking code like BT-7K3Q9X (30^6 ≈ 7·10^8 codes).
+// codeLen is the number of random characters in a tracking code: 30^12 ≈ 5·10^17 codes (58.9 bits),
+// written in groups of four (BT-7K3Q-9XAB-M4TZ). Codes issued before had 6 (BT-7K3Q9X, 29 bits);
+// they keep working.
+const codeLen = 12
+
+var trackCodeRE = regexp.MustCompile(`^[A-Z]{1,4}-(?:[` + codeAlphabet + `]{6}|[` + codeAlphabet + `]{4}-[` + codeAlphabet + `]{4}-[` + codeAlphabet + `]{4})$`)
+
+// NewCode returns a fresh tracking code like BT-7K3Q-9XAB-M4TZ.
 func NewCode(prefix string) string {
-	var b [6]byte
-	out := make([]byte, 0, len(prefix)+1+len(b))
+	out := make([]byte, 0, len(prefix)+1+codeLen+codeLen/4-1)
 	out = append(out, prefix...)
-	out = append(out, '-')
-	for {
+	var b [1]byte
+	for i := 0; i < codeLen; {
 		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-		ok := true
-		for _, x := range b {
-			if x >= 240 { // 240 = 8·30: reject to keep the choice uniform
-				ok = false
-			}
+		if b[0] >= 240 {       // 240 = 8·30: reject to keep the choice uniform
+			continue
 		}
-		if ok {
-			break
+		if i%4 == 0 {
+			out = append(out, '-')
 		}
-	}
-	for _, x := range b {
-		out = append(out, codeAlphabet[int(x)%len(codeAlphabet)])
+		out = append(out, codeAlphabet[int(b[0])%len(codeAlphabet)])
+		i++
 	}
 	return string(out)
 }
 
-// NormalizeCode upper-cases and trims a typed tracking code.
-func NormalizeCode(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+// NormalizeCode turns a typed tracking code into its stored form: upper case, spaces dropped and
+// the hyphens put back where they belong (bt 7k3q9xabm4tz → BT-7K3Q-9XAB-M4TZ; old codes
+// BT-7K3Q9X). Anything else comes back upper-cased without spaces.
+func NormalizeCode(s string) string {
+	s = strings.ToUpper(strings.Join(strings.Fields(s), ""))
+	bare := strings.ReplaceAll(s, "-", "")
+	switch n := len(bare); {
+	case n > codeLen && n <= codeLen+4:
+		p := n - codeLen
+		return bare[:p] + "-" + bare[p:p+4] + "-" + bare[p+4:p+8] + "-" + bare[p+8:]
+	case n > 6 && n <= 6+4:
+		return bare[:n-6] + "-" + bare[n-6:]
+	}
+	return s
+}
+
+// ValidCode reports whether code (normalized) has the shape of a tracking code, new or old.
+func ValidCode(code string) bool { return trackCodeRE.MatchString(code) }

@@ -41,7 +41,10 @@ type Deps struct {
 	// OnOverdue is the escalation hook, called once per report when it passes its due time.
 	OnOverdue func(Report)
 	// Actor names the signed-in operator of an operator route, or "" when there is none (401).
-	Actor      func(*http.Request) string
+	Actor func(*http.Request) string
+	// Sees reports whether the caller is staff who may open the report (role and scope): they may
+	// see its photos before it is public. Nil: whoever Actor names.
+	Sees       func(*http.Request, Report) bool
 	Log        *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time // nil: time.Now
@@ -49,13 +52,16 @@ type Deps struct {
 
 // Service is the report component: intake, workflow, queries and HTTP routes.
 type Service struct {
-	cfg     Config
-	d       Deps
-	loc     *time.Location
-	m       *metrics
-	limitIP *limiter
-	limitDv *limiter
-	decodes *decodePool
+	cfg      Config
+	d        Deps
+	loc      *time.Location
+	m        *metrics
+	limitIP  *limiter
+	limitDv  *limiter
+	limitTr  *limiter // wrong tracking codes per client address
+	decodes  *decodePool
+	uploads  *uploadPool
+	photoKey []byte // HMAC key of photo links for tracking-code holders
 }
 
 // New builds the service. cfg must be valid.
@@ -89,6 +95,10 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Actor == nil {
 		d.Actor = func(*http.Request) string { return "" }
 	}
+	if d.Sees == nil {
+		actor := d.Actor
+		d.Sees = func(r *http.Request, _ Report) bool { return actor(r) != "" }
+	}
 	if d.Photos.Limits.MaxDecodeBytes > cfg.PhotoDecode.MaxBytes {
 		return nil, fmt.Errorf("report config: photo_decode.max_bytes (%d) must be at least the per-photo decode limit (%d)",
 			cfg.PhotoDecode.MaxBytes, d.Photos.Limits.MaxDecodeBytes)
@@ -99,9 +109,12 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, d: d, loc: loc, m: m,
-		limitIP: newLimiter(cfg.RateIP, cfg.MaxClients),
-		limitDv: newLimiter(cfg.RateDevice, cfg.MaxClients),
-		decodes: newDecodePool(cfg.PhotoDecode, m),
+		limitIP:  newLimiter(cfg.RateIP, cfg.MaxClients),
+		limitDv:  newLimiter(cfg.RateDevice, cfg.MaxClients),
+		limitTr:  newLimiter(cfg.TrackFailures, cfg.MaxClients),
+		decodes:  newDecodePool(cfg.PhotoDecode, m),
+		uploads:  newUploadPool(cfg, m),
+		photoKey: photoLinkKey(cfg.FormSecret),
 	}, nil
 }
 
@@ -282,10 +295,19 @@ func (s *Service) save(ctx context.Context, r Report, actor, note string, public
 	return out, nil
 }
 
+// byCode returns the report with a tracking code; a code of the wrong shape is ErrNotFound without
+// asking the store.
+func (s *Service) byCode(ctx context.Context, code string) (Report, error) {
+	if code = NormalizeCode(code); !ValidCode(code) {
+		return Report{}, ErrNotFound
+	}
+	return s.d.Store.ByCode(ctx, code)
+}
+
 // Reopen lets the citizen who holds the tracking code reopen a resolved or closed report within the
 // reopen window after its resolution.
 func (s *Service) Reopen(ctx context.Context, code, note string) (Report, error) {
-	r, err := s.d.Store.ByCode(ctx, NormalizeCode(code))
+	r, err := s.byCode(ctx, code)
 	if err != nil {
 		return Report{}, fmt.Errorf("report %s: %w", code, err)
 	}
@@ -313,7 +335,7 @@ func (s *Service) Get(ctx context.Context, id int64) (Report, []Entry, error) {
 
 // Track returns the report and history for a tracking code.
 func (s *Service) Track(ctx context.Context, code string) (Report, []Entry, error) {
-	r, err := s.d.Store.ByCode(ctx, NormalizeCode(code))
+	r, err := s.byCode(ctx, code)
 	if err != nil {
 		return Report{}, nil, fmt.Errorf("report %s: %w", code, err)
 	}

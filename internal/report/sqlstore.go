@@ -212,6 +212,11 @@ func (s *sqlStore) Create(ctx context.Context, r Report, idemKey string, first E
 	if err != nil {
 		return r, false, fmt.Errorf("insert report: %w", err)
 	}
+	for _, p := range r.Photos {
+		if _, err := tx.ExecContext(ctx, s.bind(`INSERT INTO report_photos (photo_id, report_id) VALUES (?, ?)`), p, r.ID); err != nil {
+			return r, false, fmt.Errorf("insert photo %s: %w", p, err)
+		}
+	}
 	first.ReportID = r.ID
 	if err := s.addEntry(ctx, tx, first); err != nil {
 		return r, false, err
@@ -242,6 +247,11 @@ func (s *sqlStore) Get(ctx context.Context, id int64) (Report, error) {
 
 func (s *sqlStore) ByCode(ctx context.Context, code string) (Report, error) {
 	return scanReport(s.db.QueryRowContext(ctx, s.bind(`SELECT `+reportCols+` FROM reports WHERE code = ?`), code))
+}
+
+func (s *sqlStore) ByPhoto(ctx context.Context, photoID string) (Report, error) {
+	return scanReport(s.db.QueryRowContext(ctx, s.bind(`SELECT `+reportCols+` FROM reports
+		WHERE id = (SELECT report_id FROM report_photos WHERE photo_id = ?)`), photoID))
 }
 
 func (s *sqlStore) Update(ctx context.Context, r Report, e Entry) (Report, error) {

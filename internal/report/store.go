@@ -47,6 +47,8 @@ type Store interface {
 	Get(ctx context.Context, id int64) (Report, error)
 	// ByCode returns the report with a tracking code or ErrNotFound.
 	ByCode(ctx context.Context, code string) (Report, error)
+	// ByPhoto returns the report a photo ID belongs to or ErrNotFound (a photo of no report).
+	ByPhoto(ctx context.Context, photoID string) (Report, error)
 	// Update stores r if its stored version is still r.Version (then increments it) and appends e;
 	// otherwise it returns ErrConflict.
 	Update(ctx context.Context, r Report, e Entry) (Report, error)

@@ -34,9 +34,10 @@ function render() {
     data.unit ? el("p", {}, t("tr.unit"), ": ", data.unit) : null,
     data.photos?.length
       ? el("div", { class: "photos", id: "track-photos" },
-          // Served by this server: keep the path (reports.public_url may name another host for Open311 clients).
-          data.photos.map((u) => new URL(u, location.href).pathname)
-            .map((p) => el("a", { href: p }, el("img", { src: p + "/thumb", alt: t("tr.photo") }))))
+          // Served by this server: keep the path (reports.public_url may name another host for Open311 clients)
+          // and the query: before triage a photo link carries its expiring ?t= for the holder of the code.
+          data.photos.map((u) => new URL(u, location.href))
+            .map((u) => el("a", { href: u.pathname + u.search }, el("img", { src: u.pathname + "/thumb" + u.search, alt: t("tr.photo") }))))
       : null,
     el("h2", {}, t("tr.history")),
     el("ol", { class: "history", id: "history" },

@@ -9,7 +9,7 @@ import (
 )
 
 // Refusal is a photo Process will not decode, with the reason it is counted under (bytes, pixels,
-// memory, media_type, corrupt). It wraps the sentinel (ErrTooLarge, ErrUnsupported, ErrCorrupt)
+// memory, scans, media_type, corrupt). It wraps the sentinel (ErrTooLarge, ErrUnsupported, ErrCorrupt)
 // that picks the HTTP status.
 type Refusal struct {
 	Reason string
@@ -72,6 +72,9 @@ func Inspect(data []byte, lim Limits) (Header, error) {
 	} else {
 		bitmap, err = jpegCost(data, &h)
 	}
+	if Reason(err) != "" {
+		return Header{}, err
+	}
 	if err != nil {
 		return Header{}, refuse("corrupt", ErrCorrupt, "%v", err)
 	}
@@ -92,6 +95,9 @@ func Inspect(data []byte, lim Limits) (Header, error) {
 	}
 	return h, nil
 }
+
+// maxScans bounds the scans of a progressive JPEG (encoders write about ten).
+const maxScans = 64
 
 // codecOverhead covers the decoders' and encoders' own buffers (Huffman tables, zlib windows,
 // bufio), whatever the image size.
@@ -161,6 +167,12 @@ func jpegCost(data []byte, h *Header) (int64, error) {
 		seg := data[p+4 : p+2+n]
 		switch marker {
 		case 0xC0, 0xC1, 0xC2:
+			// Each scan of a progressive JPEG is a pass over the whole image: a file of thousands of
+			// tiny scans costs minutes of CPU. Markers cannot occur inside entropy-coded data (0xFF
+			// is stuffed there), so counting start-of-scan markers counts the scans.
+			if n := bytes.Count(data[p:], []byte{0xFF, 0xDA}); n > maxScans {
+				return 0, &Refusal{Reason: "scans", err: fmt.Errorf("%w: %d scans, at most %d", ErrCorrupt, n, maxScans)}
+			}
 			return sofCost(seg, marker == 0xC2, h)
 		case 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
 			return 0, fmt.Errorf("jpeg: unsupported frame type %#x", marker)

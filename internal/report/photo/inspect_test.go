@@ -53,6 +53,16 @@ func progressive(jpg []byte) []byte {
 	return out
 }
 
+// manyScans appends n empty start-of-scan segments before the end of a JPEG (a CPU bomb needs no
+// more to be recognised).
+func manyScans(jpg []byte, n int) []byte {
+	out := bytes.Clone(jpg[:len(jpg)-2])
+	for range n {
+		out = append(out, 0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00)
+	}
+	return append(out, 0xFF, 0xD9)
+}
+
 func TestInspect(t *testing.T) {
 	lim := DefaultLimits()
 	lim.MaxBytes = 8 << 20
@@ -76,6 +86,7 @@ func TestInspect(t *testing.T) {
 		{"8000×8000 pixels", reporttest.BombPNG(8000, 8000, 8, false), "pixels", 0, false, 0},
 		{"baseline jpeg", plainJPEG(t, 320, 240), "", 8, false, 320 * 240 * 3 / 2},
 		{"progressive jpeg", progressive(plainJPEG(t, 320, 240)), "", 8, true, 5 * 320 * 240 * 3 / 2},
+		{"progressive jpeg of 100 scans", manyScans(progressive(plainJPEG(t, 320, 240)), 100), "scans", 0, false, 0},
 		{"truncated png", bomb[:20], "corrupt", 0, false, 0},
 		{"gif", []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), "media_type", 0, false, 0},
 		{"too many bytes", append(bytes.Clone(bomb), make([]byte, 8<<20)...), "bytes", 0, false, 0},
