@@ -26,6 +26,11 @@ import (
 // VietnamTime is Asia/Ho_Chi_Minh (UTC+7, no daylight saving time).
 var VietnamTime = time.FixedZone("Asia/Ho_Chi_Minh", 7*3600)
 
+// calendarOrigin is a Monday at midnight in Asia/Ho_Chi_Minh: history windows start there plus a whole
+// number of every, so every=1d gives calendar days (00:00–24:00 local, not 07:00–07:00) and every=7d weeks
+// from Monday.
+var calendarOrigin = time.Date(2024, 1, 1, 0, 0, 0, 0, VietnamTime)
+
 // Deps are what the HTTP server serves from.
 type Deps struct {
 	Registry *registry.Registry
@@ -285,6 +290,7 @@ func (s *Server) readings(w http.ResponseWriter, r *http.Request) error {
 			return httpapi.BadRequest("every: %v", err)
 		}
 		rq.Every = d
+		rq.Origin = calendarOrigin // days and weeks are calendar days and weeks in Asia/Ho_Chi_Minh
 		if rq.Agg == "" {
 			rq.Agg = "mean"
 		}

@@ -10,16 +10,29 @@ import (
 var Aggs = []string{"mean", "min", "max", "last", "count"}
 
 // ReadingQuery asks for the history of one field of one entity between From (inclusive) and To
-// (exclusive). With Every > 0 the samples are grouped into windows of that length, aligned to the Unix
-// epoch, and reduced with Agg; each returned sample carries its window's start time.
+// (exclusive). With Every > 0 the samples are grouped into windows of that length that start at Origin
+// plus a whole number of Every (the zero Origin is the Unix epoch), and reduced with Agg; each returned
+// sample carries its window's start time. An Origin at local midnight on a Monday makes windows of a day
+// calendar days and windows of a week calendar weeks there.
 type ReadingQuery struct {
 	Entity string
 	Field  string
 	From   time.Time
 	To     time.Time
 	Every  time.Duration
+	Origin time.Time
 	Agg    string
 	Limit  int // at most this many samples (0: the store's default)
+}
+
+// OffsetMillis is where windows start within each Every, as milliseconds after a multiple of Every since
+// the Unix epoch (0 ≤ offset < Every; 0 when Every is not set).
+func (q ReadingQuery) OffsetMillis() int64 {
+	every := q.Every.Milliseconds()
+	if every <= 0 || q.Origin.IsZero() {
+		return 0
+	}
+	return ((q.Origin.UnixMilli() % every) + every) % every
 }
 
 // Sample is one value at one time.

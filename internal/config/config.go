@@ -266,9 +266,9 @@ func defaultCollector() Collector {
 // Default returns the configuration ioc runs with when no file is given.
 func Default() Config {
 	return Config{
-		Log:    Log{Level: "info", Format: "text"},
-		HTTP:   HTTP{Addr: ":8080", MaxBody: 1 << 20},
-		Broker: Broker{Enabled: true, Listen: "127.0.0.1:1883", MaxInflight: 4096},
+		Log:        Log{Level: "info", Format: "text"},
+		HTTP:       HTTP{Addr: ":8080", MaxBody: 1 << 20},
+		Broker:     Broker{Enabled: true, Listen: "127.0.0.1:1883", MaxInflight: 4096},
 		Collectors: []Collector{defaultCollector()},
 		Pipeline: Pipeline{QueueSize: 8192, OnFull: "block", MaxFuture: time.Hour, SinkQueueSize: 8192,
 			SinkBatch: 2000, FlushInterval: 20 * time.Millisecond},

@@ -153,11 +153,15 @@ func scanReport(sc scanner) (Report, error) {
 	return r, nil
 }
 
+// apiZone is Asia/Ho_Chi_Minh (UTC+7, no daylight saving time): stored times are read back in it, so API
+// answers carry the +07:00 offset, never Z.
+var apiZone = time.FixedZone("Asia/Ho_Chi_Minh", 7*3600)
+
 func fromMicro(us int64) time.Time {
 	if us == 0 {
 		return time.Time{}
 	}
-	return time.UnixMicro(us).UTC()
+	return time.UnixMicro(us).In(apiZone)
 }
 
 func toMicro(t time.Time) int64 {

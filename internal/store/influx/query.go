@@ -18,7 +18,7 @@ import (
 const defaultLimit = 100000
 
 // Readings answers a history query with InfluxQL over /query (InfluxDB 1.8, 2.x with a DBRP mapping,
-// 3.x). Windows of Every are aligned to the Unix epoch, as InfluxQL's GROUP BY time does; empty windows
+// 3.x). Windows of Every start at the query's Origin (GROUP BY time's offset); empty windows
 // are left out (fill(none)).
 func (s *Store) Readings(ctx context.Context, q stream.ReadingQuery) ([]stream.Sample, error) {
 	if err := q.Check(); err != nil {
@@ -39,7 +39,7 @@ func (s *Store) Readings(ctx context.Context, q stream.ReadingQuery) ([]stream.S
 			return nil, fmt.Errorf("every must be at least 1ms")
 		}
 		sel = fmt.Sprintf("%s(%s)", q.Agg, sel)
-		group = fmt.Sprintf(" GROUP BY time(%dms) fill(none)", q.Every.Milliseconds())
+		group = fmt.Sprintf(" GROUP BY time(%dms, %dms) fill(none)", q.Every.Milliseconds(), q.OffsetMillis())
 	}
 	stmt := fmt.Sprintf("SELECT %s FROM %s WHERE %s = %s AND time >= %d AND time < %d%s ORDER BY time ASC LIMIT %d",
 		sel, from, quoteIdent(TagDevice), quoteString(stored(q.Entity)), q.From.UnixNano(), q.To.UnixNano(), group, limit)

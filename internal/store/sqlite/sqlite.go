@@ -272,14 +272,17 @@ func (s *Store) Readings(ctx context.Context, q stream.ReadingQuery) ([]stream.S
 		if every <= 0 {
 			return nil, fmt.Errorf("every must be at least 1ms")
 		}
-		// Windows start at multiples of every since the Unix epoch (times before 1970 are refused upstream).
+		// Windows start at offset plus multiples of every since the Unix epoch (times before 1970 are
+		// refused upstream; ts - offset may be negative for the first hours, hence the adjusted modulo).
+		off := q.OffsetMillis()
+		bucket := fmt.Sprintf("(ts - ((ts - %[2]d) %% %[1]d + %[1]d) %% %[1]d)", every, off)
 		if q.Agg == "last" { // SQLite takes the bare column value from the row holding max(ts)
-			query = fmt.Sprintf(`SELECT bucket, value FROM (SELECT ts - ts %% %d AS bucket, max(ts), value FROM readings
-				WHERE entity = ? AND field = ? AND ts >= ? AND ts < ? GROUP BY bucket) ORDER BY bucket LIMIT ?`, every)
+			query = fmt.Sprintf(`SELECT bucket, value FROM (SELECT %s AS bucket, max(ts), value FROM readings
+				WHERE entity = ? AND field = ? AND ts >= ? AND ts < ? GROUP BY bucket) ORDER BY bucket LIMIT ?`, bucket)
 		} else {
 			agg := map[string]string{"mean": "avg(value)", "min": "min(value)", "max": "max(value)", "count": "count(*)"}[q.Agg]
-			query = fmt.Sprintf(`SELECT ts - ts %% %d AS bucket, %s FROM readings
-				WHERE entity = ? AND field = ? AND ts >= ? AND ts < ? GROUP BY bucket ORDER BY bucket LIMIT ?`, every, agg)
+			query = fmt.Sprintf(`SELECT %s AS bucket, %s FROM readings
+				WHERE entity = ? AND field = ? AND ts >= ? AND ts < ? GROUP BY bucket ORDER BY bucket LIMIT ?`, bucket, agg)
 		}
 	}
 	args = append(args, limit)

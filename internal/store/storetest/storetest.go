@@ -79,11 +79,12 @@ func reference(ps []point, q stream.ReadingQuery) []stream.Sample {
 			out = append(out, stream.Sample{Time: p.t, Value: p.v})
 		}
 	} else {
-		every := q.Every.Milliseconds()
+		every, off := q.Every.Milliseconds(), q.OffsetMillis()
+		window := func(t time.Time) int64 { ms := t.UnixMilli(); return ms - ((ms-off)%every+every)%every }
 		for i := 0; i < len(in); {
-			start := in[i].t.UnixMilli() - in[i].t.UnixMilli()%every
+			start := window(in[i].t)
 			j := i
-			for j < len(in) && in[j].t.UnixMilli()-in[j].t.UnixMilli()%every == start {
+			for j < len(in) && window(in[j].t) == start {
 				j++
 			}
 			w := in[i:j]
@@ -176,6 +177,35 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 				ref  []point
 				want int
 			}{fmt.Sprintf("every %s %s", every, agg), withAgg(all("ct-st-1"), every, agg), level, -1})
+		}
+	}
+	// Calendar windows in Asia/Ho_Chi_Minh: an Origin at local midnight on a Monday makes days start at
+	// 00:00 +07:00 (17:00 UTC), not 07:00, and weeks on Mondays.
+	vn := time.FixedZone("Asia/Ho_Chi_Minh", 7*3600)
+	monday := time.Date(2024, 1, 1, 0, 0, 0, 0, vn)
+	for _, every := range []time.Duration{24 * time.Hour, 7 * 24 * time.Hour} {
+		for _, agg := range []string{"count", "max"} {
+			q := withAgg(all("ct-st-1"), every, agg)
+			q.Origin = monday
+			name := fmt.Sprintf("local windows of %s %s", every, agg)
+			tests = append(tests, struct {
+				name string
+				q    stream.ReadingQuery
+				ref  []point
+				want int
+			}{name, q, level, -1})
+			t.Run(name+" start at local midnight", func(t *testing.T) {
+				got, err := st.Readings(ctx, q)
+				if err != nil || len(got) == 0 {
+					t.Fatalf("readings: %d samples, %v", len(got), err)
+				}
+				for _, s := range got {
+					local := s.Time.In(vn)
+					if local.Hour() != 0 || local.Minute() != 0 || (every > 24*time.Hour && local.Weekday() != time.Monday) {
+						t.Fatalf("window starts at %s local, want midnight (a Monday for weeks)", local.Format(time.RFC3339))
+					}
+				}
+			})
 		}
 	}
 	for _, tt := range tests {
