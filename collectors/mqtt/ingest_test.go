@@ -218,3 +218,58 @@ func TestRedeliveredTimelessStoredOnce(t *testing.T) {
 		t.Fatalf("%d distinct readings, want %d", got, n)
 	}
 }
+
+// throttled slows a sink to one write per tick: a consumer slower than the broker's flood, so the SUBACK
+// queued behind the backlog arrives late.
+type throttled struct {
+	stream.Sink
+	tick *time.Ticker
+}
+
+func (s *throttled) Write(ctx context.Context, events []stream.Event) error {
+	select {
+	case <-s.tick.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Sink.Write(ctx, events)
+}
+
+// TestBacklogFloodStoredOnce: 100,000 messages queued in ioc's durable session before it starts, a
+// broker that sends them all at once (max_inflight_messages 0) and a consumer slowed to about 8,000
+// a second, so the SUBACK arrives behind the whole backlog, well after the 10 s ioc once waited before
+// it dropped the session and went deaf for good. Every message is stored exactly once and the
+// collector ends subscribed.
+func TestBacklogFloodStoredOnce(t *testing.T) {
+	mq := mqtttest.StartMosquitto(t, "max_inflight_messages 0")
+	const clientID, n, devices = "ioc-flood", 100_000, 100
+	// ioc's durable session, with its subscription, as a previous run left it.
+	s := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID(clientID).SetCleanSession(false))
+	if tok := s.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	if tok := s.Subscribe("ioc/devices/+/telemetry", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	s.Disconnect(100)
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	msgs := make([][2]string, n)
+	for i := range msgs {
+		msgs[i] = [2]string{fmt.Sprintf("ioc/devices/fl-%03d/telemetry", i%devices), fmt.Sprintf(`{"ts":%d,"values":{"level":%d}}`, base+int64(i), i)}
+	}
+	publishAll(t, mq.URL, "flood-publisher", msgs)
+
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	r := startRig(t, mq.URL, clientID, 200, func(s stream.Sink) stream.Sink { return &throttled{Sink: s, tick: tick} })
+	var stored int
+	for deadline := time.Now().Add(3 * time.Minute); stored < n; time.Sleep(100 * time.Millisecond) {
+		if stored = r.count(t, `SELECT count(*) FROM readings`); time.Now().After(deadline) {
+			t.Fatalf("%d of %d queued messages stored within 3 min", stored, n)
+		}
+	}
+	if got := r.count(t, `SELECT count(DISTINCT value) FROM readings`); stored != n || got != n {
+		t.Fatalf("%d readings, %d distinct, want %d each", stored, got, n)
+	}
+	r.waitReceiving(t)
+}
