@@ -58,6 +58,8 @@ type Deps struct {
 	// Registerer receives the connection metrics (nil: unregistered).
 	Limits     *httpapi.ServerLimits
 	Registerer prometheus.Registerer
+	// ReadyDetails says whether the caller of /readyz may see each check and its error text; nil: nobody.
+	ReadyDetails func(r *http.Request) bool
 }
 
 // EventStore answers the events route (ioc's SQLite store). EventsIn answers q narrowed to the events
@@ -190,18 +192,42 @@ func (s *Server) Run(ctx context.Context, timeout time.Duration) error {
 	return nil
 }
 
+// Readiness statuses of /readyz.
+const (
+	ReadyOK       = "ready"     // 200: every check passed
+	ReadyDegraded = "degraded"  // 200: a check is impaired but nothing accepted is lost (stream.ErrDegraded)
+	ReadyNot      = "not_ready" // 503: a check failed
+)
+
+// ready answers /readyz: 200 while every check passes or is degraded, 503 when one fails. Every caller
+// gets the status; the checks and their error text only callers ReadyDetails allows (admins, API
+// tokens): an anonymous caller learns nothing of ioc's insides.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	status, code := map[string]string{}, http.StatusOK
+	checks, status := map[string]string{}, ReadyOK
 	for name, c := range s.d.Checks {
-		if err := c.Check(ctx); err != nil {
-			status[name], code = err.Error(), http.StatusServiceUnavailable
-		} else {
-			status[name] = "ok"
+		switch err := c.Check(ctx); {
+		case err == nil:
+			checks[name] = "ok"
+		case errors.Is(err, stream.ErrDegraded):
+			checks[name] = err.Error()
+			if status == ReadyOK {
+				status = ReadyDegraded
+			}
+		default:
+			checks[name], status = err.Error(), ReadyNot
 		}
 	}
-	return httpapi.WriteJSON(w, code, map[string]any{"ready": code == http.StatusOK, "checks": status})
+	code := http.StatusOK
+	if status == ReadyNot {
+		code = http.StatusServiceUnavailable
+	}
+	body := map[string]any{"status": status, "ready": code == http.StatusOK}
+	if s.d.ReadyDetails != nil && s.d.ReadyDetails(r) {
+		body["checks"] = checks
+	}
+	return httpapi.WriteJSON(w, code, body)
 }
 
 // scopeAreas are the caller's area codes, none when the caller sees everything.

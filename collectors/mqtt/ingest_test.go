@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/ioc-vn/ioc/collectors/mqtt"
 	"github.com/ioc-vn/ioc/internal/mqtttest"
+	"github.com/ioc-vn/ioc/internal/store/influx"
+	"github.com/ioc-vn/ioc/internal/store/influx/influxtest"
 	"github.com/ioc-vn/ioc/internal/store/sqlite"
 	"github.com/ioc-vn/ioc/stream"
 )
@@ -125,6 +128,16 @@ func publishAll(t *testing.T, url, id string, msgs [][2]string) {
 	}
 }
 
+// timelessMessages are 20 devices × 1,000 readings without "ts" ({"level": i}, i counting all
+// messages) and an array of three readings without "ts" for device arr-1.
+func timelessMessages() (msgs [][2]string, levels int) {
+	const devices, per = 20, 1000
+	for i := range devices * per {
+		msgs = append(msgs, [2]string{fmt.Sprintf("ioc/devices/tl-%02d/telemetry", i%devices), fmt.Sprintf(`{"level":%d}`, i)})
+	}
+	return append(msgs, [2]string{"ioc/devices/arr-1/telemetry", `[{"seq":1},{"seq":2},{"seq":3}]`}), devices * per
+}
+
 // TestTimelessReadingsEachStored: 20 devices × 1,000 readings without "ts" at full speed, and an array
 // of readings without "ts", through Mosquitto: every one is its own row (before, the ones received in
 // one millisecond shared a key and all but one were lost), each device's in the order sent.
@@ -132,20 +145,15 @@ func TestTimelessReadingsEachStored(t *testing.T) {
 	mq := mqtttest.StartMosquitto(t)
 	r := startRig(t, mq.URL, "ioc-timeless", 2000, nil)
 	r.waitReceiving(t)
-	const devices, per = 20, 1000
-	var msgs [][2]string
-	for i := range devices * per {
-		msgs = append(msgs, [2]string{fmt.Sprintf("ioc/devices/tl-%02d/telemetry", i%devices), fmt.Sprintf(`{"level":%d}`, i)})
-	}
-	msgs = append(msgs, [2]string{"ioc/devices/arr-1/telemetry", `[{"seq":1},{"seq":2},{"seq":3}]`})
+	msgs, levels := timelessMessages()
 	publishAll(t, mq.URL, "timeless-publisher", msgs)
-	total := devices*per + 3
+	total := levels + 3
 	waitUntil(t, 60*time.Second, "every reading stored", func() bool { return r.count(t, `SELECT count(*) FROM readings`) >= total })
 	if n := r.count(t, `SELECT count(*) FROM readings`); n != total {
 		t.Fatalf("%d readings stored, want %d", n, total)
 	}
-	if n := r.count(t, `SELECT count(DISTINCT value) FROM readings WHERE field = 'level'`); n != devices*per {
-		t.Fatalf("%d distinct levels, want %d", n, devices*per)
+	if n := r.count(t, `SELECT count(DISTINCT value) FROM readings WHERE field = 'level'`); n != levels {
+		t.Fatalf("%d distinct levels, want %d", n, levels)
 	}
 	if n := r.count(t, `SELECT count(*) FROM readings WHERE entity = 'arr-1' AND field = 'seq'`); n != 3 {
 		t.Fatalf("array of 3 stored as %d readings", n)
@@ -154,6 +162,48 @@ func TestTimelessReadingsEachStored(t *testing.T) {
 	if n := r.count(t, `SELECT count(*) FROM (SELECT entity, value, lag(value) OVER (PARTITION BY entity, field ORDER BY ts) AS prev
 		FROM readings) WHERE prev >= value`); n != 0 {
 		t.Fatalf("%d readings stamped before an earlier one of their device", n)
+	}
+}
+
+// TestTimelessReadingsEachStoredInInflux is TestTimelessReadingsEachStored with InfluxDB 1.8 as the
+// durable sink: every reading is its own point.
+func TestTimelessReadingsEachStoredInInflux(t *testing.T) {
+	srv := influxtest.Start(t)
+	cfg := influx.Defaults()
+	cfg.URL, cfg.Bucket, cfg.Spool.Dir = srv.URL, srv.Bucket(), t.TempDir()
+	st, err := influx.Open(cfg, influx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	mq := mqtttest.StartMosquitto(t)
+	r := startRig(t, mq.URL, "ioc-timeless-influx", cfg.BatchSize, func(stream.Sink) stream.Sink { return st })
+	r.waitReceiving(t)
+	msgs, levels := timelessMessages()
+	publishAll(t, mq.URL, "timeless-publisher", msgs)
+	count := func(field string) int {
+		body, err := srv.Select(fmt.Sprintf(`SELECT count(%q) FROM %q`, field, influx.MeasurementTelemetry))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			Results []struct {
+				Series []struct {
+					Values [][]float64 `json:"values"`
+				} `json:"series"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal(body, &res); err != nil {
+			t.Fatalf("count %s: %v in %s", field, err, body)
+		}
+		if len(res.Results) == 0 || len(res.Results[0].Series) == 0 || len(res.Results[0].Series[0].Values) == 0 {
+			return 0
+		}
+		return int(res.Results[0].Series[0].Values[0][1])
+	}
+	waitUntil(t, 60*time.Second, "every reading stored", func() bool { return count("level") >= levels })
+	if n, s := count("level"), count("seq"); n != levels || s != 3 {
+		t.Fatalf("%d level points, %d seq points; want %d and 3", n, s, levels)
 	}
 }
 
@@ -217,4 +267,59 @@ func TestRedeliveredTimelessStoredOnce(t *testing.T) {
 	if got := r.count(t, `SELECT count(DISTINCT value) FROM readings WHERE entity = 'rd-1'`); got != n {
 		t.Fatalf("%d distinct readings, want %d", got, n)
 	}
+}
+
+// throttled slows a sink to one write per tick: a consumer slower than the broker's flood, so the SUBACK
+// queued behind the backlog arrives late.
+type throttled struct {
+	stream.Sink
+	tick *time.Ticker
+}
+
+func (s *throttled) Write(ctx context.Context, events []stream.Event) error {
+	select {
+	case <-s.tick.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Sink.Write(ctx, events)
+}
+
+// TestBacklogFloodStoredOnce: 100,000 messages queued in ioc's durable session before it starts, a
+// broker that sends them all at once (max_inflight_messages 0) and a consumer slowed to about 8,000
+// a second, so the SUBACK arrives behind the whole backlog, well after the 10 s ioc once waited before
+// it dropped the session and went deaf for good. Every message is stored exactly once and the
+// collector ends subscribed.
+func TestBacklogFloodStoredOnce(t *testing.T) {
+	mq := mqtttest.StartMosquitto(t, "max_inflight_messages 0")
+	const clientID, n, devices = "ioc-flood", 100_000, 100
+	// ioc's durable session, with its subscription, as a previous run left it.
+	s := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID(clientID).SetCleanSession(false))
+	if tok := s.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	if tok := s.Subscribe("ioc/devices/+/telemetry", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	s.Disconnect(100)
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	msgs := make([][2]string, n)
+	for i := range msgs {
+		msgs[i] = [2]string{fmt.Sprintf("ioc/devices/fl-%03d/telemetry", i%devices), fmt.Sprintf(`{"ts":%d,"values":{"level":%d}}`, base+int64(i), i)}
+	}
+	publishAll(t, mq.URL, "flood-publisher", msgs)
+
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	r := startRig(t, mq.URL, clientID, 200, func(s stream.Sink) stream.Sink { return &throttled{Sink: s, tick: tick} })
+	var stored int
+	for deadline := time.Now().Add(3 * time.Minute); stored < n; time.Sleep(100 * time.Millisecond) {
+		if stored = r.count(t, `SELECT count(*) FROM readings`); time.Now().After(deadline) {
+			t.Fatalf("%d of %d queued messages stored within 3 min", stored, n)
+		}
+	}
+	if got := r.count(t, `SELECT count(DISTINCT value) FROM readings`); stored != n || got != n {
+		t.Fatalf("%d readings, %d distinct, want %d each", stored, got, n)
+	}
+	r.waitReceiving(t)
 }

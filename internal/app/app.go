@@ -234,7 +234,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	a.HTTP, err = dashboard.NewServer(cfg.HTTP.Addr, log, dashboard.Deps{Registry: a.Registry, Readings: readings, Events: st,
 		Limits: &lim, Registerer: reg,
 		Hub: hub, Gatherer: reg, Checks: checks, Web: opts.Web, Mount: a.mount, Geo: a.geoDeps(),
-		Guard: a.guard, TLSCert: cfg.HTTP.TLSCert, TLSKey: cfg.HTTP.TLSKey, Scope: scopeAreas,
+		Guard: a.guard, TLSCert: cfg.HTTP.TLSCert, TLSKey: cfg.HTTP.TLSKey, Scope: scopeAreas, ReadyDetails: readyDetails,
 		UI: dashboard.UIConfig{TileURL: cfg.Web.TileURL, TileAttribution: cfg.Web.TileAttribution, AdminFile: filepath.Base(opts.AdminFile),
 			SSO: cfg.Auth.OIDC.Enabled()}})
 	if err != nil {

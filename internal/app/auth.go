@@ -186,6 +186,13 @@ func scopeAreas(r *http.Request) []string {
 	return nil
 }
 
+// readyDetails lets admins and API tokens see the checks of /readyz and their error text; everyone
+// else gets only the status.
+func readyDetails(r *http.Request) bool {
+	p := auth.From(r.Context())
+	return p != nil && (p.Role == auth.RoleAdmin || p.Via == "token")
+}
+
 // areaFilter limits an area-scoped operator's live feed (items, clusters, leaves) to entities in
 // their areas, as scopeAreas does on the routes.
 func areaFilter(r *http.Request) func(dashboard.Item) bool {

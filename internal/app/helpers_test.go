@@ -63,6 +63,16 @@ func startApp(t testing.TB, cfg config.Config) *App {
 // startAppWith is startApp with run-time options (web pages).
 func startAppWith(t testing.TB, cfg config.Config, opts Options) *App {
 	t.Helper()
+	a := launchApp(t, cfg, opts)
+	waitFor(t, 10*time.Second, "collectors receiving", func() bool { // subscribed: a message published now is delivered
+		return metricValue(t, a.Gatherer, "ioc_collector_receiving", nil) >= float64(len(cfg.Collectors))
+	})
+	return a
+}
+
+// launchApp runs ioc in-process until the test ends, without waiting for its collectors.
+func launchApp(t testing.TB, cfg config.Config, opts Options) *App {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := Start(ctx, cfg, testLogger(t), opts)
 	if err != nil {
@@ -74,9 +84,6 @@ func startAppWith(t testing.TB, cfg config.Config, opts Options) *App {
 		if err := a.Wait(); err != nil {
 			t.Errorf("ioc stopped with: %v", err)
 		}
-	})
-	waitFor(t, 10*time.Second, "collectors connected", func() bool {
-		return metricValue(t, a.Gatherer, "ioc_collector_connections_total", map[string]string{"event": "connected"}) >= float64(len(cfg.Collectors))
 	})
 	return a
 }

@@ -122,29 +122,40 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Check reports whether InfluxDB answers /ping and the spool has room.
+// Check reports whether InfluxDB answers /ping and the spool has room. A full spool is an error (ioc is
+// not ready: points are held back or dropped); InfluxDB down, or refusing the spool's replay, while the
+// spool has room is degraded (stream.ErrDegraded): every accepted point is kept for later.
 func (s *Store) Check(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.URL+"/ping", nil)
-	if err != nil {
-		return fmt.Errorf("influx: %w", err)
-	}
-	s.auth(req)
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("influx: ping: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("influx: ping: status %d", resp.StatusCode)
-	}
 	if s.full.Load() {
 		b, _ := s.sp.size()
 		return fmt.Errorf("influx: spool full (%d bytes, on_full: %s)", b, s.cfg.Spool.OnFull)
 	}
+	if err := s.ping(ctx); err != nil {
+		_, p := s.sp.size()
+		return fmt.Errorf("%w: influx: %w; spooling (%d points held)", stream.ErrDegraded, err, p)
+	}
 	if _, p := s.sp.size(); p > 0 {
 		if err := s.replayErr(); err != nil { // answers pings but refuses writes (no database, bad token)
-			return fmt.Errorf("influx: %d points spooled, replay failing: %w", p, err)
+			return fmt.Errorf("%w: influx: %d points spooled, replay failing: %w", stream.ErrDegraded, p, err)
 		}
+	}
+	return nil
+}
+
+// ping asks InfluxDB's /ping.
+func (s *Store) ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.URL+"/ping", nil)
+	if err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	s.auth(req)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("ping: status %d", resp.StatusCode)
 	}
 	return nil
 }

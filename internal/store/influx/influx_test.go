@@ -252,8 +252,8 @@ func TestOutageLosesNothing(t *testing.T) {
 	if p := metric(t, reg, "ioc_influx_spool_points", nil); p != 4*per {
 		t.Fatalf("spool holds %v points while InfluxDB is down, want %d", p, 4*per)
 	}
-	if err := st.Check(ctx); err == nil {
-		t.Error("Check passed while InfluxDB is down")
+	if err := st.Check(ctx); !errors.Is(err, stream.ErrDegraded) {
+		t.Errorf("Check while InfluxDB is down and the spool has room = %v, want degraded", err)
 	}
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
@@ -300,10 +300,10 @@ func TestSlowInfluxSpools(t *testing.T) {
 	exactlyOnce(t, levels(t, srv), 2000)
 }
 
-// TestWrongDatabaseIsNotReady: an InfluxDB that answers pings but refuses the writes (no such database)
-// keeps the points in the spool and makes Check fail with its reason; creating the database lets the
-// spool drain.
-func TestWrongDatabaseIsNotReady(t *testing.T) {
+// TestWrongDatabaseIsDegraded: an InfluxDB that answers pings but refuses the writes (no such database)
+// keeps the points in the spool and makes Check report degraded with its reason; creating the database
+// lets the spool drain.
+func TestWrongDatabaseIsDegraded(t *testing.T) {
 	t.Parallel() // each test has its own influxd
 	srv := influxtest.Start(t)
 	st, reg := open(t, srv, "", func(c *influx.Config) { c.Bucket = "missing/autogen" })
@@ -312,7 +312,7 @@ func TestWrongDatabaseIsNotReady(t *testing.T) {
 	}
 	waitFor(t, "a failed replay", func() bool {
 		err := st.Check(context.Background())
-		return err != nil && strings.Contains(err.Error(), "database not found")
+		return errors.Is(err, stream.ErrDegraded) && strings.Contains(err.Error(), "database not found")
 	})
 	if p := metric(t, reg, "ioc_influx_spool_points", nil); p != 100 {
 		t.Fatalf("%v points spooled, want 100", p)
@@ -431,8 +431,8 @@ func TestSpoolFull(t *testing.T) {
 			if metric(t, reg, "ioc_influx_spool_full_total", nil) == 0 || metric(t, reg, "ioc_influx_spool_full", nil) != 1 {
 				t.Error("spool full not counted or not raised")
 			}
-			if err := st.Check(context.Background()); err == nil {
-				t.Error("Check passed with a full spool")
+			if err := st.Check(context.Background()); err == nil || errors.Is(err, stream.ErrDegraded) {
+				t.Errorf("Check with a full spool = %v, want not ready", err)
 			}
 			if b := metric(t, reg, "ioc_influx_spool_bytes", nil); b > 1<<20 {
 				t.Errorf("spool holds %v bytes, over its 1 MiB bound", b)
