@@ -182,6 +182,14 @@ func (p *countedPublisher) checkExactlyOnce(t testing.TB, stored []storedReading
 	return len(seen)
 }
 
+// awaitCount waits until count() reaches want, or 30 s, after which the caller's check says what is
+// missing.
+func awaitCount(want int, count func() int) {
+	for deadline := time.Now().Add(30 * time.Second); count() < want && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // durableConfig writes the config of an ioc child process: its HTTP and embedded-broker ports, the
 // broker its collector reads ("embedded" or a URL), and InfluxDB when srv is not nil.
 func durableConfig(t testing.TB, dir, httpAddr, brokerAddr, broker string, srv *influxtest.Server) string {
@@ -298,12 +306,52 @@ func TestKillLosesNothingAcknowledged(t *testing.T) {
 				}
 				return sqliteReadings(t, filepath.Join(dir, "ioc.db"), pub.prefix)
 			}
-			// Wait until the acknowledged count is reached (or 30 s, when the check below says what is missing).
-			for deadline := time.Now().Add(30 * time.Second); len(storedNow()) < len(acked) && time.Now().Before(deadline); {
-				time.Sleep(50 * time.Millisecond)
-			}
+			awaitCount(len(acked), func() int { return len(storedNow()) })
 			p.stop(t)
 			n := pub.checkExactlyOnce(t, storedNow(), acked)
+			t.Logf("published %d, acknowledged %d, stored %d", len(pub.toks), len(acked), n)
+		})
+	}
+}
+
+// TestInfluxOutageLosesNothingAcknowledged: a counted publisher at full speed through the embedded broker
+// while InfluxDB is frozen (SIGSTOP) or killed mid-stream and then comes back: every reading the broker
+// acknowledged is in InfluxDB once.
+func TestInfluxOutageLosesNothingAcknowledged(t *testing.T) {
+	iocBinary(t)
+	for _, tc := range []struct {
+		name     string
+		down, up func(*influxtest.Server) error
+	}{
+		{"frozen", (*influxtest.Server).Pause, (*influxtest.Server).Resume},
+		{"killed", func(s *influxtest.Server) error { s.Kill(); return nil }, (*influxtest.Server).Restart},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			httpAddr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+			brokerAddr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
+			srv := influxtest.Start(t)
+			p := startProcess(t, durableConfig(t, dir, httpAddr, brokerAddr, "embedded", srv), httpAddr)
+			pub := newCountedPublisher(t, "tcp://"+brokerAddr, "io", time.Now().Add(-time.Hour).Truncate(time.Millisecond))
+			if err := pub.publish(1500); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.down(srv); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.publish(1500); err != nil { // acknowledged once spooled
+				t.Fatal(err)
+			}
+			if err := tc.up(srv); err != nil {
+				t.Fatal(err)
+			}
+			if err := pub.publish(1500); err != nil {
+				t.Fatal(err)
+			}
+			acked := pub.acked()
+			awaitCount(len(acked), func() int { return len(influxReadings(t, srv, pub.prefix)) })
+			p.stop(t)
+			n := pub.checkExactlyOnce(t, influxReadings(t, srv, pub.prefix), acked)
 			t.Logf("published %d, acknowledged %d, stored %d", len(pub.toks), len(acked), n)
 		})
 	}
