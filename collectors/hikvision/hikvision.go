@@ -202,7 +202,7 @@ func (c *Collector) push(w http.ResponseWriter, r *http.Request) error {
 		c.m.DecodeErrors.WithLabelValues(stream.ReasonOf(err)).Inc()
 		return httpapi.BadRequest("cảnh báo không hợp lệ / invalid alert: %v", err)
 	}
-	if err := c.out.Emit(r.Context(), c.m, c.events(alerts, pics)); err != nil {
+	if err := c.out.Commit(r.Context(), c.m, c.events(alerts, pics)); err != nil { // 200 only once stored
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

@@ -286,7 +286,7 @@ func (c *Collector) ingest(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, got...)
 	}
-	if err := c.out.Emit(r.Context(), c.m, out); err != nil {
+	if err := c.out.Commit(r.Context(), c.m, out); err != nil { // 202 only once stored
 		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusAccepted, map[string]int{"accepted": len(p.Events), "emitted": len(out)})

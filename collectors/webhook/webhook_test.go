@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +75,8 @@ func TestIngestAuth(t *testing.T) {
 	}{
 		{name: "hmac valid", source: "vendor-a", header: map[string]string{camera.HeaderTimestamp: ts, camera.HeaderSignature: good}, status: 202},
 		{name: "hmac replayed", source: "vendor-a", header: map[string]string{camera.HeaderTimestamp: ts, camera.HeaderSignature: good}, status: 401, reason: camera.ReasonReplay},
+		{name: "hmac replayed in upper-case hex", source: "vendor-a", header: map[string]string{camera.HeaderTimestamp: ts, camera.HeaderSignature: "sha256=" + strings.ToUpper(strings.TrimPrefix(good, "sha256="))}, status: 401, reason: camera.ReasonReplay},
+		{name: "hmac replayed in mixed-case hex", source: "vendor-a", header: map[string]string{camera.HeaderTimestamp: ts, camera.HeaderSignature: good[:20] + strings.ToUpper(good[20:40]) + good[40:]}, status: 401, reason: camera.ReasonReplay},
 		{name: "hmac wrong secret", source: "vendor-a", header: map[string]string{camera.HeaderTimestamp: ts, camera.HeaderSignature: camera.SignatureHeader([]byte("other-secret-0123456789"), ts, body)}, status: 401, reason: camera.ReasonBadSignature},
 		{name: "hmac stale", source: "vendor-a", header: map[string]string{camera.HeaderTimestamp: strconv.FormatInt(t0.Add(-6*time.Minute).Unix(), 10),
 			camera.HeaderSignature: camera.SignatureHeader([]byte(hmacSecret), strconv.FormatInt(t0.Add(-6*time.Minute).Unix(), 10), body)}, status: 401, reason: camera.ReasonStale},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 func BenchmarkIngest(b *testing.B) {
 	a := startApp(b, testConfig(b))
 	const publishers, perPublisher = 4, 25000
+	cpu0 := processCPU(b)
 	elapsed := publishRounds(b, a.Broker.URL(), publishers, perPublisher, func(p, i int, ts time.Time) (string, string) {
 		return fmt.Sprintf("ioc/devices/bench-%d-%d/telemetry", p, i%100),
 			fmt.Sprintf(`{"ts":%d,"values":{"salinity":%d.5,"temperature":28.1}}`, ts.UnixMilli(), i%10)
@@ -27,7 +29,18 @@ func BenchmarkIngest(b *testing.B) {
 	})
 	total := float64(b.N * publishers * perPublisher)
 	b.ReportMetric(total/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/total, "cpu-µs/msg")
 	b.ReportMetric(metricValue(b, a.Gatherer, "ioc_broker_messages_dropped_total", nil), "dropped")
+}
+
+// processCPU is the user and system CPU time this process (ioc and the publishers in it) used so far.
+func processCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // publishRounds runs b.N rounds in which publishers connections to brokerURL each publish perPublisher

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -82,26 +81,9 @@ type influxRow struct {
 // influxRows reads every stored level with its series tags, directly from InfluxDB.
 func influxRows(t *testing.T, srv *influxtest.Server) []influxRow {
 	t.Helper()
-	body, err := srv.Select(`SELECT "level" FROM /.*/ GROUP BY *`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		Results []struct {
-			Series []struct {
-				Tags   map[string]string `json:"tags"`
-				Values [][]any           `json:"values"`
-			} `json:"series"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil || len(r.Results) != 1 {
-		t.Fatalf("select: %v %s", err, short(string(body)))
-	}
 	var out []influxRow
-	for _, s := range r.Results[0].Series {
-		for _, v := range s.Values {
-			out = append(out, influxRow{level: v[1].(float64), tags: s.Tags})
-		}
+	for _, r := range influxSelect(t, srv, `SELECT "level" FROM /.*/ GROUP BY *`) {
+		out = append(out, influxRow{level: r.level, tags: r.tags})
 	}
 	return out
 }

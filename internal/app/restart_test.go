@@ -50,38 +50,75 @@ func iocBinary(t testing.TB) string {
 // iocProcess is ioc serve running as a child process.
 type iocProcess struct {
 	cmd    *exec.Cmd
-	stderr bytes.Buffer
-	done   chan error
+	stderr syncBuffer
+	done   chan struct{} // closed when the process has exited; then err is its exit error
+	err    error
+}
+
+// syncBuffer is a bytes.Buffer the process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func startProcess(t *testing.T, config string, httpAddr string) *iocProcess {
 	t.Helper()
-	p := &iocProcess{cmd: exec.Command(iocBinary(t), "serve", "--config", config), done: make(chan error, 1)}
+	iocBinary(t)
+	p, err := launch(config, httpAddr)
+	if p != nil {
+		t.Cleanup(p.kill)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// launch starts ioc serve with config and waits until httpAddr/readyz answers 200. On a failed start it
+// returns the process (to be killed) with the error. It may run outside the test goroutine.
+func launch(config string, httpAddr string) (*iocProcess, error) {
+	bin := binPath
+	if bin == "" {
+		return nil, fmt.Errorf("ioc binary not built (call iocBinary first)")
+	}
+	p := &iocProcess{cmd: exec.Command(bin, "serve", "--config", config), done: make(chan struct{})}
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start ioc: %v", err)
+		return nil, fmt.Errorf("start ioc: %w", err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return p, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ioc did not become ready: %v\n%s", err, p.stderr.String())
+			return p, fmt.Errorf("ioc did not become ready: %v\n%s", err, p.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// kill ends the process with SIGKILL (a crash) and waits for it; a no-op once it has exited.
+func (p *iocProcess) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
 }
 
 // terminate sends SIGTERM and waits for a clean exit.
@@ -90,9 +127,9 @@ func (p *iocProcess) terminate() error {
 		return fmt.Errorf("SIGTERM: %w", err)
 	}
 	select {
-	case err := <-p.done:
-		if err != nil {
-			return fmt.Errorf("ioc exited with %w", err)
+	case <-p.done:
+		if p.err != nil {
+			return fmt.Errorf("ioc exited with %w", p.err)
 		}
 		return nil
 	case <-time.After(30 * time.Second):
@@ -116,30 +153,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "ioc.db")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
-	config := filepath.Join(dir, "ioc.yaml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
-log: {level: warn}
-http: {addr: "%s"}
-broker: {enabled: false}
-store: {path: "%s"}
-alarm: {store: {path: "%s/alarms.db"}}
-reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml"}
-geo: {admin_files: ["../../configs/admin/83.geojson"]}
-collectors:
-  - name: telemetry
-    type: mqtt
-    broker: "%s"
-    client_id: ioc-restart-test
-    qos: 1
-    clean_session: false
-    ack: after_store
-    max_payload: 65536
-    keep_alive: 10s
-    topics:
-      - {filter: "ioc/devices/+/telemetry", format: thingsboard}
-`, httpAddr, db, dir, dir, dir, m.URL)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	config := durableConfig(t, dir, httpAddr, fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)), m.URL, nil)
 
 	const devices, phase1, phase2, phase3 = 20, 3000, 2000, 1000
 	base := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)

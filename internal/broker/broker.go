@@ -1,6 +1,11 @@
 // Package broker runs ioc's embedded MQTT broker (mochi-mqtt). Devices publish to it and ioc's own MQTT
 // collector subscribes to it over TCP with paho, the same code path as with an external broker.
 //
+// mochi keeps its queues in memory and acknowledges a publish before routing it, so a crash would lose
+// what a device was told was delivered. The broker instead acknowledges an inbound QoS 1 or 2 publish
+// that ioc takes only once ioc's subscribers acknowledged it, which they do after the durable commit
+// (see ackHook): a kill of ioc loses nothing a device holds an acknowledgement for.
+//
 // mochi drops QoS 1 messages for a subscriber whose unacknowledged window or write queue is full. ioc's
 // collector acknowledges only after a message is stored, so under a burst its window fills. To lose
 // nothing, the broker watches ioc's subscribers (by client ID prefix) and, while one has more than
@@ -33,7 +38,10 @@ type Config struct {
 	Listen      string        // host:port; port 0 picks a free one
 	MaxInflight int           // unacknowledged messages toward a watched subscriber before publishers wait
 	MaxWait     time.Duration // longest a publish is held before it is routed anyway
-	Watch       []string      // client IDs of ioc's own subscribers
+	// AckTimeout is how long a QoS 2 publish waits for ioc's subscribers before its publisher is
+	// disconnected to send it again.
+	AckTimeout time.Duration
+	Watch      []string // client IDs of ioc's own subscribers; they acknowledge after storing
 	// Username and Password, when set, are required from every client not connecting over loopback
 	// (ioc's own collectors and the demo feed connect over loopback).
 	Username, Password string
@@ -47,6 +55,11 @@ type Broker struct {
 	ln     net.Listener
 	held   prometheus.Counter
 	heldNs atomic.Int64
+	// refused counts publishes left unacknowledged (publisher disconnected to resend them) because no
+	// ioc subscriber could take them.
+	refused  prometheus.Counter
+	deferred prometheus.Histogram
+	acks     *ackHook
 }
 
 // ErrAddrInUse is returned by New when the listen address is taken.
@@ -59,6 +72,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	}
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 10 * time.Second
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = time.Minute
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -73,13 +89,22 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	caps.ReceiveMaximum = uint16(min(2*cfg.MaxInflight, 65535))
 	// mochi logs every client disconnect as a warning; keep only its errors.
 	quiet := slog.New(minLevel{Handler: log.Handler(), min: slog.LevelError}).With("component", "broker")
-	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: quiet})
+	srv := mqtt.New(&mqtt.Options{Capabilities: caps, Logger: quiet, InlineClient: true})
 	b := &Broker{cfg: cfg, log: log, srv: srv, ln: ln,
 		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_broker_publishes_held_total",
-			Help: "Inbound publishes held back because an ioc subscriber had a full window (backpressure instead of loss)."})}
+			Help: "Inbound publishes held back because an ioc subscriber had a full window (backpressure instead of loss)."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_broker_publishes_refused_total",
+			Help: "Inbound QoS 1/2 publishes left unacknowledged, their publisher disconnected to send them again, because no ioc subscriber could take them."}),
+		deferred: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ioc_broker_ack_delay_seconds",
+			Help:    "Time from an inbound QoS 1/2 publish to its acknowledgement, which waits until ioc stored it.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9)})}
+	b.acks = newAckHook(b)
 	if reg != nil {
-		reg.MustRegister(b.held, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ioc_broker_held_seconds_total",
-			Help: "Total time inbound publishes were held for backpressure."}, func() float64 { return float64(b.heldNs.Load()) / 1e9 }),
+		reg.MustRegister(b.held, b.refused, b.deferred,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ioc_broker_acks_pending",
+				Help: "Inbound publishes whose acknowledgement waits for ioc to store them."}, func() float64 { return float64(b.acks.pending()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ioc_broker_held_seconds_total",
+				Help: "Total time inbound publishes were held for backpressure."}, func() float64 { return float64(b.heldNs.Load()) / 1e9 }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ioc_broker_clients", Help: "Clients connected to the embedded broker."},
 				func() float64 { return float64(srv.Clients.Len()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ioc_broker_messages_dropped_total",
@@ -99,6 +124,10 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Broker, erro
 	if err := srv.AddHook(&flowHook{b: b}, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("embedded MQTT broker: flow hook: %w", err)
+	}
+	if err := srv.AddHook(b.acks, nil); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded MQTT broker: ack hook: %w", err)
 	}
 	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
 		ln.Close()
@@ -173,7 +202,7 @@ func (h *flowHook) Provides(b byte) bool {
 }
 
 func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if h.watched(cl.ID) {
+	if cl.Net.Inline || h.b.watched(cl.ID) {
 		return pk, nil
 	}
 	var start time.Time
@@ -193,8 +222,9 @@ func (h *flowHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	return pk, nil
 }
 
-func (h *flowHook) watched(id string) bool {
-	return slices.Contains(h.b.cfg.Watch, id)
+// watched reports whether id is one of ioc's own subscribers.
+func (b *Broker) watched(id string) bool {
+	return slices.Contains(b.cfg.Watch, id)
 }
 
 // full reports whether any connected watched subscriber has a full window.

@@ -173,7 +173,8 @@ func (a *Auth) checkHMAC(r *http.Request, body []byte) error {
 	if !hmac.Equal(got, Sign([]byte(a.cfg.Secret), ts, body)) {
 		return unauthorized(ReasonBadSignature, "chữ ký sai / signature mismatch")
 	}
-	if !a.replays.add(hexSig, at, now, a.skew) {
+	// Keyed on the decoded bytes: the same signature written in other hex case is the same request.
+	if !a.replays.add(string(got), at, now, a.skew) {
 		return unauthorized(ReasonReplay, "yêu cầu đã được gửi trước đó / replayed request")
 	}
 	return nil
@@ -224,11 +225,11 @@ const maxReplays = 1 << 17
 // replayCache remembers accepted signatures until their timestamps leave the skew window.
 type replayCache struct {
 	mu   sync.Mutex
-	seen map[string]time.Time // signature → request timestamp
+	seen map[string]time.Time // decoded signature bytes → request timestamp
 	adds int
 }
 
-// add records sig and reports whether it was new.
+// add records sig (the decoded signature, never its text) and reports whether it was new.
 func (c *replayCache) add(sig string, at, now time.Time, skew time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -63,16 +63,40 @@ func (o *Outlet) Emit(ctx context.Context, m *Metrics, events []stream.Event) er
 	if len(events) == 0 {
 		return nil
 	}
+	return o.emitBatch(ctx, m, stream.Batch{Events: events})
+}
+
+// Commit is Emit that returns only once the pipeline called the batch's Done: every event is durably
+// stored (or was rejected by validation). An HTTP handler answers its 2xx after Commit, so a push the
+// device saw accepted survives a kill of ioc right after. When ctx ends first it fails with a 503: the
+// device must send again (the events may be stored already; their writes are idempotent).
+func (o *Outlet) Commit(ctx context.Context, m *Metrics, events []stream.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	stored := make(chan struct{})
+	if err := o.emitBatch(ctx, m, stream.Batch{Events: events, Done: func() { close(stored) }}); err != nil {
+		return err
+	}
+	select {
+	case <-stored:
+		return nil
+	case <-ctx.Done():
+		return httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "chưa lưu xong, hãy gửi lại / not stored yet, send again: %v", ctx.Err())
+	}
+}
+
+func (o *Outlet) emitBatch(ctx context.Context, m *Metrics, b stream.Batch) error {
 	o.mu.RLock()
 	emit := o.emit
 	o.mu.RUnlock()
 	if emit == nil {
 		return httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "bộ thu chưa chạy / %v", ErrNotRunning)
 	}
-	if err := emit(ctx, stream.Batch{Events: events}); err != nil {
+	if err := emit(ctx, b); err != nil {
 		return httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "hệ thống bận / pipeline refused the events: %v", err)
 	}
-	m.Emitted.Add(float64(len(events)))
+	m.Emitted.Add(float64(len(b.Events)))
 	return nil
 }
 
