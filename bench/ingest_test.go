@@ -18,57 +18,128 @@ import (
 	"github.com/ioc-vn/ioc/internal/store/influx/influxtest"
 )
 
-// ingestLoad sizes one ingest run: 100,000 devices, each publishing once, over four connections.
-func ingestLoad(root string) load {
-	devices := 100_000
+// ingestLoad sizes one ingest run: Total messages from devices devices over four connections. The suite
+// runs two mixes: 100,000 devices publishing once each (every message from a new device) and 10,000
+// devices publishing ten times each (after its first message a device is known).
+func ingestLoad(root string, devices int) load {
 	if v, err := strconv.Atoi(os.Getenv("IOC_BENCH_DEVICES")); err == nil && v > 0 {
-		devices = v // for profiling: the suite's numbers are for 100,000
+		devices = v // for profiling: the suite's numbers are for the two mixes below
 	}
-	return load{Root: root, Devices: devices, Total: 100_000, Conns: 4, Base: time.Now().Add(-2 * time.Hour).Truncate(time.Second)}
+	return load{Root: fmt.Sprintf("%s-d%d", root, devices), Devices: devices, Total: 100_000, Conns: 4,
+		Base: time.Now().Add(-2 * time.Hour).Truncate(time.Second)}
+}
+
+// ingestMixes are the device mixes of the ioc and Telegraf runs.
+var ingestMixes = []int{100_000, 10_000}
+
+// telegrafConf is the part of Telegraf's configuration that decides its throughput. Its String is
+// printed in the benchmark's name, next to every number measured with it.
+type telegrafConf struct {
+	Batch       int           // agent.metric_batch_size
+	Undelivered int           // inputs.mqtt_consumer.max_undelivered_messages
+	Flush       time.Duration // agent.flush_interval
+}
+
+func (c telegrafConf) String() string {
+	return fmt.Sprintf("batch=%d,undelivered=%d,flush=%s,gzip", c.Batch, c.Undelivered, c.Flush)
+}
+
+// telegrafTuned is Telegraf at its best on this machine, chosen by BenchmarkTelegrafSweep (the sweep is
+// recorded in docs/PERFORMANCE.md): as its documentation says for throughput, a batch equal to the
+// broker's inflight window (Mosquitto's max_inflight_messages 1000, so a batch is written as soon as
+// it is full), more undelivered messages allowed than one batch, gzip.
+var telegrafTuned = telegrafConf{Batch: 1000, Undelivered: 2000, Flush: time.Second}
+
+// telegrafSweep is the small sweep of Telegraf's batch, undelivered-messages and flush settings.
+var telegrafSweep = []telegrafConf{
+	{Batch: 5000, Undelivered: 1000, Flush: 100 * time.Millisecond}, // the bench's configuration before the sweep
+	{Batch: 1000, Undelivered: 1000, Flush: time.Second},
+	{Batch: 1000, Undelivered: 2000, Flush: time.Second},
+	{Batch: 1000, Undelivered: 10000, Flush: time.Second},
+	{Batch: 1000, Undelivered: 2000, Flush: 100 * time.Millisecond},
+	{Batch: 500, Undelivered: 1000, Flush: time.Second},
+	{Batch: 500, Undelivered: 2000, Flush: 100 * time.Millisecond},
+	{Batch: 250, Undelivered: 1000, Flush: 100 * time.Millisecond},
 }
 
 // BenchmarkIngest measures, in one run on one Mosquitto and one InfluxDB 1.8.10, how fast each consumer
-// drains a backlog of 100,000 messages (100,000 devices, ThingsBoard JSON, QoS 1) queued in its durable
-// session while it was stopped: the clock runs from the consumer's start until the last message is
-// stored, so start-up counts against it. Draining a backlog measures the consumer, not the publishers
-// (which share the two cores):
+// drains a backlog of 100,000 messages (ThingsBoard JSON, QoS 1) queued in its durable session while
+// it was stopped: the clock runs from the consumer's start until the last message is stored, so
+// start-up counts against it. Draining a backlog measures the consumer, not the publishers (which
+// share the two cores). ioc and Telegraf each run both device mixes (devices=100000: every message
+// from a new device; devices=10000: ten messages per device):
 //
 //   - ioc: the ioc binary, MQTT collector (one connection, QoS 1, acknowledged after the InfluxDB
 //     write) → validation → geo enrichment (Bến Tre districts) → 1,000 alarm rules → InfluxDB;
-//   - telegraf: Telegraf 1.36.4 mqtt_consumer (json_v2) → influxdb_v2 output, same broker and database;
+//   - telegraf: Telegraf 1.36.4 mqtt_consumer (json_v2) → influxdb_v2 output, same broker and
+//     database, in its tuned configuration (telegrafTuned, printed in the name);
 //   - paho: a bare paho subscriber (one connection, QoS 1) that only counts: the broker's delivery
 //     ceiling for one connection;
 //   - influx_raw: the same points as line protocol POSTed in batches of 5,000 by four writers: the
 //     database's ceiling.
 //
-// Each consumer gets its own topic root, so no consumer's session queues another run's messages.
+// Each run gets its own topic root, so no consumer's session queues another run's messages. Besides
+// msgs/s each ioc and Telegraf run reports the CPU time per message of the consumer, influxd and
+// Mosquitto (read from /proc): what bench/report's ratios and docs/PERFORMANCE.md are made of.
 //
 //	go test ./bench -run '^$' -bench Ingest -benchtime 1x -timeout 30m
+//	go test ./bench -run '^$' -bench 'Ingest/ioc/devices=10000$' -benchtime 1x    # one run while iterating
 func BenchmarkIngest(b *testing.B) {
 	m := startMosquitto(b)
 	db := influxtest.Start(b)
-	for _, name := range []string{"paho", "influx_raw", "telegraf", "ioc"} {
+	b.Run("paho", func(b *testing.B) {
+		for range b.N {
+			b.ReportMetric(ingestPaho(b, m, ingestLoad("paho", 100_000)), "msgs/s")
+		}
+	})
+	b.Run("influx_raw", func(b *testing.B) {
+		for range b.N {
+			b.ReportMetric(ingestRaw(b, db, ingestLoad("raw", 100_000)), "msgs/s")
+		}
+	})
+	for _, name := range []string{"telegraf", "ioc"} {
 		b.Run(name, func(b *testing.B) {
-			for range b.N {
-				var rate float64
-				switch name {
-				case "paho":
-					rate = ingestPaho(b, m)
-				case "influx_raw":
-					rate = ingestRaw(b, db)
-				case "telegraf":
-					rate = ingestTelegraf(b, m, db)
-				case "ioc":
-					rate = ingestIOC(b, m, db)
+			for _, devices := range ingestMixes {
+				sub := fmt.Sprintf("devices=%d", devices)
+				if name == "telegraf" {
+					sub += "/" + telegrafTuned.String()
 				}
-				b.ReportMetric(rate, "msgs/s")
+				b.Run(sub, func(b *testing.B) {
+					for range b.N {
+						l := ingestLoad(name, devices)
+						var rate float64
+						if name == "telegraf" {
+							rate = ingestTelegraf(b, m, db, l, telegrafTuned)
+						} else {
+							rate = ingestIOC(b, m, db, l)
+						}
+						b.ReportMetric(rate, "msgs/s")
+					}
+				})
 			}
 		})
 	}
 }
 
-func ingestPaho(b *testing.B, m *mqtttest.Mosquitto) float64 {
-	l := ingestLoad("paho")
+// BenchmarkTelegrafSweep drains the 100,000-device backlog with Telegraf in each configuration of
+// telegrafSweep, to show that telegrafTuned is its best on this machine (not part of make bench's
+// default run: about 40 s per configuration; bench/run.sh runs it with IOC_BENCH_SWEEP=1).
+//
+//	go test ./bench -run '^$' -bench TelegrafSweep -benchtime 1x -timeout 30m
+func BenchmarkTelegrafSweep(b *testing.B) {
+	m := startMosquitto(b)
+	db := influxtest.Start(b)
+	for i, c := range telegrafSweep {
+		b.Run(c.String(), func(b *testing.B) {
+			for range b.N {
+				l := ingestLoad(fmt.Sprintf("sweep%d", i), 100_000)
+				b.ReportMetric(ingestTelegraf(b, m, db, l, c), "msgs/s")
+			}
+		})
+	}
+}
+
+func ingestPaho(b *testing.B, m *mqtttest.Mosquitto, l load) float64 {
 	var got, probes atomic.Int64
 	handler := func(_ paho.Client, msg paho.Message) {
 		if strings.Contains(msg.Topic(), "/probe/") {
@@ -104,8 +175,7 @@ func ingestPaho(b *testing.B, m *mqtttest.Mosquitto) float64 {
 	return rate
 }
 
-func ingestRaw(b *testing.B, db *influxtest.Server) float64 {
-	l := ingestLoad("raw")
+func ingestRaw(b *testing.B, db *influxtest.Server, l load) float64 {
 	const database, batch, writers = "raw_bench", 5000, 4
 	influxQuery(b, db.URL, "CREATE DATABASE "+database)
 	bodies := make([][]byte, 0, l.Total/batch+1)
@@ -156,16 +226,15 @@ func ingestRaw(b *testing.B, db *influxtest.Server) float64 {
 	return rate
 }
 
-func ingestTelegraf(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server) float64 {
-	l := ingestLoad("telegraf")
-	const database = "telegraf_bench"
+func ingestTelegraf(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server, l load, c telegrafConf) float64 {
+	database := strings.ReplaceAll(l.Root, "-", "_")
 	influxQuery(b, db.URL, "CREATE DATABASE "+database)
 	conf := fmt.Sprintf(`
 [agent]
   interval = "1s"
-  flush_interval = "100ms"
+  flush_interval = "%s"
   flush_jitter = "0s"
-  metric_batch_size = 5000
+  metric_batch_size = %d
   metric_buffer_limit = 1000000
   omit_hostname = true
   quiet = true
@@ -182,8 +251,9 @@ func ingestTelegraf(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server) 
   topics = ["%s/devices/+/telemetry"]
   qos = 1
   persistent_session = true
-  client_id = "telegraf-bench"
-  max_undelivered_messages = 1000
+  client_id = "%s"
+  max_undelivered_messages = %d
+  topic_tag = "" # the device tag is parsed from the topic; a topic tag would only lengthen every series key
   data_format = "json_v2"
   [[inputs.mqtt_consumer.topic_parsing]]
     topic = "%s/devices/+/telemetry"
@@ -208,15 +278,26 @@ func ingestTelegraf(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server) 
       path = "values.lon"
       rename = "lon"
       type = "float"
-`, db.URL, database, m.URL, l.Root, l.Root)
-	path := filepath.Join(b.TempDir(), "telegraf.conf")
+`, c.Flush, c.Batch, db.URL, database, m.URL, l.Root, "telegraf-"+l.Root, c.Undelivered, l.Root)
+	// Not under b.TempDir(): the benchmark's name holds commas, and Telegraf splits --config on them.
+	dir, err := os.MkdirTemp("", "ioc-bench-telegraf-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "telegraf.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	tg := start(b, telegrafBinary(b), "--config", path)
+	defer func() {
+		if b.Failed() {
+			b.Logf("telegraf's output:\n%s", tg.output())
+		}
+	}()
 	probe(b, m.URL, l.Root, func() bool { return probeCount(b, db.URL, database) > 0 })
 	tg.stop()
-	l.publish(b, m.URL, "bench-pub-telegraf") // queued in Telegraf's durable session
+	l.publish(b, m.URL, "bench-pub-"+l.Root) // queued in Telegraf's durable session
 	startAt, dbCPU, mqCPU := time.Now(), cpuSeconds(b, db.PID()), cpuSeconds(b, m.PID())
 	tg = start(b, telegrafBinary(b), "--config", path)
 	defer tg.stop()
@@ -231,9 +312,8 @@ func ingestTelegraf(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server) 
 	return rate
 }
 
-func ingestIOC(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server) float64 {
-	l := ingestLoad("ioc")
-	const database = "ioc_bench"
+func ingestIOC(b *testing.B, m *mqtttest.Mosquitto, db *influxtest.Server, l load) float64 {
+	database := strings.ReplaceAll(l.Root, "-", "_")
 	influxQuery(b, db.URL, "CREATE DATABASE "+database)
 	dir := b.TempDir()
 	root := repoRoot(b)
@@ -269,7 +349,7 @@ collectors:
   - name: telemetry
     type: mqtt
     broker: "%s"
-    client_id: ioc-bench
+    client_id: ioc-bench-%s
     qos: 1
     clean_session: false
     ack: after_store
@@ -277,7 +357,7 @@ collectors:
     keep_alive: 30s
     topics:
       - {filter: "%s/devices/+/telemetry", format: thingsboard}
-`, httpAddr, dir, db.URL, database, dir, benchToken, root, dir, rules.String(), dir, dir, root, m.URL, l.Root)
+`, httpAddr, dir, db.URL, database, dir, benchToken, root, dir, rules.String(), dir, dir, root, m.URL, l.Root, l.Root)
 	path := filepath.Join(dir, "ioc.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
@@ -285,7 +365,7 @@ collectors:
 	p := startIOC(b, path, httpAddr)
 	probe(b, m.URL, l.Root, func() bool { return probeCount(b, db.URL, database) > 0 })
 	p.stop()
-	l.publish(b, m.URL, "bench-pub-ioc") // queued in ioc's durable session
+	l.publish(b, m.URL, "bench-pub-"+l.Root) // queued in ioc's durable session
 	startAt, dbCPU, mqCPU := time.Now(), cpuSeconds(b, db.PID()), cpuSeconds(b, m.PID())
 	p = startIOC(b, path, "") // the clock runs from its start, not from its readiness
 	defer p.stop()
@@ -305,7 +385,7 @@ collectors:
 		b.Fatalf("ioc stored %d points, want %d", n, l.Total)
 	}
 	b.ReportMetric(p.rssBytes(b)/(1<<20), "rss_MiB")
-	reportSinkMetrics(b, captureMetrics(b, httpAddr, "Ingest_ioc"))
+	reportSinkMetrics(b, captureMetrics(b, httpAddr, "Ingest_"+l.Root))
 	if addr, file := os.Getenv("IOC_BENCH_PPROF"), os.Getenv("IOC_BENCH_HEAPPROFILE"); addr != "" && file != "" {
 		saveProfile(b, "http://"+addr+"/debug/pprof/heap", file) // what the drain left in memory
 	}

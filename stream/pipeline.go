@@ -175,12 +175,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // Depth reports the number of batches waiting in the input queue.
 func (p *Pipeline) Depth() int { return len(p.in) }
 
+// maxGroup bounds how many events process gathers from batches already queued into one dispatch.
+const maxGroup = 1024
+
+// span is one input batch within a group: its valid events end at end (they start where the previous
+// span ended), and t acknowledges it (nil: the batch has no Done, or none of its events is valid).
+type span struct {
+	end int
+	t   *tracker
+}
+
+// process validates and stages every batch and dispatches the result. Batches already waiting in the
+// input queue (a backlog: one MQTT message each) are gathered, in order, into one dispatch of up to
+// maxGroup events, so each sink queue takes one item per group instead of one per message. Each batch
+// keeps its own acknowledgement: it is acknowledged once every durable sink (every lane that took
+// part of it) has written its events, whatever the rest of its group waits for.
 func (p *Pipeline) process(ctx context.Context) {
 	lim := Limits{MaxFuture: p.cfg.MaxFuture}
-	for b := range p.in {
-		p.m.depth.WithLabelValues("input").Set(float64(len(p.in)))
-		now := p.now()
-		valid := b.Events[:0:0]
+	var (
+		accepted = map[string]prometheus.Counter{} // by event type: a handful
+		depth    = p.m.depth.WithLabelValues("input")
+		valid    []Event
+		spans    []span
+	)
+	take := func(b Batch, now time.Time) {
+		start := len(valid)
 		for i := range b.Events {
 			ev := b.Events[i]
 			err := Validate(&ev, now, lim)
@@ -194,48 +213,87 @@ func (p *Pipeline) process(ctx context.Context) {
 				p.m.rejected.WithLabelValues(ReasonOf(err)).Inc()
 				continue
 			}
-			p.m.accepted.WithLabelValues(ev.Type).Inc()
+			c := accepted[ev.Type]
+			if c == nil {
+				c = p.m.accepted.WithLabelValues(ev.Type)
+				accepted[ev.Type] = c
+			}
+			c.Inc()
 			valid = append(valid, ev)
 		}
-		p.dispatch(valid, b.Done)
+		if b.Done == nil {
+			spans = append(spans, span{end: len(valid)})
+			return
+		}
+		if len(valid) == start || p.durable == 0 {
+			b.Done() // nothing to store
+			spans = append(spans, span{end: len(valid)})
+			return
+		}
+		spans = append(spans, span{end: len(valid), t: &tracker{done: b.Done}})
+	}
+	for b := range p.in {
+		now := p.now()
+		// valid is handed to the sinks (a new one per group); spans is only read here.
+		valid, spans = make([]Event, 0, min(len(b.Events)*(1+len(p.in)), maxGroup+len(b.Events))), spans[:0]
+		take(b, now)
+	gather:
+		for len(valid) < maxGroup {
+			select {
+			case nb, ok := <-p.in:
+				if !ok {
+					break gather
+				}
+				take(nb, now)
+			default:
+				break gather
+			}
+		}
+		depth.Set(float64(len(p.in)))
+		p.dispatch(valid, spans)
 	}
 }
 
-// dispatch sends valid events to every sink; done runs once all durable sinks have written them.
-func (p *Pipeline) dispatch(events []Event, done func()) {
-	var t *tracker
-	if done != nil {
-		if len(events) == 0 || p.durable == 0 {
-			done()
-		} else {
-			t = &tracker{done: done}
-			t.left.Store(p.durable)
-		}
-	}
+// dispatch sends a group's valid events to every sink. Every part for a durable sink is counted on
+// the trackers of the batches it holds before any part is sent, so no batch can be acknowledged before
+// its last part is written.
+func (p *Pipeline) dispatch(events []Event, spans []span) {
 	if len(events) == 0 {
 		return
 	}
+	var all []*tracker // the trackers of the group, shared by the parts of one-lane sinks
+	for _, sp := range spans {
+		if sp.t != nil {
+			all = append(all, sp.t)
+		}
+	}
+	type part struct {
+		runner *sinkRunner
+		item   sinkItem
+	}
+	parts := make([]part, 0, len(p.sinks))
 	for _, o := range p.outs {
-		if len(o.lanes) > 1 {
+		if len(o.lanes) == 1 {
+			item := sinkItem{events: events}
 			if o.spec.Durable {
-				o.dispatchLanes(events, t)
-			} else {
-				o.dispatchLanes(events, nil)
+				item.ts = all
 			}
+			parts = append(parts, part{o.lanes[0], item})
 			continue
 		}
-		s := o.lanes[0]
-		item := sinkItem{events: events}
-		if s.spec.Durable {
-			item.t = t
-			s.q <- item
-			continue
+		for l, item := range o.split(events, spans) {
+			if len(item.events) > 0 {
+				parts = append(parts, part{o.lanes[l], item})
+			}
 		}
-		select {
-		case s.q <- item:
-		default:
-			p.m.dropped.WithLabelValues(s.spec.Name).Inc()
+	}
+	for _, pt := range parts {
+		for _, t := range pt.item.ts {
+			t.left.Add(1)
 		}
+	}
+	for _, pt := range parts {
+		pt.runner.send(pt.item)
 	}
 }
 
@@ -245,51 +303,64 @@ type sinkOut struct {
 	lanes []*sinkRunner
 }
 
-// dispatchLanes splits events among the lanes of a durable sink by entity (blocking sends). The
-// tracker counts one more release for each lane beyond the first that takes a part, before any part
-// is sent, so the batch cannot be acknowledged before its last part is written.
-func (o sinkOut) dispatchLanes(events []Event, t *tracker) {
+// split divides a group among the lanes of a sink by entity, in order, each lane's part with the
+// trackers of the batches it holds events of (durable sinks only).
+func (o sinkOut) split(events []Event, spans []span) []sinkItem {
 	n := uint32(len(o.lanes))
+	items := make([]sinkItem, n)
 	first := laneOf(events[0].Entity, n)
 	same := true
 	for i := 1; i < len(events) && same; i++ {
 		same = laneOf(events[i].Entity, n) == first
 	}
-	if same { // the usual case: one message, one device
-		o.send(first, sinkItem{events: events, t: t})
-		return
-	}
-	parts := make([][]Event, n)
-	for _, ev := range events {
-		l := laneOf(ev.Entity, n)
-		parts[l] = append(parts[l], ev)
-	}
-	if t != nil {
-		used := int32(0)
-		for _, part := range parts {
-			if len(part) > 0 {
-				used++
+	if same { // one device, or one lane by chance: the group as it is
+		items[first].events = events
+		if o.spec.Durable {
+			for _, sp := range spans {
+				if sp.t != nil {
+					items[first].ts = append(items[first].ts, sp.t)
+				}
 			}
 		}
-		t.left.Add(used - 1)
+		return items
 	}
-	for l, part := range parts {
-		if len(part) > 0 {
-			o.send(uint32(l), sinkItem{events: part, t: t})
+	// One backing array for every lane's part, carved by lane counts: one allocation per group.
+	lane := make([]uint32, len(events))
+	count := make([]int, n)
+	for i := range events {
+		lane[i] = laneOf(events[i].Entity, n)
+		count[lane[i]]++
+	}
+	backing := make([]Event, 0, len(events))
+	for l := range items {
+		items[l].events = backing[len(backing) : len(backing) : len(backing)+count[l]]
+		backing = backing[:len(backing)+count[l]]
+	}
+	start := 0
+	for _, sp := range spans {
+		for i := start; i < sp.end; i++ {
+			it := &items[lane[i]]
+			it.events = append(it.events, events[i])
+			if o.spec.Durable && sp.t != nil && (len(it.ts) == 0 || it.ts[len(it.ts)-1] != sp.t) {
+				it.ts = append(it.ts, sp.t)
+			}
 		}
+		start = sp.end
 	}
+	return items
 }
 
-func (o sinkOut) send(lane uint32, item sinkItem) {
-	if !o.spec.Durable {
+// send queues an item: durable sinks block (backpressure), live sinks drop and count.
+func (s *sinkRunner) send(item sinkItem) {
+	if !s.spec.Durable {
 		select {
-		case o.lanes[lane].q <- item:
+		case s.q <- item:
 		default:
-			o.lanes[lane].p.m.dropped.WithLabelValues(o.spec.Name).Inc()
+			s.p.m.dropped.WithLabelValues(s.spec.Name).Inc()
 		}
 		return
 	}
-	o.lanes[lane].q <- item
+	s.q <- item
 }
 
 // laneOf picks an entity's lane (FNV-1a of its ID).
@@ -313,9 +384,11 @@ func (t *tracker) release() {
 	}
 }
 
+// sinkItem is a part of a group for one sink runner: its events and the trackers to release once
+// they are written.
 type sinkItem struct {
 	events []Event
-	t      *tracker
+	ts     []*tracker
 }
 
 type sinkRunner struct {
@@ -336,14 +409,20 @@ func (s *sinkRunner) run(ctx context.Context) {
 		events  []Event
 		pending []*tracker
 		timer   = time.NewTimer(time.Hour)
+		depth   = s.p.m.depth.WithLabelValues(s.spec.Name)
+		// lost is set once a durable write was given up (at shutdown): from then on nothing is
+		// released, so no batch with a part left unwritten is acknowledged.
+		lost bool
 	)
 	timer.Stop()
 	flush := func() {
-		if len(events) > 0 && !s.write(ctx, events) {
-			pending = pending[:0] // not stored: leave the sources unacknowledged so they redeliver
+		if len(events) > 0 && !s.write(ctx, events) && s.spec.Durable {
+			lost = true // not stored: leave the sources unacknowledged so they redeliver
 		}
-		for _, t := range pending {
-			t.release()
+		if !lost {
+			for _, t := range pending {
+				t.release()
+			}
 		}
 		events, pending = events[:0], pending[:0]
 	}
@@ -364,17 +443,26 @@ func (s *sinkRunner) run(ctx context.Context) {
 			flush()
 			return
 		}
-		if len(events) == 0 {
-			timer.Reset(cfg.FlushInterval)
+		// An item larger than what is left of the batch is written in several writes; its trackers
+		// are released with the write of its last events.
+		for rest := item.events; len(rest) > 0; {
+			if len(events) == 0 {
+				timer.Reset(cfg.FlushInterval)
+			}
+			n := min(len(rest), batch-len(events))
+			events, rest = append(events, rest[:n]...), rest[n:]
+			if len(rest) == 0 {
+				pending = append(pending, item.ts...)
+			}
+			if len(events) >= batch {
+				timer.Stop()
+				flush()
+			}
 		}
-		events = append(events, item.events...)
-		if item.t != nil {
-			pending = append(pending, item.t)
-		}
-		s.p.m.depth.WithLabelValues(s.spec.Name).Set(float64(len(s.q)))
+		depth.Set(float64(len(s.q)))
 		// Live sinks write as soon as nothing more is waiting (latency first); durable sinks gather up to
 		// FlushInterval for larger transactions.
-		if len(events) >= batch || (!s.spec.Durable && len(s.q) == 0) {
+		if len(events) > 0 && !s.spec.Durable && len(s.q) == 0 {
 			timer.Stop()
 			flush()
 		}

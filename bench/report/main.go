@@ -93,16 +93,55 @@ func table(run Run) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s |\n", r.Name, strings.Join(parts, ", "))
 	}
-	rate := map[string]float64{}
-	for _, r := range run.Results {
-		if strings.HasPrefix(r.Name, "Ingest/") {
-			rate[strings.TrimPrefix(r.Name, "Ingest/")] = r.Metrics["msgs/s"]
+	b.WriteString(ratios(run.Results))
+	return b.String()
+}
+
+// ratios states the ingest targets of issue #24 for each device mix: ioc's end-to-end rate and its
+// messages per consumer CPU-second against Telegraf's (as configured in the run, which its result's
+// name prints), influxd's CPU per point for each, and the rate that influxd's and Mosquitto's CPU per
+// message leave ioc on two cores.
+func ratios(results []Result) string {
+	byName := map[string]Result{}
+	var mixes []string
+	telegraf := map[string]Result{}
+	conf := map[string]string{}
+	for _, r := range results {
+		byName[r.Name] = r
+		if mix, ok := strings.CutPrefix(r.Name, "Ingest/ioc/"); ok {
+			mixes = append(mixes, mix)
+		}
+		if rest, ok := strings.CutPrefix(r.Name, "Ingest/telegraf/"); ok {
+			mix, c, _ := strings.Cut(rest, "/")
+			telegraf[mix], conf[mix] = r, c
 		}
 	}
-	if rate["ioc"] > 0 && rate["telegraf"] > 0 && rate["paho"] > 0 {
-		fmt.Fprintf(&b, "\nIngest ratios in this run: ioc / Telegraf = %.2f (target ≥ 3), ioc / bare paho subscriber = %.2f "+
-			"(target ≥ 0.8), ioc / raw InfluxDB writes = %.2f.\n", rate["ioc"]/rate["telegraf"], rate["ioc"]/rate["paho"],
-			rate["ioc"]/rate["influx_raw"])
+	var b strings.Builder
+	for _, mix := range mixes {
+		ioc, tg := byName["Ingest/ioc/"+mix], telegraf[mix]
+		if tg.Metrics["msgs/s"] == 0 || ioc.Metrics["msgs/s"] == 0 {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\nIngest ratios in this run, each against Telegraf in the configuration its row names:\n\n")
+		}
+		im, tm := ioc.Metrics, tg.Metrics
+		fmt.Fprintf(&b, "- %s: end to end ioc %.0f / Telegraf %.0f msgs/s = **%.2f ×** (target ≥ 1.8)", mix, im["msgs/s"], tm["msgs/s"], im["msgs/s"]/tm["msgs/s"])
+		if im["cpu_us/msg"] > 0 && tm["cpu_us/msg"] > 0 {
+			fmt.Fprintf(&b, "; messages per consumer CPU-second **%.2f ×** (ioc %.1f µs, Telegraf %.1f µs per message; targets ≥ 3 × and ≤ 15 µs)",
+				tm["cpu_us/msg"]/im["cpu_us/msg"], im["cpu_us/msg"], tm["cpu_us/msg"])
+		}
+		if im["influxd_us/msg"] > 0 && tm["influxd_us/msg"] > 0 {
+			fmt.Fprintf(&b, "; influxd per point ioc %.1f µs, Telegraf %.1f µs (%.2f ×, target ≤ 1)", im["influxd_us/msg"], tm["influxd_us/msg"], im["influxd_us/msg"]/tm["influxd_us/msg"])
+		}
+		if rest := im["influxd_us/msg"] + im["mosquitto_us/msg"]; rest > 0 {
+			fmt.Fprintf(&b, "; influxd + Mosquitto at %.1f µs per message leave two cores at most %.0f msgs/s with a free consumer", rest, 2e6/rest)
+		}
+		fmt.Fprintf(&b, " (Telegraf: %s).\n", conf[mix])
+	}
+	if r, p := byName["Ingest/ioc/devices=100000"], byName["Ingest/paho"]; r.Metrics["msgs/s"] > 0 && p.Metrics["msgs/s"] > 0 {
+		fmt.Fprintf(&b, "\nioc (100,000 devices) / bare paho subscriber = %.2f; / raw InfluxDB writes = %.2f.\n",
+			r.Metrics["msgs/s"]/p.Metrics["msgs/s"], r.Metrics["msgs/s"]/byName["Ingest/influx_raw"].Metrics["msgs/s"])
 	}
 	return b.String()
 }

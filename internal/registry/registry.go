@@ -379,10 +379,15 @@ func maps[V any](m map[string]V) map[string]V {
 
 // merged returns old with src's entries laid over it, as a new map when src adds anything: an
 // entity's maps are never changed in place (copy on write), so the states published to the live hub
-// can share them.
+// can share them. When src has every key of old (a device reporting the same fields each time, or a
+// new one) the result is src itself: an event's maps are never changed after it was emitted (see
+// stream.Event), so the entity shares it and nothing is copied per reading.
 func merged[V any](old, src map[string]V) map[string]V {
 	if len(src) == 0 {
 		return old
+	}
+	if covers(src, old) {
+		return src
 	}
 	out := make(map[string]V, len(old)+len(src))
 	for k, v := range old {
@@ -392,6 +397,19 @@ func merged[V any](old, src map[string]V) map[string]V {
 		out[k] = v
 	}
 	return out
+}
+
+// covers reports whether src has every key of old.
+func covers[V any](src, old map[string]V) bool {
+	if len(src) < len(old) {
+		return false
+	}
+	for k := range old {
+		if _, ok := src[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // kindByField infers a device kind from the fields it reports.

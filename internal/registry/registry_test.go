@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,49 @@ func TestAutoRegisteredCount(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(r.autoGauge); got != 2 {
 		t.Fatalf("ioc_registry_auto_registered = %v, want 2", got)
+	}
+}
+
+func TestWriteMergesPartialStates(t *testing.T) {
+	r := New(true, nil)
+	at := time.Now()
+	write := func(v map[string]float64) {
+		t.Helper()
+		at = at.Add(time.Second)
+		if err := r.Write(context.Background(), []stream.Event{{Entity: "d", Type: stream.TypeTelemetry, Time: at, Values: v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := map[string]float64{"salinity": 1, "water_level": 2}
+	write(full)
+	write(map[string]float64{"salinity": 3}) // partial: merged into a new map
+	if e, _ := r.Get("d"); e.Values["salinity"] != 3 || e.Values["water_level"] != 2 {
+		t.Fatalf("after a partial reading: %v", e.Values)
+	}
+	if full["salinity"] != 1 {
+		t.Fatalf("the merge changed an earlier event's map: %v", full)
+	}
+	write(map[string]float64{"salinity": 4, "water_level": 5, "temperature": 28}) // covers every field: taken as it is
+	if e, _ := r.Get("d"); len(e.Values) != 3 || e.Values["salinity"] != 4 || e.Values["temperature"] != 28 {
+		t.Fatalf("after a full reading: %v", e.Values)
+	}
+}
+
+// BenchmarkWrite merges batches of 500 readings into the latest state of 10,000 known devices (each
+// reading carries the device's usual fields): per reading, what the state sink costs and allocates.
+func BenchmarkWrite(b *testing.B) {
+	r := New(true, nil)
+	const devices, batch = 10_000, 500
+	at := time.Now()
+	events := make([]stream.Event, batch)
+	b.ReportAllocs()
+	for n := 0; n < b.N; n += batch {
+		for i := range events {
+			events[i] = stream.Event{Entity: "bt-" + strconv.Itoa((n+i)%devices), Type: stream.TypeTelemetry, Kind: "salinity",
+				Time: at.Add(time.Duration(n+i) * time.Millisecond), Values: map[string]float64{"salinity": 4, "water_level": 1.2}}
+		}
+		if err := r.Write(context.Background(), events); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -75,7 +75,8 @@ func appendPoint(b []byte, ev *stream.Event) ([]byte, bool) {
 	b = appendEscaped(b, m, measurementEsc)
 
 	// Tags, sorted by key as InfluxDB prefers.
-	tags := make([][2]string, 0, 4+len(ev.Areas))
+	var tagBuf [8][2]string // on the stack for the usual handful of tags
+	tags := tagBuf[:0]
 	if sc.entityTag {
 		tags = append(tags, [2]string{TagDevice, ev.Entity})
 	} else if sc.deviceAttr != "" && ev.Attrs[sc.deviceAttr] != "" {
@@ -108,7 +109,8 @@ func appendPoint(b []byte, ev *stream.Event) ([]byte, bool) {
 	// Fields: numeric values, then (not telemetry) text attributes.
 	sep := byte(' ')
 	nfields := 0
-	for _, k := range sortedKeys(ev.Values) {
+	var keyBuf [8]string
+	for _, k := range appendSortedKeys(keyBuf[:0], ev.Values) {
 		v := ev.Values[k]
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			continue
@@ -162,7 +164,11 @@ func stored(s string) string {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+	return appendSortedKeys(make([]string, 0, len(m)), m)
+}
+
+// appendSortedKeys appends m's keys to keys, sorted.
+func appendSortedKeys[V any](keys []string, m map[string]V) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}
@@ -179,6 +185,9 @@ const (
 )
 
 func appendEscaped(b []byte, s, special string) []byte {
+	if plainName(s) { // the usual name or code: copied as it is
+		return append(b, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -195,6 +204,18 @@ func appendEscaped(b []byte, s, special string) []byte {
 		b = append(b, c)
 	}
 	return b
+}
+
+// plainName reports whether s needs no escaping in any line-protocol name: no comma, space, equals
+// sign, line break or backslash.
+func plainName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ',', ' ', '=', '\n', '\r', '\\':
+			return false
+		}
+	}
+	return true
 }
 
 // appendString appends ="s" with quotes and backslashes escaped and line breaks as spaces.
