@@ -9,6 +9,7 @@ package geo
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -31,8 +32,18 @@ type Area struct {
 	Bound  orb.Bound
 	Size   float64
 
-	level int // index into Areas.levels
+	level int    // index into Areas.levels
+	index int    // feature index in its file, for messages
+	file  string // the file it was read from, for messages; empty when built in code
 	grid  *grid
+}
+
+// where names the area in messages: its file and feature when read from one, else its code and name.
+func (a *Area) where() string {
+	if a.file != "" {
+		return fmt.Sprintf("%s: features[%d] (code %s, %s)", a.file, a.index, a.Code, a.Name)
+	}
+	return fmt.Sprintf("area %q (%s)", a.Code, a.Name)
 }
 
 // Contains reports whether p ([lon, lat]) is inside the area or on its boundary.
@@ -72,9 +83,11 @@ type Areas struct {
 // ordered by their depth in the parent hierarchy (roots first), so any hierarchy the data has works.
 func New(areas []*Area) (*Areas, error) {
 	s := &Areas{byCode: make(map[string]*Area, len(areas))}
+	var errs []error
 	for _, a := range areas {
-		if s.byCode[a.Code] != nil {
-			return nil, fmt.Errorf("area %q (%s): duplicate code", a.Code, a.Name)
+		if first := s.byCode[a.Code]; first != nil {
+			errs = append(errs, fmt.Errorf("%s: duplicate code (first at %s)", a.where(), first.where()))
+			continue
 		}
 		s.byCode[a.Code] = a
 	}
@@ -84,10 +97,12 @@ func New(areas []*Area) (*Areas, error) {
 		for p, seen := a.Parent, 0; p != ""; seen++ {
 			pa := s.byCode[p]
 			if pa == nil {
-				return nil, fmt.Errorf("area %q (%s): parent %q is not a known area", a.Code, a.Name, p)
+				errs = append(errs, fmt.Errorf("%s: parent %q is not a known area", a.where(), p))
+				break
 			}
 			if seen > len(areas) {
-				return nil, fmt.Errorf("area %q (%s): parent chain loops", a.Code, a.Name)
+				errs = append(errs, fmt.Errorf("%s: parent chain loops", a.where()))
+				break
 			}
 			d++
 			p = pa.Parent
@@ -95,6 +110,9 @@ func New(areas []*Area) (*Areas, error) {
 		if old, ok := depth[a.Level]; !ok || d < old {
 			depth[a.Level] = d
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	for lvl := range depth {
 		s.levels = append(s.levels, lvl)
@@ -176,4 +194,44 @@ func (s *Areas) Codes(p orb.Point) map[string]string {
 // Search calls fn for every area whose bounding box intersects b, until fn returns false.
 func (s *Areas) Search(b orb.Bound, fn func(*Area) bool) {
 	s.tree.Search(b.Min, b.Max, func(_, _ [2]float64, a *Area) bool { return fn(a) })
+}
+
+// under reports whether a lies below the area with code anc in the parent hierarchy.
+func (s *Areas) under(a *Area, anc string) bool {
+	for p := a.Parent; p != ""; {
+		if p == anc {
+			return true
+		}
+		pa := s.byCode[p]
+		if pa == nil {
+			return false
+		}
+		p = pa.Parent
+	}
+	return false
+}
+
+// hasChildren reports whether some area has code as its parent.
+func (s *Areas) hasChildren(code string) bool {
+	if code == "" {
+		return false
+	}
+	for _, a := range s.list {
+		if a.Parent == code {
+			return true
+		}
+	}
+	return false
+}
+
+// lineage returns the codes of a and its ancestors by level.
+func (s *Areas) lineage(a *Area) map[string]string {
+	out := map[string]string{}
+	for ; a != nil; a = s.byCode[a.Parent] {
+		out[a.Level] = a.Code
+		if a.Parent == "" {
+			break
+		}
+	}
+	return out
 }

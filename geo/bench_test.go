@@ -123,7 +123,7 @@ func BenchmarkEnrich(b *testing.B) {
 		moving bool
 	}{{"static", false}, {"moving", true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := geo.NewEnricher(s, nil)
+			e := geo.NewEnricher(geo.Single(s), nil)
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				k := i % len(pts)

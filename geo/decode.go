@@ -12,30 +12,57 @@ import (
 	"github.com/paulmach/orb/geojson"
 )
 
-// Load reads admin area files (GeoJSON FeatureCollections) and indexes them together; one set can
-// hold several provinces. Every problem is reported, each naming its file and feature.
-func Load(paths ...string) (*Areas, error) {
+// Load reads admin area files (GeoJSON FeatureCollections) and indexes them together with the default
+// checks (LoadWith).
+func Load(paths ...string) (*Areas, error) { return LoadWith(LoadOptions{}, paths...) }
+
+// LoadWith reads admin area files (GeoJSON FeatureCollections) and indexes them together; one set can
+// hold several provinces. Every problem is reported, each naming its file and feature: bad features,
+// duplicate codes, unknown parents, and units of one level overlapping deeper than
+// opts.OverlapTolerance.
+func LoadWith(opts LoadOptions, paths ...string) (*Areas, error) {
 	var all []*Area
 	var errs []error
+	failed := map[string]bool{} // codes of features that did not decode: no "unknown parent" for their children
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("admin areas: %w", err))
 			continue
 		}
-		areas, err := Decode(p, data)
+		areas, bad, err := decode(p, data)
 		if err != nil {
 			errs = append(errs, err)
-			continue
+		}
+		for _, c := range bad {
+			failed[c] = true
 		}
 		all = append(all, areas...)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	var keep []*Area
+	for _, a := range all {
+		if !failed[a.Parent] {
+			keep = append(keep, a)
+		}
 	}
-	s, err := New(all)
+	s, err := New(keep)
 	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("admin areas: %w", err)
+	}
+	tol := opts.OverlapTolerance
+	if tol == 0 {
+		tol = DefaultOverlapTolerance
+	}
+	if tol > 0 {
+		for _, o := range s.Overlaps(tol) {
+			errs = append(errs, fmt.Errorf("%s: %s", o.A.where(), o))
+		}
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("admin areas: overlaps deeper than %g m (geo.overlap_tolerance): %w", tol, errors.Join(errs...))
+		}
 	}
 	return s, nil
 }
@@ -45,30 +72,41 @@ func Load(paths ...string) (*Areas, error) {
 // rings are closed, have at least four positions and lie within ±180/±90. Errors name the file (name)
 // and the feature by index and code.
 func Decode(name string, data []byte) ([]*Area, error) {
+	areas, _, err := decode(name, data)
+	return areas, err
+}
+
+// decode is Decode that also returns the codes of the features that did not decode.
+func decode(name string, data []byte) ([]*Area, []string, error) {
 	var fc struct {
 		Type     string            `json:"type"`
 		Features []json.RawMessage `json:"features"`
 	}
 	if err := json.Unmarshal(data, &fc); err != nil {
-		return nil, fmt.Errorf("%s: not a GeoJSON FeatureCollection: %w", name, err)
+		return nil, nil, fmt.Errorf("%s: not a GeoJSON FeatureCollection: %w", name, err)
 	}
 	if fc.Type != "FeatureCollection" {
-		return nil, fmt.Errorf("%s: type is %q, want \"FeatureCollection\"", name, fc.Type)
+		return nil, nil, fmt.Errorf("%s: type is %q, want \"FeatureCollection\"", name, fc.Type)
 	}
 	var out []*Area
+	var bad []string
 	var errs []error
 	for i, raw := range fc.Features {
 		a, err := decodeFeature(raw)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: features[%d]%s: %w", name, i, label(raw), err))
+			if a != nil && a.Code != "" {
+				bad = append(bad, a.Code)
+			}
 			continue
 		}
+		a.index, a.file = i, name
 		out = append(out, a)
 	}
 	if len(out) == 0 && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%s: no features", name))
 	}
-	return out, errors.Join(errs...)
+	return out, bad, errors.Join(errs...)
 }
 
 type rawFeature struct {
@@ -132,7 +170,7 @@ func decodeFeature(raw json.RawMessage) (*Area, error) {
 	}
 	a.Geom = geom
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return a, err // a names the feature's code for the caller; it is not usable
 	}
 	return a, nil
 }

@@ -121,3 +121,45 @@ func (g *grid) at(p orb.Point) uint8 {
 	}
 	return g.cells[g.clampY(g.fy(p[1]))*g.nx+g.clampX(g.fx(p[0]))]
 }
+
+// insidePoints returns the centres of up to n cells wholly inside the polygon, spread over the raster.
+func (g *grid) insidePoints(n int) []orb.Point {
+	if g == nil {
+		return nil
+	}
+	var in []int
+	for i, c := range g.cells {
+		if c == cellIn {
+			in = append(in, i)
+		}
+	}
+	step := max(len(in)/n, 1)
+	var out []orb.Point
+	for k := 0; k < len(in) && len(out) < n; k += step {
+		x, y := in[k]%g.nx, in[k]/g.nx
+		out = append(out, orb.Point{g.min[0] + (float64(x)+0.5)/g.sx, g.min[1] + (float64(y)+0.5)/g.sy})
+	}
+	return out
+}
+
+// deepInside reports whether every cell within tol metres of p is wholly inside the polygon, so p is
+// more than tol from its border. False without a grid.
+func (g *grid) deepInside(p orb.Point, tol float64) bool {
+	if g == nil {
+		return false
+	}
+	dx, dy := tol/(math.Cos(p[1]*math.Pi/180)*metresPerDegree), tol/metresPerDegree
+	x0, x1 := math.Floor(g.fx(p[0]-dx)), math.Floor(g.fx(p[0]+dx))
+	y0, y1 := math.Floor(g.fy(p[1]-dy)), math.Floor(g.fy(p[1]+dy))
+	if x0 < 0 || y0 < 0 || x1 >= float64(g.nx) || y1 >= float64(g.ny) {
+		return false // the disc leaves the bounding box
+	}
+	for y := int(y0); y <= int(y1); y++ {
+		for x := int(x0); x <= int(x1); x++ {
+			if g.cells[y*g.nx+x] != cellIn {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -19,7 +19,7 @@ import (
 
 func TestEnricherTagsAndCaches(t *testing.T) {
 	areas := loadAll(t)
-	e := geo.NewEnricher(areas, prometheus.NewRegistry())
+	e := geo.NewEnricher(geo.Single(areas), prometheus.NewRegistry())
 	for _, tc := range []struct {
 		name string
 		ev   stream.Event
@@ -52,7 +52,7 @@ func TestEnricherTagsAndCaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Swap(only)
+	e.Swap(geo.Single(only))
 	ev := stream.Event{Entity: "s2", Location: orb.Point{106.3759, 10.2415}, HasLocation: true}
 	if err := e.Process(context.Background(), &ev); err != nil {
 		t.Fatal(err)

@@ -7,15 +7,29 @@ import (
 
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/geo"
+	"github.com/ioc-vn/ioc/internal/registry"
 )
 
-// startGeo loads the admin areas and builds the enrichment stage and the geofence detector.
-func (a *App) startGeo(reg prometheus.Registerer) error {
-	areas, err := geo.Load(a.cfg.Geo.AdminFiles...)
-	if err != nil {
-		return fmt.Errorf("geo.admin_files: %w", err)
+// loadSets reads the configured boundary sets and crosswalks.
+func (a *App) loadSets() (*geo.Sets, error) {
+	key := "geo.boundary_sets"
+	if len(a.cfg.Geo.AdminFiles) > 0 {
+		key = "geo.admin_files"
 	}
-	a.Geo = geo.NewEnricher(areas, reg)
+	sets, err := geo.LoadSets(a.cfg.Geo.Specs(), geo.LoadOptions{OverlapTolerance: a.cfg.Geo.OverlapTolerance})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return sets, nil
+}
+
+// startGeo loads the boundary sets and builds the enrichment stage and the geofence detector.
+func (a *App) startGeo(reg prometheus.Registerer) error {
+	sets, err := a.loadSets()
+	if err != nil {
+		return err
+	}
+	a.Geo = geo.NewEnricher(sets, reg)
 	fences := make([]geo.Fence, len(a.cfg.Geo.Geofences))
 	for i, f := range a.cfg.Geo.Geofences {
 		fences[i] = f.Fence()
@@ -26,15 +40,21 @@ func (a *App) startGeo(reg prometheus.Registerer) error {
 	return nil
 }
 
-// ReloadAreas re-reads the admin area files and puts them in use. Connections and events in flight
-// are untouched; on error the areas in use stay.
+// ReloadAreas re-reads the boundary sets and crosswalks and puts them in use, then re-enriches the live
+// entities (their latest state gets the codes of the set in force at its time). Connections and events
+// in flight are untouched; on error the sets in use stay.
 func (a *App) ReloadAreas() error {
-	areas, err := geo.Load(a.cfg.Geo.AdminFiles...)
+	sets, err := a.loadSets()
 	if err != nil {
-		return fmt.Errorf("geo.admin_files: %w", err)
+		return err
 	}
-	a.Geo.Swap(areas)
-	a.log.Info("admin areas reloaded", "component", "geo", "areas", areas.Len(), "levels", areas.Levels())
+	a.Geo.Swap(sets)
+	changed := a.Registry.Relabel(func(e registry.Entity) map[string]string {
+		return a.Geo.CodesAt(e.Time, e.Location)
+	})
+	cur := sets.Current()
+	a.log.Info("admin areas reloaded", "component", "geo", "sets", len(sets.List()), "current", cur.Name,
+		"areas", cur.Areas.Len(), "levels", cur.Areas.Levels(), "entities_relabelled", changed)
 	return nil
 }
 

@@ -1,6 +1,9 @@
 package app
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +110,51 @@ rules:
 		}
 		return false
 	})
+}
+
+// TestReloadBoundarySetsRelabelsLive: reloading from one set to the demo's dated sets re-enriches the
+// live entities at once (no new reading needed), and a reload refused for a bad crosswalk keeps the sets
+// in force and the entities' codes.
+func TestReloadBoundarySetsRelabelsLive(t *testing.T) {
+	cfg := testConfig(t)
+	a := startApp(t, cfg)
+	pub := publisher(t, a.Broker.URL(), "sets-pub")
+	publish(t, pub, "ioc/devices/sal-city/telemetry", `{"salinity": 5.2, "lon": 106.3759, "lat": 10.2415}`)
+	waitFor(t, 10*time.Second, "old district", func() bool {
+		e, ok := a.Registry.Get("sal-city")
+		return ok && e.Areas["district"] == "829"
+	})
+
+	reform := time.Date(2025, 7, 1, 0, 0, 0, 0, time.FixedZone("", 7*3600))
+	dir := t.TempDir()
+	a.cfg.Geo.AdminFiles = nil
+	a.cfg.Geo.BoundarySets = []config.BoundarySet{
+		{Name: "ben-tre-2024", Files: []string{"../../configs/admin/83.geojson"}, EffectiveTo: reform},
+		{Name: "vinh-long-2025", Files: []string{"../../configs/admin/86-2025.geojson"}, EffectiveFrom: reform,
+			Crosswalk: "../../configs/admin/crosswalk-2025-86.csv"},
+	}
+	if err := a.ReloadAreas(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the new commune without a new reading", func() bool {
+		e, ok := a.Registry.Get("sal-city")
+		return ok && e.Areas["commune"] == "28777" && e.Areas["province"] == "86" && e.Areas["district"] == ""
+	})
+	inForce := a.Geo.Sets()
+
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("old_province,old_district,old_commune,new_province,new_commune\n83,829,28756,86,99999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.cfg.Geo.BoundarySets[1].Crosswalk = bad
+	err := a.ReloadAreas()
+	if err == nil || !strings.Contains(err.Error(), "bad.csv: line 2: new_commune 99999") {
+		t.Fatalf("reload with a bad crosswalk: %v", err)
+	}
+	if a.Geo.Sets() != inForce {
+		t.Fatal("a refused reload replaced the sets in force")
+	}
+	if e, _ := a.Registry.Get("sal-city"); e.Areas["commune"] != "28777" {
+		t.Fatalf("a refused reload changed the live codes: %v", e.Areas)
+	}
 }

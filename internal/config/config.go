@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -216,14 +218,59 @@ type Web struct {
 
 // Geo configures admin areas (event enrichment, area routes), geofences and live-map clustering.
 type Geo struct {
-	// AdminFiles are GeoJSON FeatureCollections of admin areas (properties code, name, level, parent);
-	// several provinces may be loaded together. Reloaded on SIGHUP and POST /api/v1/admin/areas/reload.
-	AdminFiles       []string      `yaml:"admin_files"`
+	// BoundarySets are the admin boundaries with their validity: each event is enriched with the set in
+	// force at its own time (docs/GEO.md). Reloaded on SIGHUP and POST /api/v1/admin/areas/reload.
+	BoundarySets []BoundarySet `yaml:"boundary_sets"`
+	// AdminFiles is the shorthand for one set valid at all times: GeoJSON FeatureCollections of admin
+	// areas (properties code, name, level, parent); several provinces may be loaded together. When set,
+	// it replaces the default boundary_sets; setting both to your own values is an error.
+	AdminFiles []string `yaml:"admin_files"`
+	// OverlapTolerance is how deep (metres) two units of one level may overlap before a file is refused
+	// (simplified borders overlap by a few metres); a negative value turns the check off.
+	OverlapTolerance float64       `yaml:"overlap_tolerance"`
 	ClusterBelowZoom int           `yaml:"cluster_below_zoom"` // live views below this zoom get server-side clusters
 	ClusterInterval  time.Duration `yaml:"cluster_interval"`   // how often a clustered view is refreshed at most
 	MaxViewItems     int           `yaml:"max_view_items"`     // a view holding more entities is clustered whatever its zoom
 	FenceQueue       int           `yaml:"fence_queue"`        // geofence detections waiting for the pipeline; drops beyond are counted
 	Geofences        []Geofence    `yaml:"geofences"`
+}
+
+// BoundarySet is one set of admin boundaries and its validity [effective_from, effective_to), RFC 3339
+// times with their offset. effective_from may be left out on the earliest set (since ever) and
+// effective_to on any set (until the next one starts). Crosswalk is a CSV mapping the previous set's
+// codes to this set's (crosswalk-2025.csv's columns).
+type BoundarySet struct {
+	Name          string    `yaml:"name"`
+	Files         []string  `yaml:"files"`
+	EffectiveFrom time.Time `yaml:"effective_from"`
+	EffectiveTo   time.Time `yaml:"effective_to"`
+	Crosswalk     string    `yaml:"crosswalk"`
+}
+
+// reform2025 is when the two-level administration took effect (1 July 2025, Vietnam time).
+var reform2025 = time.Date(2025, 7, 1, 0, 0, 0, 0, time.FixedZone("", 7*3600)) // as YAML reads +07:00
+
+// defaultBoundarySets are the demo province's: the new Tỉnh Vĩnh Long (86) with its communes from
+// 1 July 2025, the old Bến Tre (83) with its districts before, and the crosswalk between them.
+func defaultBoundarySets() []BoundarySet {
+	return []BoundarySet{
+		{Name: "ben-tre-2024", Files: []string{"configs/admin/83.geojson"}, EffectiveTo: reform2025},
+		{Name: "vinh-long-2025", Files: []string{"configs/admin/86-2025.geojson"}, EffectiveFrom: reform2025,
+			Crosswalk: "configs/admin/crosswalk-2025-86.csv"},
+	}
+}
+
+// Specs are the boundary sets to load: admin_files as one set valid at all times when given, else
+// boundary_sets.
+func (g Geo) Specs() []geo.SetSpec {
+	if len(g.AdminFiles) > 0 {
+		return []geo.SetSpec{{Name: "admin_files", Files: g.AdminFiles}}
+	}
+	out := make([]geo.SetSpec, len(g.BoundarySets))
+	for i, b := range g.BoundarySets {
+		out[i] = geo.SetSpec{Name: b.Name, Files: b.Files, From: b.EffectiveFrom, To: b.EffectiveTo, Crosswalk: b.Crosswalk}
+	}
+	return out
 }
 
 // Geofence is a named polygon watched for entities entering, leaving or staying inside it.
@@ -276,7 +323,7 @@ func Default() Config {
 		Influx:    Influx{Config: influx.Defaults()},
 		Devices:   Devices{AutoRegister: true, MaxIDLength: 128, MaxAutoRegistered: 200000, MaxAutoRegisteredPerSource: 150000},
 		Live:      Live{PingInterval: 25 * time.Second, WriteTimeout: 10 * time.Second, MaxMessage: 16 << 10, MaxPending: 200000, FlushInterval: 50 * time.Millisecond},
-		Geo:       Geo{AdminFiles: []string{"configs/admin/83.geojson"}, ClusterBelowZoom: 13, ClusterInterval: time.Second, MaxViewItems: 20000, FenceQueue: 4096},
+		Geo:       Geo{BoundarySets: defaultBoundarySets(), OverlapTolerance: geo.DefaultOverlapTolerance, ClusterBelowZoom: 13, ClusterInterval: time.Second, MaxViewItems: 20000, FenceQueue: 4096},
 		Web:       Web{OnlineWindow: 15 * time.Minute},
 		Demo:      Demo{Devices: 300, Interval: 5 * time.Second, Seed: 83, Cameras: 30},
 		Frigate:   Frigate{Config: withBroker(frigate.Defaults())},
@@ -623,13 +670,38 @@ func checkFilter(f string) error {
 }
 
 func validateGeo(add func(string, string, ...any), g Geo) {
-	if len(g.AdminFiles) == 0 {
-		add("geo.admin_files", "must list at least one GeoJSON file (configs/admin/83.geojson)")
-	}
 	for i, f := range g.AdminFiles {
 		if f == "" {
 			add(fmt.Sprintf("geo.admin_files[%d]", i), "must not be empty")
 		}
+	}
+	if len(g.AdminFiles) > 0 && !reflect.DeepEqual(g.BoundarySets, defaultBoundarySets()) {
+		add("geo.admin_files", "set admin_files (one set valid at all times) or boundary_sets, not both")
+	}
+	if len(g.AdminFiles) == 0 {
+		if len(g.BoundarySets) == 0 {
+			add("geo.boundary_sets", "must list at least one set (or set geo.admin_files)")
+		}
+		for i, b := range g.BoundarySets {
+			p := fmt.Sprintf("geo.boundary_sets[%d]", i)
+			if b.Name != "" {
+				p += " (" + b.Name + ")"
+			}
+			if len(b.Files) == 0 {
+				add(p+".files", "must list at least one GeoJSON file")
+			}
+			for j, f := range b.Files {
+				if f == "" {
+					add(fmt.Sprintf("%s.files[%d]", p, j), "must not be empty")
+				}
+			}
+		}
+		for _, err := range geo.CheckSpecs(g.Specs()) {
+			add("geo.boundary_sets", "%v", err)
+		}
+	}
+	if math.IsNaN(g.OverlapTolerance) || math.IsInf(g.OverlapTolerance, 0) {
+		add("geo.overlap_tolerance", "must be a number of metres")
 	}
 	if g.ClusterBelowZoom < 0 || g.ClusterBelowZoom > 24 {
 		add("geo.cluster_below_zoom", "must be between 0 (never cluster) and 24")

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdmaps "maps"
 	"os"
 	"slices"
 	"sort"
@@ -323,6 +324,32 @@ func (r *Registry) Write(_ context.Context, events []stream.Event) error {
 		r.publish(out)
 	}
 	return nil
+}
+
+// Relabel gives every located entity the areas codes returns for it (after a boundary reload) and
+// publishes those whose areas changed; it returns how many changed. codes is called under the
+// registry's lock and must not call back into it.
+func (r *Registry) Relabel(codes func(Entity) map[string]string) int {
+	var changed []Entity
+	func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, e := range r.entities {
+			if !e.HasLocation {
+				continue
+			}
+			next := codes(*e)
+			if stdmaps.Equal(next, e.Areas) {
+				continue
+			}
+			e.Areas = next // replaced, never changed in place
+			changed = append(changed, *e)
+		}
+	}()
+	if r.publish != nil && len(changed) > 0 {
+		r.publish(changed)
+	}
+	return len(changed)
 }
 
 // Get returns one entity.
