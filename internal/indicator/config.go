@@ -6,11 +6,15 @@
 package indicator
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ioc-vn/ioc/internal/sqldb"
 )
@@ -62,7 +66,11 @@ func needsField(kind string) bool {
 
 // Config is the indicators: section.
 type Config struct {
-	Store sqldb.Config `yaml:"store"` // where values are kept (sqlite file by default)
+	// Store is where values are kept: by default indicators.db beside ioc's own store.
+	Store sqldb.Config `yaml:"store"`
+	// File is a YAML file of more definitions (definitions: [...]), read at start and validated with
+	// the inline ones (configs/indicators.yaml is the demo's set).
+	File string `yaml:"file"`
 	// RecomputeEvery is how often the last RecomputePeriods periods of every indicator are computed
 	// again, so that late readings and reports resolved later are taken in.
 	RecomputeEvery   time.Duration `yaml:"recompute_every"`
@@ -73,7 +81,7 @@ type Config struct {
 // Defaults are the indicator defaults: no definitions, values recomputed every 15 minutes over the
 // last 3 periods.
 func Defaults() Config {
-	return Config{Store: sqldb.Config{Driver: sqldb.SQLite, Path: "data/indicators.db"}, RecomputeEvery: 15 * time.Minute,
+	return Config{Store: sqldb.Config{Driver: sqldb.SQLite}, RecomputeEvery: 15 * time.Minute,
 		RecomputePeriods: 3}
 }
 
@@ -111,6 +119,28 @@ var (
 // Severities accepted by alarm formulas.
 var Severities = []string{"critical", "major", "minor", "warning"}
 
+// LoadFile reads the definitions of a definitions file and appends them to c's; the result is to be
+// validated with Validate.
+func (c Config) LoadFile() (Config, error) {
+	if c.File == "" {
+		return c, nil
+	}
+	raw, err := os.ReadFile(c.File)
+	if err != nil {
+		return c, fmt.Errorf("indicators.file: %w", err)
+	}
+	var f struct {
+		Definitions []Definition `yaml:"definitions"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return c, fmt.Errorf("indicators.file %s: %w", c.File, err)
+	}
+	c.Definitions = append(slices.Clone(c.Definitions), f.Definitions...)
+	return c, nil
+}
+
 // Validate reports every problem of the section with its key path under prefix ("indicators").
 func (c Config) Validate(prefix string) error {
 	var errs []error
@@ -119,9 +149,6 @@ func (c Config) Validate(prefix string) error {
 	}
 	switch c.Store.Driver {
 	case sqldb.SQLite, "":
-		if c.Store.Path == "" {
-			add("store.path", "must be set for sqlite")
-		}
 	case sqldb.Postgres:
 		if c.Store.DSN == "" {
 			add("store.dsn", "must be set for postgres")

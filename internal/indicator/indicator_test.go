@@ -2,6 +2,7 @@ package indicator_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +216,28 @@ func TestRecomputeTakesLateData(t *testing.T) {
 	}
 	if _, err := svc.Recompute(ctx, []string{"nope"}, 1); err == nil {
 		t.Fatal("unknown indicator recomputed")
+	}
+}
+
+// The shipped demo set loads and passes validation.
+func TestShippedDefinitions(t *testing.T) {
+	c := indicator.Defaults()
+	c.File = indicatortest.Root() + "/configs/indicators.yaml"
+	c, err := c.LoadFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate("indicators"); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Definitions) < 8 {
+		t.Fatalf("%d definitions", len(c.Definitions))
+	}
+	c.File = t.TempDir() + "/bad.yaml"
+	if err := os.WriteFile(c.File, []byte("definitions:\n  - code: x\n    formular: {kind: y}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LoadFile(); err == nil || !strings.Contains(err.Error(), "formular") {
+		t.Fatalf("misspelt key: %v", err)
 	}
 }
