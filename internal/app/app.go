@@ -26,6 +26,7 @@ import (
 	"github.com/ioc-vn/ioc/internal/cluster"
 	"github.com/ioc-vn/ioc/internal/config"
 	"github.com/ioc-vn/ioc/internal/httpapi"
+	"github.com/ioc-vn/ioc/internal/indicator"
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/internal/simulate"
@@ -58,6 +59,8 @@ type App struct {
 	Fences   *geo.Fences
 	Reports  *report.Service
 	Auth     *auth.Service
+	// Indicators computes and serves the steering indicators.
+	Indicators *indicator.Service
 	// AdminPasswordFile names the file holding the first admin's generated password when this start
 	// created that account without a configured password ("" otherwise).
 	AdminPasswordFile string
@@ -223,6 +226,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	if err := a.startReports(ctx, reg, checks); err != nil {
 		return closeOnErr(err)
 	}
+	if err := a.startIndicators(ctx, reg, checks); err != nil {
+		return closeOnErr(err)
+	}
 	if err := a.startCameras(reg, opts); err != nil {
 		return closeOnErr(err)
 	}
@@ -310,6 +316,7 @@ func (a *App) run(ctx context.Context, opts Options) {
 		}()
 	}
 	goBG("reports", a.Reports.Run)
+	goBG("indicators", a.Indicators.Run)
 	if a.Influx != nil {
 		goBG("influx spool watch", a.watchSpool)
 	}

@@ -132,6 +132,11 @@ func DefaultPolicy() Policy {
 		"DELETE /api/v1/geofences/{id}":    post(Admin),
 		"POST /api/v1/admin/areas/reload":  post(Admin),
 		"GET /api/v1/kpi":                  {Read: Staff, Scope: ScopeAreaParam},
+		// Indicators (docs/INDICATORS.md): read like the KPIs, recomputed by the desk.
+		"GET /api/v1/indicators":                {Read: Staff},
+		"GET /api/v1/indicators/values":         {Read: Staff, Scope: ScopeAreaSet},
+		"GET /api/v1/indicators/{code}/history": {Read: Staff, Scope: ScopeAreaSet},
+		"POST /api/v1/indicators/recompute":     post(Desk),
 
 		// Alarms (the alarm handler routes methods itself under these prefixes).
 		"/api/v1/alarms":       {Read: Staff, Write: Desk, Scope: ScopeAreaSet},

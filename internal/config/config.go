@@ -26,6 +26,7 @@ import (
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/auth"
 	"github.com/ioc-vn/ioc/internal/camera"
+	"github.com/ioc-vn/ioc/internal/indicator"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/internal/store/influx"
 )
@@ -56,6 +57,8 @@ type Config struct {
 	Auth       auth.Config     `yaml:"auth"`
 	Admin      Admin           `yaml:"admin"`
 	Shutdown   Shutdown        `yaml:"shutdown"`
+
+	Indicators indicator.Config `yaml:"indicators"` // steering indicators (docs/INDICATORS.md)
 }
 
 // Frigate is the Frigate MQTT camera collector; broker "embedded" uses the embedded broker.
@@ -337,6 +340,8 @@ func Default() Config {
 		Shutdown:  Shutdown{Timeout: 15 * time.Second},
 		Auth:      auth.Defaults(),
 		Admin:     Admin{User: "admin"},
+
+		Indicators: indicator.Defaults(),
 	}
 }
 
@@ -417,6 +422,9 @@ func (c Config) Validate() error {
 		}
 	}
 	nested(add, "auth", c.Auth.Validate())
+	if err := c.Indicators.Validate("indicators"); err != nil {
+		errs = append(errs, err) // already with its key paths
+	}
 	if c.Admin.User != "" {
 		if err := (auth.User{Name: c.Admin.User, Role: auth.RoleAdmin}).Check(); err != nil {
 			add("admin.user", "%v", err)

@@ -17,9 +17,9 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/ioc-vn/ioc/internal/alarm"
+	"github.com/ioc-vn/ioc/internal/indicator/indicatortest"
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/internal/report"
-	"github.com/ioc-vn/ioc/internal/report/photo"
 	"github.com/ioc-vn/ioc/stream"
 )
 
@@ -110,26 +110,7 @@ func newWorld(t *testing.T) *world {
 
 // newReports is a report service on a SQLite file in dir with the shipped catalogue.
 func newReports(tb testing.TB, dir string, locate func(lon, lat float64) map[string]string, now func() time.Time) *report.Service {
-	tb.Helper()
-	cfg := report.Defaults()
-	cfg.Store.Path = filepath.Join(dir, "reports.db")
-	cfg.Catalogue = filepath.Join("..", "..", "configs", "services.yaml")
-	cfg.FormSecret = "kpi-test-secret-kpi-test-secret-0123456789"
-	cat, err := report.LoadCatalogue(cfg.Catalogue)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	st, err := report.OpenStore(context.Background(), cfg.Store)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	svc, err := report.New(cfg, report.Deps{Store: st, Catalogue: cat, Locate: locate, Now: now,
-		Photos: &photo.Store{Blobs: &photo.Disk{Dir: filepath.Join(dir, "photos")}, Limits: photo.DefaultLimits()}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return svc
+	return indicatortest.NewReports(tb, dir, locate, now)
 }
 
 func getJSON(t *testing.T, h http.Handler, q url.Values, out any) int {

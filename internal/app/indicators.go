@@ -1,0 +1,70 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ioc-vn/ioc/dashboard"
+	"github.com/ioc-vn/ioc/geo"
+	"github.com/ioc-vn/ioc/internal/indicator"
+	"github.com/ioc-vn/ioc/internal/registry"
+	"github.com/ioc-vn/ioc/stream"
+)
+
+// startIndicators reads the indicator definitions (inline and indicators.file), opens the value
+// store (indicators.db beside ioc's store unless configured) and builds the indicator service over
+// the report service, the alarm store, the reading store in use and the registry.
+func (a *App) startIndicators(ctx context.Context, reg prometheus.Registerer, checks map[string]stream.Checker) error {
+	ic, err := a.cfg.Indicators.LoadFile()
+	if err != nil {
+		return err
+	}
+	if err := ic.Validate("indicators"); err != nil {
+		return fmt.Errorf("invalid indicators:\n%w", err)
+	}
+	if ic.Store.Driver != "postgres" && ic.Store.Path == "" {
+		ic.Store.Path = filepath.Join(filepath.Dir(a.cfg.Store.Path), "indicators.db")
+	}
+	st, err := indicator.OpenStore(ctx, ic.Store)
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, st.Close)
+	checks["indicators"] = st
+	var readings stream.ReadingStore = a.Store
+	if a.Influx != nil {
+		readings = a.Influx
+	}
+	boundary, err := boundarySet(a.cfg.Geo.AdminFiles)
+	if err != nil {
+		return err
+	}
+	src := indicator.Sources{Reports: a.Reports, Alarms: a.alarmStore, Readings: readings,
+		Devices:  func() []registry.Entity { return a.Registry.List(stream.TypeTelemetry) },
+		Areas:    func() *geo.Areas { return a.Geo.Areas() },
+		Boundary: boundary, Location: dashboard.VietnamTime}
+	a.Indicators = indicator.NewService(ic, src, st, indicator.Options{Log: a.log.With("component", "indicator"), Registerer: reg})
+	return nil
+}
+
+// boundarySet names the admin boundary files in use by base name and a short hash of their content,
+// for the lineage of indicator values ("83.geojson@sha256:1a2b3c4d5e6f").
+func boundarySet(files []string) (string, error) {
+	names := make([]string, 0, len(files))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("geo.admin_files: %w", err)
+		}
+		sum := sha256.Sum256(raw)
+		names = append(names, filepath.Base(f)+"@sha256:"+hex.EncodeToString(sum[:6]))
+	}
+	return strings.Join(names, ","), nil
+}
