@@ -42,11 +42,15 @@ type OIDCConfig struct {
 	// say email_verified.
 	UserClaim string `yaml:"user_claim"`
 	// RoleClaim is the claim (a string or a list of strings, like groups) whose values Roles maps to
-	// roles. Empty: the provider only authenticates, the local account keeps its role.
+	// roles. It is a path through nested claims, dot-separated, as Keycloak sends roles:
+	// realm_access.roles or resource_access.<client>.roles (a client id with dots in it is found:
+	// the longest key that matches wins at each level). A value and a Roles entry match with or
+	// without a leading "/" (Keycloak's group mapper sends full paths, /ioc-admins). Empty: the
+	// provider only authenticates, the local account keeps its role.
 	RoleClaim string     `yaml:"role_claim"`
 	Roles     []OIDCRole `yaml:"roles"`
-	// AreasClaim and UnitClaim optionally give an operator's area codes and unit staff's unit; where
-	// the claim is absent, the matching Roles entry's areas or unit are used.
+	// AreasClaim and UnitClaim optionally give an operator's area codes and unit staff's unit (paths
+	// like RoleClaim); where the claim is absent, the matching Roles entry's areas or unit are used.
 	AreasClaim string `yaml:"areas_claim"`
 	UnitClaim  string `yaml:"unit_claim"`
 	// UnknownUsers says what happens to a provider account without a local account: refuse, or
@@ -111,6 +115,11 @@ func (c OIDCConfig) Validate() error {
 	}
 	if c.UserClaim == "" {
 		add("user_claim", "must name the claim that gives the local user name (preferred_username, email, sub)")
+	}
+	for _, p := range [][2]string{{"user_claim", c.UserClaim}, {"role_claim", c.RoleClaim}, {"areas_claim", c.AreasClaim}, {"unit_claim", c.UnitClaim}} {
+		if p[1] != "" && slices.Contains(strings.Split(p[1], "."), "") {
+			add(p[0], "a claim path has no empty part (realm_access.roles), got %q", p[1])
+		}
 	}
 	switch {
 	case c.RoleClaim != "" && len(c.Roles) == 0:
@@ -394,7 +403,7 @@ func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDTok
 	}
 	missing := false
 	for _, c := range []string{o.cfg.UserClaim, o.cfg.RoleClaim, o.cfg.AreasClaim, o.cfg.UnitClaim} {
-		if _, ok := claims[c]; c != "" && !ok {
+		if _, ok := claimAt(claims, c); c != "" && !ok {
 			missing = true
 		}
 	}
@@ -426,7 +435,7 @@ func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDTok
 func (o *oidcFlow) account(r *http.Request, claims map[string]any) (User, string, error) {
 	ctx := r.Context()
 	sub, _ := claims["sub"].(string)
-	name, _ := claims[o.cfg.UserClaim].(string)
+	name, _ := claim(claims, o.cfg.UserClaim).(string)
 	name = strings.ToLower(strings.TrimSpace(name))
 	if o.cfg.UserClaim == "email" && claims["email_verified"] != true {
 		name = ""
@@ -482,21 +491,52 @@ func (o *oidcFlow) mapRole(claims map[string]any) (OIDCRole, bool) {
 	if o.cfg.RoleClaim == "" {
 		return OIDCRole{}, false
 	}
-	have := claimStrings(claims[o.cfg.RoleClaim])
+	have := claimStrings(claim(claims, o.cfg.RoleClaim))
+	for i, v := range have {
+		have[i] = strings.TrimPrefix(v, "/")
+	}
 	for _, m := range o.cfg.Roles {
-		if !slices.Contains(have, m.Value) {
+		if !slices.Contains(have, strings.TrimPrefix(m.Value, "/")) {
 			continue
 		}
-		if areas := claimStrings(claims[o.cfg.AreasClaim]); o.cfg.AreasClaim != "" && len(areas) > 0 && m.Role == RoleOperator {
+		if areas := claimStrings(claim(claims, o.cfg.AreasClaim)); len(areas) > 0 && m.Role == RoleOperator {
 			m.Areas = areas
 		}
-		if unit, _ := claims[o.cfg.UnitClaim].(string); o.cfg.UnitClaim != "" && unit != "" && m.Role == RoleUnit {
+		if unit, _ := claim(claims, o.cfg.UnitClaim).(string); unit != "" && m.Role == RoleUnit {
 			m.Unit = unit
 		}
 		m.Areas = slices.Clone(m.Areas)
 		return m, true
 	}
 	return OIDCRole{}, false
+}
+
+// claimAt finds the claim at a dot-separated path through nested objects (realm_access.roles). At
+// each level the longest key that matches the rest of the path wins, so keys with dots in them (a
+// top-level "realm_access.roles", a client id "ioc.bentre") are found without escaping.
+func claimAt(claims map[string]any, path string) (any, bool) {
+	if path == "" {
+		return nil, false
+	}
+	if v, ok := claims[path]; ok {
+		return v, true
+	}
+	for i := strings.LastIndexByte(path, '.'); i > 0; i = strings.LastIndexByte(path[:i], '.') {
+		inner, ok := claims[path[:i]].(map[string]any)
+		if !ok {
+			continue
+		}
+		if v, ok := claimAt(inner, path[i+1:]); ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// claim is the claim at path (claimAt), nil when there is none.
+func claim(claims map[string]any, path string) any {
+	v, _ := claimAt(claims, path)
+	return v
 }
 
 // claimStrings reads a claim that is a string or a list of strings.

@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -35,16 +36,32 @@ var ssoAccounts = []oidctest.Account{
 	{Subject: "a1b2-op", Claims: map[string]any{"preferred_username": "op.lan", "name": "Nguyễn Văn Lân", "groups": []string{"staff", "ioc-ops-ba-tri"}}},
 	{Subject: "c3d4-lead", Claims: map[string]any{"preferred_username": "Lead.New", "name": "Trần Thị Mới", "groups": []string{"ioc-leaders"}}},
 	{Subject: "e5f6-nobody", Claims: map[string]any{"preferred_username": "nobody.x", "groups": []string{"staff"}}},
+	// Keycloak-shaped: group paths with a leading "/", realm roles and client roles nested, a client
+	// id with a dot in it.
+	{Subject: "kc-7a1e", Claims: map[string]any{"preferred_username": "kc.admin", "groups": []string{"/staff", "/ioc-admins"},
+		"realm_access": map[string]any{"roles": []string{"offline_access", "default-roles-bentre"}},
+		"resource_access": map[string]any{"ioc": map[string]any{"roles": []string{"ioc-leader"}},
+			"account": map[string]any{"roles": []string{"manage-account"}}}}},
+	{Subject: "kc-9b2f", Claims: map[string]any{"preferred_username": "kc.op", "groups": []string{"/staff"},
+		"realm_access":    map[string]any{"roles": []string{"ioc-operator"}},
+		"resource_access": map[string]any{"ioc.bentre": map[string]any{"roles": []string{"ops-ba-tri"}, "unit": "Phòng Cảnh sát PCCC"}}}},
 }
 
-func newSSO(t *testing.T, edit func(*OIDCConfig)) *sso {
+// keycloak is the provider issuing Keycloak-shaped ID tokens (every claim in the ID token too) and
+// ioc asking for the roles scope.
+func keycloak(c *OIDCConfig) { c.Scopes = append(c.Scopes, "roles") }
+
+// newSSO starts the provider and ioc; with keycloakShaped, the provider puts every claim in the ID
+// token as Keycloak does.
+func newSSO(t *testing.T, keycloakShaped bool, edit func(*OIDCConfig)) *sso {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	op := oidctest.Start(t, []oidctest.Client{{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath}}}, ssoAccounts)
+	op := oidctest.StartWith(t, oidctest.Options{Clients: []oidctest.Client{{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath}}},
+		Accounts: ssoAccounts, KeycloakShaped: keycloakShaped})
 	h := newHarness(t, func(c *Config, _ *GuardOptions) {
 		c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecret, c.OIDC.RedirectURL = op.Issuer, "ioc", ssoSecret, base+oidcCallbackPath
 		c.OIDC.Roles = []OIDCRole{
@@ -166,6 +183,7 @@ func errorCode(body string) string {
 func TestSingleSignOn(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
+		keycloak   bool // Keycloak-shaped ID tokens: the claims must be read from the ID token, userinfo is not asked
 		edit       func(*OIDCConfig)
 		local      []User // local accounts besides admin
 		next       oidctest.Next
@@ -185,6 +203,35 @@ func TestSingleSignOn(t *testing.T) {
 			edit:  func(c *OIDCConfig) { c.RoleClaim, c.Roles = "", nil },
 			local: []User{{Name: "nobody.x", Role: RoleUnit, Unit: "Phòng Kinh tế"}}, next: oidctest.Next{Account: "e5f6-nobody"},
 			status: http.StatusSeeOther, want: &Principal{User: "nobody.x", Role: RoleUnit, Unit: "Phòng Kinh tế", Via: "session"}},
+		{name: "keycloak group path /ioc-admins", keycloak: true, edit: keycloak,
+			local: []User{{Name: "kc.admin", Role: RoleLeader}}, next: oidctest.Next{Account: "kc-7a1e"},
+			status: http.StatusSeeOther, want: &Principal{User: "kc.admin", Role: RoleAdmin, Via: "session"}},
+		{name: "keycloak mapping written as a path matches a plain group", edit: func(c *OIDCConfig) {
+			c.UnknownUsers, c.Roles = UnknownProvision, []OIDCRole{{Value: "/ioc-leaders", Role: RoleLeader}}
+		}, next: oidctest.Next{Account: "c3d4-lead"},
+			status: http.StatusSeeOther, want: &Principal{User: "lead.new", Role: RoleLeader, Via: "session"}},
+		{name: "keycloak realm_access.roles", keycloak: true, edit: func(c *OIDCConfig) {
+			keycloak(c)
+			c.RoleClaim, c.UnknownUsers = "realm_access.roles", UnknownProvision
+			c.Roles = []OIDCRole{{Value: "ioc-admins", Role: RoleAdmin}, {Value: "ioc-operator", Role: RoleOperator, Areas: []string{"831"}}}
+		}, next: oidctest.Next{Account: "kc-9b2f"},
+			status: http.StatusSeeOther, want: &Principal{User: "kc.op", Role: RoleOperator, Areas: []string{"831"}, Via: "session"}},
+		{name: "keycloak resource_access.ioc.roles", keycloak: true, edit: func(c *OIDCConfig) {
+			keycloak(c)
+			c.RoleClaim, c.Roles = "resource_access.ioc.roles", []OIDCRole{{Value: "ioc-leader", Role: RoleLeader}}
+		}, local: []User{{Name: "kc.admin", Role: RoleOperator, Areas: []string{"831"}}}, next: oidctest.Next{Account: "kc-7a1e"},
+			status: http.StatusSeeOther, want: &Principal{User: "kc.admin", Role: RoleLeader, Via: "session"}},
+		{name: "keycloak client id with a dot, unit from a nested claim", keycloak: true, edit: func(c *OIDCConfig) {
+			keycloak(c)
+			c.RoleClaim, c.UnitClaim, c.UnknownUsers = "resource_access.ioc.bentre.roles", "resource_access.ioc.bentre.unit", UnknownProvision
+			c.Roles = []OIDCRole{{Value: "ops-ba-tri", Role: RoleUnit}}
+		}, next: oidctest.Next{Account: "kc-9b2f"},
+			status: http.StatusSeeOther, want: &Principal{User: "kc.op", Role: RoleUnit, Unit: "Phòng Cảnh sát PCCC", Via: "session"}},
+		{name: "keycloak role of another client is not ours", keycloak: true, edit: func(c *OIDCConfig) {
+			keycloak(c)
+			c.RoleClaim, c.Roles = "resource_access.ioc.roles", []OIDCRole{{Value: "manage-account", Role: RoleAdmin}}
+		}, local: []User{{Name: "kc.admin", Role: RoleLeader}}, next: oidctest.Next{Account: "kc-7a1e"},
+			status: http.StatusForbidden, code: "oidc_no_role", detail: "no value of claim resource_access.ioc.roles is mapped"},
 
 		{name: "unknown account refused by default", next: oidctest.Next{Account: "c3d4-lead"},
 			status: http.StatusForbidden, code: "oidc_unknown_user", detail: "no local account for subject \"c3d4-lead\""},
@@ -222,7 +269,7 @@ func TestSingleSignOn(t *testing.T) {
 			status: http.StatusUnauthorized, code: "oidc_token", detail: "issued by a different provider"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSSO(t, tc.edit)
+			s := newSSO(t, tc.keycloak, tc.edit)
 			for _, u := range tc.local {
 				s.addUser(u, "mật-khẩu-cục-bộ-"+u.Name)
 			}
@@ -264,6 +311,9 @@ func TestSingleSignOn(t *testing.T) {
 				t.Errorf("after sign-in the browser goes to %q, want /", loc)
 			}
 			s.checkSessionCookie(resp)
+			if fromUserinfo := strings.Contains(s.logs.String(), "claims completed from userinfo"); tc.keycloak && fromUserinfo {
+				t.Error("the claims were in the Keycloak-shaped ID token, yet ioc asked userinfo")
+			}
 			if old != "" {
 				if r, _ := s.do("GET", "/api/v1/auth/me", "", cookie(old)); r.StatusCode != http.StatusUnauthorized {
 					t.Errorf("the session the browser had before still works: %d", r.StatusCode)
@@ -313,7 +363,7 @@ func (s *sso) checkAudit(action, actor, detail string) {
 // TestSingleSignOnErrorPageAndSecrets: a browser gets a bilingual page (Vietnamese first), and
 // neither the page, the log nor the audit log carries the client secret, the code or a token.
 func TestSingleSignOnErrorPageAndSecrets(t *testing.T) {
-	s := newSSO(t, nil)
+	s := newSSO(t, false, nil)
 	s.addUser(User{Name: "op.lan", Role: RoleOperator}, "mật-khẩu-cục-bộ-op.lan")
 	c := browser(t)
 	s.op.Next(t, oidctest.Next{Account: "a1b2-op", IDTokenClaims: map[string]any{"aud": "another-app"}})
@@ -393,6 +443,10 @@ func TestOIDCConfigValidate(t *testing.T) {
 			`oidc.unknown_users: must be refuse or provision, got "allow"`}},
 		{name: "roles without claim", edit: func(c *OIDCConfig) { c.RoleClaim, c.UnknownUsers = "", UnknownProvision },
 			want: []string{"oidc.role_claim: must be set for roles to apply", "oidc.unknown_users: provision needs role_claim"}},
+		{name: "keycloak paths", edit: func(c *OIDCConfig) { c.RoleClaim, c.UnitClaim = "resource_access.ioc.bentre.roles", "attrs.unit" }},
+		{name: "claim paths with empty parts", edit: func(c *OIDCConfig) { c.RoleClaim, c.AreasClaim, c.UnitClaim = "realm_access..roles", ".areas", "unit." },
+			want: []string{`oidc.role_claim: a claim path has no empty part (realm_access.roles), got "realm_access..roles"`,
+				`oidc.areas_claim: a claim path has no empty part`, `oidc.unit_claim: a claim path has no empty part`}},
 		{name: "claim without roles", edit: func(c *OIDCConfig) { c.Roles = nil }, want: []string{"oidc.roles: map at least one value of groups"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -412,6 +466,38 @@ func TestOIDCConfigValidate(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not report %q:\n%v", w, err)
 				}
+			}
+		})
+	}
+}
+
+// TestClaimAt reads claims at paths through nested objects, keys with dots in them included.
+func TestClaimAt(t *testing.T) {
+	claims := map[string]any{
+		"groups":             []any{"/ioc-admins"},
+		"realm_access":       map[string]any{"roles": []any{"ioc-operator"}},
+		"realm_access.roles": "top-level key with a dot",
+		"resource_access": map[string]any{
+			"ioc":        map[string]any{"roles": []any{"leader"}},
+			"ioc.bentre": map[string]any{"roles": []any{"unit"}},
+		},
+	}
+	for _, tc := range []struct {
+		path string
+		want any
+	}{
+		{path: "groups", want: []any{"/ioc-admins"}},
+		{path: "realm_access.roles", want: "top-level key with a dot"},
+		{path: "resource_access.ioc.roles", want: []any{"leader"}},
+		{path: "resource_access.ioc.bentre.roles", want: []any{"unit"}},
+		{path: "resource_access.ioc.bentre.nothing"},
+		{path: "groups.roles"},
+		{path: ""},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			got, ok := claimAt(claims, tc.path)
+			if ok != (tc.want != nil) || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("claimAt(%q) = %v, %v; want %v", tc.path, got, ok, tc.want)
 			}
 		})
 	}

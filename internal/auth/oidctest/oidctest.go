@@ -29,7 +29,8 @@ type Client struct {
 
 // Account is a user of the provider: its subject and the claims it gives (preferred_username,
 // email, email_verified, name through the profile and email scopes; groups, areas, unit through the
-// groups scope).
+// groups scope; realm_access and resource_access, nested as Keycloak sends them, through the roles
+// scope).
 type Account struct {
 	Subject string
 	Claims  map[string]any
@@ -48,17 +49,33 @@ type Provider struct {
 	Issuer string
 }
 
+// Options configure a provider.
+type Options struct {
+	Clients  []Client
+	Accounts []Account
+	// KeycloakShaped puts every granted claim in the ID token too, as Keycloak does (its mappers'
+	// "add to ID token"), not only at userinfo as the spec's strict reading (and oidc-provider's
+	// default) has it.
+	KeycloakShaped bool
+}
+
 // Start runs a provider with clients and accounts until the test ends. It fails the test when Node.js
 // or the npm package is missing (run `npm ci`).
 func Start(t testing.TB, clients []Client, accounts []Account) *Provider {
 	t.Helper()
+	return StartWith(t, Options{Clients: clients, Accounts: accounts})
+}
+
+// StartWith runs a provider configured by o until the test ends, as Start.
+func StartWith(t testing.TB, o Options) *Provider {
+	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	script := filepath.Join(filepath.Dir(file), "provider.mjs")
 	acc := map[string]map[string]any{}
-	for _, a := range accounts {
+	for _, a := range o.Accounts {
 		acc[a.Subject] = a.Claims
 	}
-	cfg, err := json.Marshal(map[string]any{"clients": clients, "accounts": acc})
+	cfg, err := json.Marshal(map[string]any{"clients": o.Clients, "accounts": acc, "keycloakShaped": o.KeycloakShaped})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,8 +40,10 @@ server.listen(0, "127.0.0.1", () => {
       profile: ["name", "preferred_username"],
       email: ["email", "email_verified"],
       groups: ["groups", "areas", "unit"],
+      roles: ["realm_access", "resource_access"],
     },
-    scopes: ["openid", "profile", "email", "groups"],
+    scopes: ["openid", "profile", "email", "groups", "roles"],
+    conformIdTokenClaims: !cfg.keycloakShaped,
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     features: { devInteractions: { enabled: false } },
   });
