@@ -55,6 +55,9 @@ func sqlitePaths(cfg config.Config) []string {
 	if cfg.Reports.Store.Driver == report.DriverSQLite {
 		paths = append(paths, cfg.Reports.Store.Path)
 	}
+	if cfg.Indicators.Store.Driver != "postgres" {
+		paths = append(paths, indicatorsDBPath(cfg, cfg.Indicators.Store.Path))
+	}
 	return paths
 }
 

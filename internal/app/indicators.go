@@ -13,10 +13,20 @@ import (
 
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/geo"
+	"github.com/ioc-vn/ioc/internal/config"
 	"github.com/ioc-vn/ioc/internal/indicator"
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/stream"
 )
+
+// indicatorsDBPath is the indicator value database: the configured path, or indicators.db beside the
+// embedded store.
+func indicatorsDBPath(cfg config.Config, configured string) string {
+	if configured != "" {
+		return configured
+	}
+	return filepath.Join(filepath.Dir(cfg.Store.Path), "indicators.db")
+}
 
 // startIndicators reads the indicator definitions (inline and indicators.file), opens the value
 // store (indicators.db beside ioc's store unless configured) and builds the indicator service over
@@ -29,8 +39,8 @@ func (a *App) startIndicators(ctx context.Context, reg prometheus.Registerer, ch
 	if err := ic.Validate("indicators"); err != nil {
 		return fmt.Errorf("invalid indicators:\n%w", err)
 	}
-	if ic.Store.Driver != "postgres" && ic.Store.Path == "" {
-		ic.Store.Path = filepath.Join(filepath.Dir(a.cfg.Store.Path), "indicators.db")
+	if ic.Store.Driver != "postgres" {
+		ic.Store.Path = indicatorsDBPath(a.cfg, ic.Store.Path)
 	}
 	st, err := indicator.OpenStore(ctx, ic.Store)
 	if err != nil {
