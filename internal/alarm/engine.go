@@ -510,8 +510,9 @@ func (e *Engine) handle(ctx context.Context, tr transition) {
 		if len(open) == 0 || severityRank(open[0].Severity) >= severityRank(tr.severity) {
 			return
 		}
+		v := tr.obs.value
 		got, ok, err := e.store.SetSeverity(ctx, open[0].ID, open[0].Severity, Action{At: tr.at, Actor: SystemActor,
-			Kind: ActionUpgrade, Severity: tr.severity, Note: fmt.Sprintf("%s = %g", tr.obs.field, tr.obs.value)})
+			Kind: ActionUpgrade, Severity: tr.severity, Value: &v, Note: fmt.Sprintf("%s = %g", tr.obs.field, tr.obs.value)})
 		if err != nil {
 			e.storeFailed("upgrade", err)
 			return

@@ -304,10 +304,10 @@ func (s *SQLStore) change(ctx context.Context, id string, fn func(a *Alarm) (Act
 			if isActive(a.State) {
 				active = 1
 			}
-			res, err := tx.ExecContext(ctx, s.q(`UPDATE alarms SET severity = ?, state = ?, active = ?, assignee = ?, updated_at = ?,
+			res, err := tx.ExecContext(ctx, s.q(`UPDATE alarms SET severity = ?, state = ?, active = ?, assignee = ?, value = ?, updated_at = ?,
 	acked_at = ?, cleared_at = ?, escalate_at = ?, escalations = ?, version = version + 1
 WHERE id = ? AND version = ?`),
-				a.Severity, a.State, active, a.Assignee, act.At.UnixMilli(), nullMillis(a.AckedAt), nullMillis(a.ClearedAt),
+				a.Severity, a.State, active, a.Assignee, a.Value, act.At.UnixMilli(), nullMillis(a.AckedAt), nullMillis(a.ClearedAt),
 				nullMillis(a.EscalateAt), a.Escalations, a.ID, a.Version)
 			if err != nil {
 				return fmt.Errorf("update alarm: %w", err)
@@ -398,6 +398,9 @@ func (s *SQLStore) SetSeverity(ctx context.Context, id, fromSeverity string, act
 			a.Escalations++
 		}
 		a.Severity = act.Severity
+		if act.Value != nil { // an upgrade carries the reading that made it worse
+			a.Value = *act.Value
+		}
 		return act, true, apply(a, &act)
 	})
 }

@@ -120,6 +120,7 @@ type Action struct {
 	Note     string    `json:"note,omitempty"`
 	Assignee string    `json:"assignee,omitempty"` // for assign
 	Severity string    `json:"severity,omitempty"` // for raise, escalate, upgrade
+	Value    *float64  `json:"value,omitempty"`    // for upgrade: the reading that made the alarm worse
 	State    string    `json:"state"`
 }
 

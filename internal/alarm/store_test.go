@@ -236,6 +236,14 @@ func TestStoreEscalation(t *testing.T) {
 		if _, ok, _ := s.SetSeverity(ctx, a.ID, SeverityMajor, act); ok {
 			t.Fatal("a second escalation from the old severity must not apply")
 		}
+		// An upgrade (a higher water alert level) records the reading that caused it.
+		worse := 3.4
+		if got, ok, err := s.SetSeverity(ctx, a.ID, SeverityCritical, Action{Kind: ActionUpgrade, Actor: SystemActor, Severity: SeverityCritical, Value: &worse, At: due.Add(time.Minute)}); err != nil || !ok || got.Value != worse {
+			t.Fatalf("upgrade: value %v ok=%v err=%v, want %v", got.Value, ok, err, worse)
+		}
+		if stored, err := s.Get(ctx, a.ID); err != nil || stored.Value != worse {
+			t.Fatalf("upgraded alarm read back with value %v (%v), want %v", stored.Value, err, worse)
+		}
 		if list, _ := s.DueEscalations(ctx, due.Add(time.Hour)); len(list) != 0 {
 			t.Fatalf("escalated alarm still due: %d", len(list))
 		}
