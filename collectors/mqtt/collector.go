@@ -193,10 +193,16 @@ func (c *Collector) Run(ctx context.Context, emit stream.Emit) error {
 	opts.SetDefaultPublishHandler(handler)
 	opts.SetOnConnectHandler(func(cl paho.Client) {
 		// paho runs this in a goroutine of its own, so waiting here for the SUBACK holds up nothing.
-		gen, session := c.h.up(!c.cfg.CleanSession)
+		gen, session, held := c.h.up(!c.cfg.CleanSession)
 		c.m.conns.WithLabelValues(c.cfg.Name, eventConnected).Inc()
 		c.log.Info("connected", "broker", c.cfg.Broker, "session_present", session)
 		c.gauge()
+		if held {
+			// The broker kept the session this run subscribed: it holds the subscriptions, and
+			// subscribing again would only make it resend its retained messages.
+			c.h.suback(gen)
+			return
+		}
 		c.subscribe(ctx, cl, gen, filters, handler)
 	})
 	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
