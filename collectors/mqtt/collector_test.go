@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -146,5 +147,27 @@ func TestHandleStampsTimelessReadings(t *testing.T) {
 				t.Errorf("batch %d event %d at %s, want %s", i, j, got[i][j].Format(time.RFC3339Nano), want[i][j].Format(time.RFC3339Nano))
 			}
 		}
+	}
+}
+
+// BenchmarkHandleThingsBoard is the collector's per-message cost for a typical ThingsBoard payload
+// with its own time and location: decode, stamp, hand to the pipeline (which takes it at once).
+func BenchmarkHandleThingsBoard(b *testing.B) {
+	c, err := New(Config{Name: "t", Ack: AckAfterStore, MaxPayload: 1000,
+		Topics: []Topic{{Filter: "ioc/devices/+/telemetry", Format: FormatThingsBoard}}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	emit := func(_ context.Context, bt stream.Batch) error { bt.Done(); return nil }
+	msgs := make([]*fakeMessage, 1000)
+	for i := range msgs {
+		msgs[i] = &fakeMessage{topic: "ioc/devices/sal-" + strconv.Itoa(i) + "/telemetry", id: uint16(i + 1),
+			payload: []byte(`{"ts":17735364` + strconv.Itoa(10000+i) + `,"values":{"salinity":4.25,"temperature":28.1,"lat":10.2415,"lon":106.3752,"state":"ok"}}`)}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		c.handle(context.Background(), emit, msgs[i%len(msgs)])
 	}
 }

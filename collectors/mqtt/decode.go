@@ -45,43 +45,6 @@ func DecoderFor(format string) (Decoder, bool) {
 // location keys: numeric values under these names set the event location instead of being values.
 var lonKeys, latKeys = []string{"lon", "lng", "longitude"}, []string{"lat", "latitude"}
 
-// decodeThingsBoard reads ThingsBoard device telemetry: {"k":v,…}, {"ts":ms,"values":{…}} or an array
-// of either, for the device named by the topic.
-func decodeThingsBoard(device string, payload []byte, _ time.Time) ([]stream.Event, []error) {
-	if device == "" {
-		return nil, []error{stream.Reject(stream.ReasonNoEntity, "topic names no device (use a filter with + for the device id)")}
-	}
-	raw, err := parse(payload)
-	if err != nil {
-		return nil, []error{err}
-	}
-	var entries []any
-	switch v := raw.(type) {
-	case []any:
-		entries = v
-	case map[string]any:
-		entries = []any{v}
-	default:
-		return nil, []error{stream.Reject(stream.ReasonWrongType, "payload must be a JSON object or array, got %s", jsonType(raw))}
-	}
-	var out []stream.Event
-	var errs []error
-	for i, e := range entries {
-		obj, ok := e.(map[string]any)
-		if !ok {
-			errs = append(errs, stream.Reject(stream.ReasonWrongType, "%s: entry %d must be an object, got %s", device, i, jsonType(e)))
-			continue
-		}
-		ev, err := tbEntry(device, obj)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: entry %d: %w", device, i, err))
-			continue
-		}
-		out = append(out, ev)
-	}
-	return out, errs
-}
-
 // tbEntry reads one ThingsBoard telemetry entry: with "ts" and "values" or a flat map of values.
 func tbEntry(device string, obj map[string]any) (stream.Event, error) {
 	ev := stream.Event{Entity: device, Type: stream.TypeTelemetry} // Time zero without "ts": stamped by the collector
@@ -172,33 +135,50 @@ func setValues(ev *stream.Event, values map[string]any) error {
 			if err != nil {
 				return err
 			}
-			switch {
-			case contains(lonKeys, k):
-				lon = &f
-			case contains(latKeys, k):
-				lat = &f
-			default:
-				if ev.Values == nil {
-					ev.Values = make(map[string]float64, len(values))
-				}
-				ev.Values[k] = f
-			}
+			setNumber(ev, k, f, len(values), &lon, &lat)
 		case bool:
-			if ev.Values == nil {
-				ev.Values = make(map[string]float64, len(values))
-			}
-			ev.Values[k] = b2f(x)
+			setValue(ev, k, b2f(x), len(values))
 		case string:
-			if ev.Attrs == nil {
-				ev.Attrs = map[string]string{}
-			}
-			ev.Attrs[k] = x
+			setAttr(ev, k, x)
 		case nil:
 			// a null value records nothing
 		default:
 			return stream.Reject(stream.ReasonWrongType, "field %q must be a number, boolean or string, got %s", k, jsonType(v))
 		}
 	}
+	return setLocation(ev, lon, lat)
+}
+
+// setNumber records numeric field k: a lon or lat key sets *lon or *lat, any other a value. n sizes
+// a new values map.
+func setNumber(ev *stream.Event, k string, f float64, n int, lon, lat **float64) {
+	switch {
+	case contains(lonKeys, k):
+		*lon = &f
+	case contains(latKeys, k):
+		*lat = &f
+	default:
+		setValue(ev, k, f, n)
+	}
+}
+
+func setValue(ev *stream.Event, k string, f float64, n int) {
+	if ev.Values == nil {
+		ev.Values = make(map[string]float64, n)
+	}
+	ev.Values[k] = f
+}
+
+func setAttr(ev *stream.Event, k, v string) {
+	if ev.Attrs == nil {
+		ev.Attrs = make(map[string]string, 1)
+	}
+	ev.Attrs[k] = v
+}
+
+// setLocation sets ev's location from lon and lat (both or neither) and refuses an event that records
+// nothing.
+func setLocation(ev *stream.Event, lon, lat *float64) error {
 	if (lon == nil) != (lat == nil) {
 		return stream.Reject(stream.ReasonBadLocation, "lat and lon must come together")
 	}

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,13 +116,17 @@ func TestMatchFilter(t *testing.T) {
 		{"ioc/devices/+/telemetry", "ioc/devices/telemetry", "", false},
 		{"ioc/senml/#", "ioc/senml/a/b", "a/b", true},
 		{"ioc/senml/#", "ioc/senml", "", true},
+		{"ioc/senml/#", "ioc/senml/", "", true},
+		{"ioc/devices/+/telemetry", "ioc/devices//telemetry", "", true},
+		{"ioc/devices/+", "ioc/devices/a/b", "a", false},
+		{"+/#", "a", "a", true},
 		{"v1/gateway/telemetry", "v1/gateway/telemetry", "", true},
 		{"v1/gateway/telemetry", "v1/gateway/telemetry/x", "", false},
 		{"$share/ioc/ioc/devices/+/telemetry", "ioc/devices/wl-2/telemetry", "wl-2", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.filter+" "+tt.topic, func(t *testing.T) {
-			dev, ok := matchFilter(strings.Split(TopicOf(tt.filter), "/"), strings.Split(tt.topic, "/"))
+			dev, ok := matchFilter(strings.Split(TopicOf(tt.filter), "/"), tt.topic)
 			if ok != tt.ok || dev != tt.device {
 				t.Errorf("matchFilter = %q %v, want %q %v", dev, ok, tt.device, tt.ok)
 			}
@@ -177,6 +182,75 @@ func FuzzDecode(f *testing.F) {
 		for _, err := range errs {
 			if stream.ReasonOf(err) == "other" {
 				t.Fatalf("%s: error without a rejection reason: %v", format, err)
+			}
+		}
+	})
+}
+
+// decodeThingsBoardGeneric is the reference ThingsBoard decoder: encoding/json into map[string]any,
+// then tbEntry, as the gateway format still decodes.
+func decodeThingsBoardGeneric(device string, payload []byte) ([]stream.Event, []error) {
+	if device == "" {
+		return nil, []error{stream.Reject(stream.ReasonNoEntity, "no device")}
+	}
+	if !json.Valid(payload) { // parse accepts some trailing input (a closing bracket) that is not JSON
+		return nil, []error{stream.Reject(stream.ReasonMalformed, "invalid JSON")}
+	}
+	raw, err := parse(payload)
+	if err != nil {
+		return nil, []error{err}
+	}
+	var entries []any
+	switch v := raw.(type) {
+	case []any:
+		entries = v
+	case map[string]any:
+		entries = []any{v}
+	default:
+		return nil, []error{stream.Reject(stream.ReasonWrongType, "payload must be a JSON object or array, got %s", jsonType(raw))}
+	}
+	var out []stream.Event
+	var errs []error
+	for i, e := range entries {
+		obj, ok := e.(map[string]any)
+		if !ok {
+			errs = append(errs, stream.Reject(stream.ReasonWrongType, "entry %d", i))
+			continue
+		}
+		ev, err := tbEntry(device, obj)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out, errs
+}
+
+// FuzzThingsBoardMatchesGeneric: the ThingsBoard scanner accepts exactly the events the generic decode
+// does, with as many rejections, and refuses what is not JSON as malformed. The reason of a rejected
+// entry is not compared: with several faults in one entry each decoder names the first it meets (the
+// generic one in map order).
+func FuzzThingsBoardMatchesGeneric(f *testing.F) {
+	for _, s := range []string{`{"pm25":12.5}`, `{"ts":1773536400000,"values":{"salinity":4.2,"lat":10.24,"lon":106.37,"s":"x\u00e9"}}`,
+		`[{"ts":1773536400000,"values":{"a":1}},{"b":"x"},7,[1]]`, `{"a":1,"a":"x","b":null}`, `{"a":1} ]`, `{"values":{"a":1},"ts":5}`,
+		`{"ts":"1","values":{}}`, `{"a":{"b":[1,2,{"c":null}]}}`, `[]`, ` {"a" : -0.5e+3 , "b":true}`, `{"a":1e999}`, `"x"`, `{"\ud800":1}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		got, gotErrs := decodeThingsBoard("d", []byte(payload), now)
+		want, wantErrs := decodeThingsBoardGeneric("d", []byte(payload))
+		if len(got) != len(want) || len(gotErrs) != len(wantErrs) {
+			t.Fatalf("%q: %d events %v errors, want %d events %v errors", payload, len(got), gotErrs, len(want), wantErrs)
+		}
+		if !json.Valid([]byte(payload)) && (len(gotErrs) != 1 || stream.ReasonOf(gotErrs[0]) != stream.ReasonMalformed) {
+			t.Fatalf("%q is not JSON: %v, want one malformed", payload, gotErrs)
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if g.Entity != w.Entity || !g.Time.Equal(w.Time) || !sameMap(g.Values, w.Values) || !sameMap(g.Attrs, w.Attrs) ||
+				g.HasLocation != w.HasLocation || g.Location != w.Location {
+				t.Fatalf("%q: event %d = %+v, want %+v", payload, i, g, w)
 			}
 		}
 	})

@@ -28,6 +28,7 @@ type health struct {
 	subscribed bool      // the SUBACK of the current connection arrived
 	receiving  bool      // connected and subscribed (or session present)
 	everRecv   bool      // it has received at some point since Run started
+	everSub    bool      // a SUBACK arrived on some connection since Run started
 	since      time.Time // when it stopped receiving (or started)
 	lastErr    error     // why it is not receiving: the last connect, subscribe or connection error
 }
@@ -46,17 +47,18 @@ func (h *health) connack(sessionPresent bool) {
 	h.session = sessionPresent
 }
 
-// up records a new connection and returns its generation and whether the broker holds the session
-// from before. durable says whether the session is kept by the broker (clean_session false), so that
-// session present means the subscriptions are held.
-func (h *health) up(durable bool) (gen uint64, session bool) {
+// up records a new connection and returns its generation, whether the broker holds the session from
+// before, and whether that session holds this run's subscriptions (a SUBACK arrived on an earlier
+// connection of this run). durable says whether the session is kept by the broker (clean_session
+// false), so that session present means the subscriptions are held.
+func (h *health) up(durable bool) (gen uint64, session, held bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.gen++
 	h.connected, h.subscribed = true, false
 	h.session = h.session && durable
 	h.update()
-	return h.gen, h.session
+	return h.gen, h.session, h.session && h.everSub
 }
 
 // suback records the SUBACK of connection gen.
@@ -64,7 +66,7 @@ func (h *health) suback(gen uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if gen == h.gen && h.connected {
-		h.subscribed = true
+		h.subscribed, h.everSub = true, true
 		h.update()
 	}
 }

@@ -215,7 +215,7 @@ type cutAfterFirstWrite struct {
 	stream.Sink
 	cut     func()
 	seen    func() bool
-	done    bool
+	done    atomic.Bool // the cut happened
 	written atomic.Int64
 }
 
@@ -224,12 +224,12 @@ func (c *cutAfterFirstWrite) Write(ctx context.Context, events []stream.Event) e
 		return err
 	}
 	c.written.Add(int64(len(events)))
-	if !c.done {
-		c.done = true
+	if !c.done.Load() {
 		c.cut()
 		for deadline := time.Now().Add(10 * time.Second); !c.seen() && time.Now().Before(deadline); {
 			time.Sleep(5 * time.Millisecond)
 		}
+		c.done.Store(true)
 	}
 	return nil
 }
@@ -253,6 +253,7 @@ func TestRedeliveredTimelessStoredOnce(t *testing.T) {
 		msgs = append(msgs, [2]string{"ioc/devices/rd-1/telemetry", fmt.Sprintf(`{"level":%d}`, i)})
 	}
 	publishAll(t, mq.URL, "redelivery-publisher", msgs)
+	waitUntil(t, 30*time.Second, "connection cut after the first write", sink.done.Load)
 	r.waitReceiving(t) // reconnected through the proxy
 	// A reading with its own time sent after the reconnection is stored after the redeliveries.
 	publishAll(t, mq.URL, "redelivery-publisher", [][2]string{{"ioc/devices/rd-marker/telemetry", `{"ts":1773536400000,"values":{"end":1}}`}})
