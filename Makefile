@@ -4,7 +4,7 @@ BIN     := bin/ioc
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build web run test deps vet bench fuzz clean
+.PHONY: all build web run test deps vet bench fuzz soak clean
 
 all: build
 
@@ -44,6 +44,16 @@ fuzz:
 ## live latency; idle connection memory; geo; reports): writes bench/results/ and updates the document.
 bench: deps
 	bash bench/run.sh
+
+## soak: not in CI. SOAK_DURATION (default 30m) of mixed load — readings through Mosquitto and the embedded
+## broker into InfluxDB, camera pushes into SQLite — with ioc, InfluxDB and Mosquitto killed in turn every
+## SOAK_EVERY (default 20s); fails on any acknowledged reading or accepted push lost or stored twice.
+## SOAK_FLAGS passes more, e.g. SOAK_FLAGS='-soak.skip Mosquitto' or '-soak.only ioc'.
+SOAK_DURATION ?= 30m
+SOAK_EVERY    ?= 20s
+SOAK_FLAGS    ?=
+soak: deps
+	$(GO) test -tags soak -count=1 -timeout 0 -run '^TestSoak$$' -v ./internal/app/ -soak.duration $(SOAK_DURATION) -soak.every $(SOAK_EVERY) $(SOAK_FLAGS)
 
 clean:
 	rm -rf bin data

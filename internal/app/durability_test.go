@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +32,7 @@ type countedPublisher struct {
 	base   time.Time
 	window int
 	toks   []paho.Token
+	sent   []time.Time // when each reading was published, to tell which disruption a loss belongs to
 }
 
 func newCountedPublisher(t testing.TB, url, prefix string, base time.Time) *countedPublisher {
@@ -60,6 +63,7 @@ func (p *countedPublisher) publish(n int) error {
 			return fmt.Errorf("reading %d not acknowledged within a minute", i-p.window)
 		}
 		payload := fmt.Sprintf(`{"ts":%d,"values":{"level":%d}}`, p.ts(i), i)
+		p.sent = append(p.sent, time.Now())
 		p.toks = append(p.toks, p.c.Publish(fmt.Sprintf("ioc/devices/%s/telemetry", p.device(i)), 1, false, payload))
 	}
 	return nil
@@ -170,14 +174,17 @@ func (p *countedPublisher) checkExactlyOnce(t testing.TB, stored []storedReading
 		}
 		seen[i] = true
 	}
-	lost := 0
+	var lost []int
 	for i := range acked {
 		if !seen[i] {
-			lost++
+			lost = append(lost, i)
 		}
 	}
-	if lost > 0 {
-		t.Errorf("%d of %d acknowledged readings were not stored", lost, len(acked))
+	if len(lost) > 0 {
+		slices.Sort(lost)
+		t.Errorf("%d of %d acknowledged readings were not stored: readings %d (published %s) … %d (published %s)",
+			len(lost), len(acked), lost[0], p.sent[lost[0]].Format(time.RFC3339Nano),
+			lost[len(lost)-1], p.sent[lost[len(lost)-1]].Format(time.RFC3339Nano))
 	}
 	return len(seen)
 }
@@ -190,13 +197,29 @@ func awaitCount(want int, count func() int) {
 	}
 }
 
-// durableConfig writes the config of an ioc child process: its HTTP and embedded-broker ports, the
-// broker its collector reads ("embedded" or a URL), and InfluxDB when srv is not nil.
-func durableConfig(t testing.TB, dir, httpAddr, brokerAddr, broker string, srv *influxtest.Server) string {
+// durableConfig writes the config of an ioc child process: its HTTP and embedded-broker ports, InfluxDB
+// when srv is not nil, and one telemetry collector per broker ("embedded" or a URL) it reads. The
+// webhook takes camera pushes from source "kt" with the bearer pushToken.
+func durableConfig(t testing.TB, dir, httpAddr, brokerAddr string, srv *influxtest.Server, brokers ...string) string {
 	t.Helper()
 	influx := "influx: {enabled: false}"
 	if srv != nil {
 		influx = fmt.Sprintf(`influx: {enabled: true, url: "%s", bucket: "%s", timeout: 2s, spool: {dir: "%s/spool"}}`, srv.URL, srv.Bucket(), dir)
+	}
+	var collectors strings.Builder
+	for i, b := range brokers {
+		fmt.Fprintf(&collectors, `
+  - name: telemetry-%d
+    type: mqtt
+    broker: "%s"
+    client_id: ioc-durable-test-%d
+    qos: 1
+    clean_session: false
+    ack: after_store
+    max_payload: 65536
+    keep_alive: 10s
+    topics:
+      - {filter: "ioc/devices/+/telemetry", format: thingsboard}`, i, b, i)
 	}
 	config := filepath.Join(dir, "ioc.yaml")
 	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
@@ -208,19 +231,9 @@ store: {path: "%s/ioc.db"}
 alarm: {store: {path: "%s/alarms.db"}}
 reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml"}
 geo: {admin_files: ["../../configs/admin/83.geojson"]}
-collectors:
-  - name: telemetry
-    type: mqtt
-    broker: "%s"
-    client_id: ioc-durable-test
-    qos: 1
-    clean_session: false
-    ack: after_store
-    max_payload: 65536
-    keep_alive: 10s
-    topics:
-      - {filter: "ioc/devices/+/telemetry", format: thingsboard}
-`, httpAddr, brokerAddr, dir, influx, dir, dir, dir, broker)), 0o644); err != nil {
+webhook: {enabled: true, collapse_window: 0s, sources: [{name: kt, auth: {mode: bearer, secret: %q}}]}
+collectors:%s
+`, httpAddr, brokerAddr, dir, influx, dir, dir, dir, pushToken, collectors.String())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return config
@@ -260,7 +273,7 @@ func TestKillLosesNothingAcknowledged(t *testing.T) {
 			if tc.influx {
 				srv = influxtest.Start(t)
 			}
-			config := durableConfig(t, dir, httpAddr, brokerAddr, broker, srv)
+			config := durableConfig(t, dir, httpAddr, brokerAddr, srv, broker)
 			p := startProcess(t, config, httpAddr)
 			pub := newCountedPublisher(t, pubURL, "kt", time.Now().Add(-time.Hour).Truncate(time.Millisecond))
 
@@ -331,7 +344,7 @@ func TestInfluxOutageLosesNothingAcknowledged(t *testing.T) {
 			httpAddr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
 			brokerAddr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
 			srv := influxtest.Start(t)
-			p := startProcess(t, durableConfig(t, dir, httpAddr, brokerAddr, "embedded", srv), httpAddr)
+			p := startProcess(t, durableConfig(t, dir, httpAddr, brokerAddr, srv, "embedded"), httpAddr)
 			pub := newCountedPublisher(t, "tcp://"+brokerAddr, "io", time.Now().Add(-time.Hour).Truncate(time.Millisecond))
 			if err := pub.publish(1500); err != nil {
 				t.Fatal(err)

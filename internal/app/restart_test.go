@@ -153,7 +153,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "ioc.db")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t))
-	config := durableConfig(t, dir, httpAddr, fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)), m.URL, nil)
+	config := durableConfig(t, dir, httpAddr, fmt.Sprintf("127.0.0.1:%d", mqtttest.FreePort(t)), nil, m.URL)
 
 	const devices, phase1, phase2, phase3 = 20, 3000, 2000, 1000
 	base := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)

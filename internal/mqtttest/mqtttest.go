@@ -18,6 +18,7 @@ import (
 type Mosquitto struct {
 	URL  string // tcp://127.0.0.1:PORT
 	Addr string
+	bin  string
 	cmd  *exec.Cmd
 	conf string
 	dir  string
@@ -58,6 +59,7 @@ func StartMosquitto(t testing.TB, extra ...string) *Mosquitto {
 	if err := os.WriteFile(m.conf, []byte(conf), 0o644); err != nil {
 		t.Fatalf("mosquitto config: %v", err)
 	}
+	m.bin = bin
 	m.start(t, bin)
 	t.Cleanup(m.Stop)
 	return m
@@ -87,6 +89,18 @@ func (m *Mosquitto) start(t testing.TB, bin string) {
 
 // PID is the mosquitto process id, for benchmarks that account its CPU time.
 func (m *Mosquitto) PID() int { return m.cmd.Process.Pid }
+
+// Restart stops the broker with sig, waits for it to exit and starts it again on the same port and
+// config (with "persistence true" among the extra lines it keeps its sessions across a SIGTERM).
+func (m *Mosquitto) Restart(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if m.cmd != nil && m.cmd.Process != nil {
+		_ = m.cmd.Process.Signal(sig)
+		_ = m.cmd.Wait()
+		m.cmd = nil
+	}
+	m.start(t, m.bin)
+}
 
 // Stop kills the broker.
 func (m *Mosquitto) Stop() {
