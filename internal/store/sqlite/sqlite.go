@@ -33,6 +33,8 @@ type Store struct {
 	r *sql.DB // readers
 
 	noReadings atomic.Bool // telemetry history is kept elsewhere (InfluxDB)
+
+	upserts map[int]*sql.Stmt // entity upserts by rows per statement, prepared on w in Open
 }
 
 var (
@@ -93,12 +95,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r}
+	if err := s.prepareUpserts(ctx); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	var errs []error
+	for _, st := range s.upserts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 // Check reports readiness.
@@ -121,7 +131,7 @@ func (s *Store) Write(ctx context.Context, events []stream.Event) error {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	if err := writeTx(ctx, tx, events, !s.noReadings.Load()); err != nil {
+	if err := s.writeTx(ctx, tx, events, !s.noReadings.Load()); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -130,7 +140,7 @@ func (s *Store) Write(ctx context.Context, events []stream.Event) error {
 	return nil
 }
 
-func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bool) error {
+func (s *Store) writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bool) error {
 	rd, err := tx.PrepareContext(ctx, `INSERT INTO readings (entity, field, ts, value) VALUES (?, ?, ?, ?)
 		ON CONFLICT (entity, field, ts) DO UPDATE SET value = excluded.value`)
 	if err != nil {
@@ -167,7 +177,7 @@ func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bo
 			latest[e.Entity] = i
 		}
 	}
-	return writeEntities(ctx, tx, events, latest)
+	return s.writeEntities(ctx, tx, events, latest)
 }
 
 func location(e *stream.Event) (lon, lat any) {
