@@ -4,7 +4,7 @@ BIN     := bin/ioc
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build web run test deps vet bench fuzz clean
+.PHONY: all build web run test deps vet bench bench-ingest fuzz clean
 
 all: build
 
@@ -44,6 +44,11 @@ fuzz:
 ## live latency; idle connection memory; geo; reports): writes bench/results/ and updates the document.
 bench: deps
 	bash bench/run.sh
+
+## bench-ingest: only the ingest runs of make bench (both device mixes, ioc next to the tuned Telegraf),
+## their table and ratios printed; nothing recorded. IOC_BENCH_SWEEP=1 make bench also runs Telegraf's sweep.
+bench-ingest: deps
+	go test ./bench -run '^$$' -bench '^Ingest$$' -benchtime 1x -timeout 40m | go run ./bench/report -print
 
 clean:
 	rm -rf bin data
