@@ -48,7 +48,7 @@ bench: deps
 ## bench-ingest: only the ingest runs of make bench (both device mixes, ioc next to the tuned Telegraf),
 ## their table and ratios printed; nothing recorded. IOC_BENCH_SWEEP=1 make bench also runs Telegraf's sweep.
 bench-ingest: deps
-	go test ./bench -run '^$$' -bench '^Ingest$$' -benchtime 1x -timeout 40m | go run ./bench/report -print
+	go test ./bench -run '^$$' -bench '^BenchmarkIngest$$' -benchtime 1x -timeout 40m | go run ./bench/report -print
 
 clean:
 	rm -rf bin data
