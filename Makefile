@@ -4,7 +4,7 @@ BIN     := bin/ioc
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build web run test deps vet bench fuzz soak clean
+.PHONY: all build web run test deps vet bench bench-ingest fuzz soak clean
 
 all: build
 
@@ -54,6 +54,11 @@ SOAK_EVERY    ?= 20s
 SOAK_FLAGS    ?=
 soak: deps
 	$(GO) test -tags soak -count=1 -timeout 0 -run '^TestSoak$$' -v ./internal/app/ -soak.duration $(SOAK_DURATION) -soak.every $(SOAK_EVERY) $(SOAK_FLAGS)
+
+## bench-ingest: only the ingest runs of make bench (both device mixes, ioc next to the tuned Telegraf),
+## their table and ratios printed; nothing recorded. IOC_BENCH_SWEEP=1 make bench also runs Telegraf's sweep.
+bench-ingest: deps
+	go test ./bench -run '^$$' -bench '^BenchmarkIngest$$' -benchtime 1x -timeout 40m | go run ./bench/report -print
 
 clean:
 	rm -rf bin data

@@ -14,7 +14,7 @@ export IOC_BENCH_METRICS="${IOC_BENCH_METRICS:-$PWD/bench/results/metrics}"
 # Every benchmark runs even when one fails; bench/report records them all and exits non-zero on a failure.
 (
   set +e
-  go test ./bench -run '^$' -bench '^(Ingest|LiveLatency|IdleConnections)$' -benchtime 1x -timeout 40m
+  go test ./bench -run '^$' -bench '^Benchmark(Ingest|LiveLatency|IdleConnections)$' -benchtime 1x -timeout 40m
   # Telegraf's sweep (about 8 minutes) only when asked: it chose bench's telegrafTuned.
   if [ -n "${IOC_BENCH_SWEEP:-}" ]; then go test ./bench -run '^$' -bench TelegrafSweep -benchtime 1x -timeout 30m; fi
   go test ./internal/app ./internal/store/influx -run '^$' -bench . -benchtime 1x -timeout 20m

@@ -4,6 +4,8 @@
 // "<!-- bench:begin -->" and "<!-- bench:end -->" with that table, so the document shows the last run.
 //
 //	go test ./bench -run '^$' -bench . -benchtime 1x | go run ./bench/report
+//
+// With -print it only prints the table of its input (make bench-ingest: a partial run while iterating).
 package main
 
 import (
@@ -162,6 +164,18 @@ func splice(doc []byte, body string) ([]byte, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-print" { // a partial run while iterating: the table only, nothing written
+		r, err := parse(os.Stdin, os.Stdout)
+		if err == nil && len(r.Results) == 0 {
+			err = errors.New("no benchmark results in the input")
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench report:", err)
+			os.Exit(1)
+		}
+		fmt.Print("\n" + table(r))
+		return
+	}
 	if err := run(os.Stdin, os.Stdout, "."); err != nil {
 		fmt.Fprintln(os.Stderr, "bench report:", err)
 		os.Exit(1)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func TestReadyzCollectorHealth(t *testing.T) {
 		t.Fatalf("anonymous /readyz with the broker down: %d %v, want 503 with the status only", code, raw)
 	}
 
-	m.Restart(t)
+	m.Restart(t, syscall.SIGTERM) // after Stop: starts it again on the same port
 	waitFor(t, 30*time.Second, "ready once the broker is up", func() bool {
 		code, r, _ := getReadyz(t, api, addr)
 		return code == http.StatusOK && r.Status == "ready" && r.Checks["collector:telemetry"] == "ok"

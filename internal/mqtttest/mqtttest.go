@@ -111,16 +111,6 @@ func (m *Mosquitto) Stop() {
 	}
 }
 
-// Restart starts the broker again (after Stop) on the same port and config, and waits until it listens.
-func (m *Mosquitto) Restart(t testing.TB) {
-	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-	}
-	m.start(t, bin)
-}
-
 // Proxy forwards loopback TCP connections to a broker, so a test can cut a client's connection (the
 // client sees an outage, the broker a lost client) while both stay up. New connections are forwarded
 // again after a cut.

@@ -17,8 +17,33 @@ import (
 
 // entityChunk is how many entity rows one upsert statement carries (9 parameters each, far below
 // SQLite's 32,766): one statement per chunk instead of one per entity keeps database/sql's and the
-// driver's per-call work off each row.
+// driver's per-call work off each row. What is left of a batch goes in statements of 16, 4 and 1
+// rows, so four prepared statements serve every batch size.
 const entityChunk = 64
+
+// chunkRows is the size of the next upsert statement for n rows left.
+func chunkRows(n int) int {
+	for _, c := range []int{entityChunk, 16, 4} {
+		if n >= c {
+			return c
+		}
+	}
+	return 1
+}
+
+// prepareUpserts prepares the entity upserts of every chunk size on the writer. It runs in Open,
+// before any transaction: the writer has one connection, which a transaction holds while it runs.
+func (s *Store) prepareUpserts(ctx context.Context) error {
+	s.upserts = map[int]*sql.Stmt{}
+	for _, n := range []int{entityChunk, 16, 4, 1} {
+		st, err := s.w.PrepareContext(ctx, entityUpsert(n))
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare entities: %w", err)
+		}
+		s.upserts[n] = st
+	}
+	return nil
+}
 
 // entityUpsert is the upsert of n entity rows: a newer state replaces type, kind and time, keeps the
 // stored location when the event has none, merges values and attributes into the stored ones, and
@@ -43,7 +68,7 @@ func entityUpsert(n int) string {
 
 // writeEntities upserts the newest state of each entity of a batch (latest maps an entity to the index
 // of its newest event), in statements of up to entityChunk rows.
-func writeEntities(ctx context.Context, tx *sql.Tx, events []stream.Event, latest map[string]int) error {
+func (s *Store) writeEntities(ctx context.Context, tx *sql.Tx, events []stream.Event, latest map[string]int) error {
 	if len(latest) == 0 {
 		return nil
 	}
@@ -52,11 +77,10 @@ func writeEntities(ctx context.Context, tx *sql.Tx, events []stream.Event, lates
 		idx = append(idx, i)
 	}
 	slices.Sort(idx) // batch order: the same rows in the same order for the same batch
-	var full *sql.Stmt
 	args := make([]any, 0, 9*entityChunk)
 	var buf []byte
 	for len(idx) > 0 {
-		n := min(len(idx), entityChunk)
+		n := chunkRows(len(idx))
 		args = args[:0]
 		for _, i := range idx[:n] {
 			e := &events[i]
@@ -67,20 +91,7 @@ func writeEntities(ctx context.Context, tx *sql.Tx, events []stream.Event, lates
 			buf, areas = jsonStrings(buf[:0], e.Areas)
 			args = append(args, e.Entity, e.Type, e.Kind, e.Time.UnixMilli(), lon, lat, vals, attrs, areas)
 		}
-		st := full
-		if n < entityChunk || full == nil {
-			var err error
-			if st, err = tx.PrepareContext(ctx, entityUpsert(n)); err != nil {
-				return fmt.Errorf("sqlite: prepare entities: %w", err)
-			}
-			if n == entityChunk {
-				full = st
-				defer full.Close()
-			} else {
-				defer st.Close()
-			}
-		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
+		if _, err := tx.StmtContext(ctx, s.upserts[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("sqlite: upsert %d entities from %s: %w", n, events[idx[0]].Entity, err)
 		}
 		idx = idx[n:]

@@ -37,6 +37,8 @@ type Store struct {
 
 	noReadings atomic.Bool // telemetry history is kept elsewhere (InfluxDB)
 	clashes    prometheus.Counter
+
+	upserts map[int]*sql.Stmt // entity upserts by rows per statement, prepared on w in Open
 }
 
 // ClashOverwritten is the reason label of a reading clash: a reading with the key (entity, field,
@@ -120,12 +122,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	return &Store{w: w, r: r, clashes: NewClashCounter(nil).WithLabelValues("sqlite", ClashOverwritten)}, nil
+	s := &Store{w: w, r: r, clashes: NewClashCounter(nil).WithLabelValues("sqlite", ClashOverwritten)}
+	if err := s.prepareUpserts(ctx); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	var errs []error
+	for _, st := range s.upserts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 // Check reports readiness.
@@ -148,7 +158,7 @@ func (s *Store) Write(ctx context.Context, events []stream.Event) error {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	clashes, err := writeTx(ctx, tx, events, !s.noReadings.Load())
+	clashes, err := s.writeTx(ctx, tx, events, !s.noReadings.Load())
 	if err != nil {
 		return err
 	}
@@ -203,7 +213,7 @@ func (w *readingWriter) close() {
 }
 
 // writeTx writes a batch in tx and returns how many readings clashed.
-func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bool) (int, error) {
+func (s *Store) writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bool) (int, error) {
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO readings (entity, field, ts, value) VALUES (?, ?, ?, ?)
 		ON CONFLICT (entity, field, ts) DO NOTHING`)
 	if err != nil {
@@ -241,7 +251,7 @@ func writeTx(ctx context.Context, tx *sql.Tx, events []stream.Event, readings bo
 			latest[e.Entity] = i
 		}
 	}
-	if err := writeEntities(ctx, tx, events, latest); err != nil {
+	if err := s.writeEntities(ctx, tx, events, latest); err != nil {
 		return 0, err
 	}
 	return rd.clashes, nil
