@@ -17,7 +17,7 @@ web:
 	@[ -f node_modules/.package-lock.json ] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	npm run build
 
-## run: build and start everything on embedded defaults with the Bến Tre demo feed.
+## run: build and start everything on embedded defaults with the Tỉnh Vĩnh Long demo feed.
 run: build
 	./$(BIN) serve --config configs/demo.yaml
 

@@ -57,6 +57,9 @@ func (a *Area) Contains(p orb.Point) bool {
 	case cellOut:
 		return false
 	}
+	if a.grid != nil {
+		return a.grid.contains(a.Geom, p)
+	}
 	return planar.MultiPolygonContains(a.Geom, p)
 }
 

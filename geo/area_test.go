@@ -269,3 +269,48 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestLocateAgreesOn100000Points is the property test on the real commune geometry of the new
+// provinces: 100,000 random points on Tỉnh Vĩnh Long (10,000 on Bắc Ninh and Lâm Đồng, whose large
+// province polygons make the reference slow) (in random communes' boxes, so mostly on land and many near
+// borders) get the same codes from the index (R-tree, raster, row edges) as from testing every
+// polygon with orb's exact point-in-polygon.
+func TestLocateAgreesOn100000Points(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		n    int
+	}{{"86-2025", 100_000}, {"24-2025", 10_000}, {"68-2025", 10_000}} {
+		f := tc.file
+		t.Run(f, func(t *testing.T) {
+			s, err := geo.Load("../configs/admin/" + f + ".geojson")
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := s.List("")
+			communes := s.List("commune")
+			rng := rand.New(rand.NewPCG(100_000, uint64(len(all))))
+			mismatch, outside := 0, 0
+			for range tc.n {
+				b := communes[rng.IntN(len(communes))].Bound.Pad(0.005)
+				p := orb.Point{b.Min[0] + rng.Float64()*(b.Max[0]-b.Min[0]), b.Min[1] + rng.Float64()*(b.Max[1]-b.Min[1])}
+				got, want := s.Codes(p), geotest.Codes(all, s.Levels(), p)
+				for _, l := range s.Levels() {
+					if got[l] != want[l] {
+						if mismatch++; mismatch < 10 {
+							t.Errorf("%v level %s: index %q, reference %q", p, l, got[l], want[l])
+						}
+					}
+				}
+				if want["commune"] == stream.AreaOutside {
+					outside++
+				}
+			}
+			if mismatch > 0 {
+				t.Fatalf("%d mismatches", mismatch)
+			}
+			if outside == 0 || outside > tc.n/2 {
+				t.Fatalf("%d of %d points outside every commune: points not varied", outside, tc.n)
+			}
+		})
+	}
+}

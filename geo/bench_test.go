@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,30 +19,16 @@ import (
 	"github.com/ioc-vn/ioc/stream"
 )
 
-// benchLocate looks up random points inside bound; it reports ns/op per point.
+// benchLocate looks up random points inside bound; it reports ns/op per point. Per-point durations of
+// one pass over the points give the percentiles (time.Now costs a few tens of ns, small next to a
+// lookup); ns/op is the plain loop's mean.
 func benchLocate(b *testing.B, s *geo.Areas, bound orb.Bound) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	pts := make([]orb.Point, 4096)
 	for i := range pts {
 		pts[i] = orb.Point{bound.Min[0] + rng.Float64()*(bound.Max[0]-bound.Min[0]), bound.Min[1] + rng.Float64()*(bound.Max[1]-bound.Min[1])}
 	}
-	buf := make([]*geo.Area, 0, 4)
-	// Per-point durations of one pass over the points give the percentiles (time.Now costs a few tens
-	// of ns, small next to a lookup); ns/op is the plain loop's mean.
-	lat := make([]time.Duration, len(pts))
-	for i, p := range pts {
-		t0 := time.Now()
-		buf = s.Locate(p, buf)
-		lat[i] = time.Since(t0)
-	}
-	slices.Sort(lat)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		buf = s.Locate(pts[i&4095], buf)
-	}
-	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+	benchLocatePoints(b, s, pts)
 }
 
 // BenchmarkLocateBenTre: area lookup per point on Bến Tre (province + 9 districts), points spread over
@@ -138,4 +128,101 @@ func BenchmarkEnrich(b *testing.B) {
 			}
 		})
 	}
+}
+
+// nationalFile is the whole country after the 2025 reform (34 provinces, 3,321 communes, 41 MB). It
+// stays in the shared data folder, never in the repository.
+const nationalFile = "../../shared/data/admin-2025/vn.geojson"
+
+// inUnits returns n random points, each in the bounding box of a random area of the finest level, so
+// that the points lie on land as events do (a box over the whole country is mostly sea).
+func inUnits(s *geo.Areas, n int, seed uint64) []orb.Point {
+	levels := s.Levels()
+	units := s.List(levels[len(levels)-1])
+	rng := rand.New(rand.NewPCG(seed, 86))
+	pts := make([]orb.Point, n)
+	for i := range pts {
+		b := units[rng.IntN(len(units))].Bound
+		pts[i] = orb.Point{b.Min[0] + rng.Float64()*(b.Max[0]-b.Min[0]), b.Min[1] + rng.Float64()*(b.Max[1]-b.Min[1])}
+	}
+	return pts
+}
+
+// benchLocatePoints is benchLocate over given points.
+func benchLocatePoints(b *testing.B, s *geo.Areas, pts []orb.Point) {
+	buf := make([]*geo.Area, 0, 4)
+	lat := make([]time.Duration, len(pts))
+	for range 2 { // the first pass warms the caches; the second is measured
+		for i, p := range pts {
+			t0 := time.Now()
+			buf = s.Locate(p, buf)
+			lat[i] = time.Since(t0)
+		}
+	}
+	slices.Sort(lat)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		buf = s.Locate(pts[i%len(pts)], buf)
+	}
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+}
+
+// BenchmarkLocateVinhLong: area lookup on the real commune geometry of the new Tỉnh Vĩnh Long
+// (86-2025.geojson: 1 province + 124 communes), points in random communes' boxes (targets p50 ≤ 1 µs,
+// p99 ≤ 20 µs).
+func BenchmarkLocateVinhLong(b *testing.B) {
+	s, err := geo.Load("../configs/admin/86-2025.geojson")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchLocatePoints(b, s, inUnits(s, 1<<15, 1))
+}
+
+// BenchmarkLocateNational: area lookup on vn.geojson (34 provinces + 3,321 communes), points in random
+// communes' boxes (targets p50 ≤ 2 µs, p99 ≤ 50 µs).
+func BenchmarkLocateNational(b *testing.B) {
+	s, err := geo.LoadWith(geo.LoadOptions{OverlapTolerance: 2000}, nationalFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchLocatePoints(b, s, inUnits(s, 1<<15, 2))
+}
+
+// BenchmarkLoadNational: reading, checking and indexing vn.geojson, with the heap it keeps and the
+// process's resident memory once loaded.
+func BenchmarkLoadNational(b *testing.B) {
+	var s *geo.Areas
+	for b.Loop() {
+		var err error
+		if s, err = geo.LoadWith(geo.LoadOptions{OverlapTolerance: 2000}, nationalFile); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	b.ReportMetric(float64(m.HeapAlloc)/(1<<20), "heap-MB")
+	b.ReportMetric(residentMB(b), "rss-MB")
+	b.ReportMetric(float64(s.Len()), "areas")
+}
+
+// residentMB is the process's resident set size (VmRSS) in MiB.
+func residentMB(b *testing.B) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }

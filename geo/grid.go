@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/planar"
 )
 
 // Cell states of a grid.
@@ -23,7 +24,13 @@ type grid struct {
 	sx, sy float64 // cells per degree
 	nx, ny int
 	cells  []uint8
+	rings  []orb.Ring  // every ring of the polygon, for rows
+	poly   []int32     // polygon index of each ring
+	rows   [][]edgeRef // per row of cells: the edges whose latitude span touches it, by polygon
 }
+
+// edgeRef is edge i → i+1 of rings[r].
+type edgeRef struct{ r, i int32 }
 
 // fill decides the state of every cell no edge touches with one scanline per row through the cells'
 // centres: a cell is inside when an odd number of a polygon's ring crossings lie left of its centre
@@ -105,6 +112,7 @@ func newGrid(mp orb.MultiPolygon, b orb.Bound) *grid {
 		}
 	}
 	g.fill(mp)
+	g.index(mp)
 	return g
 }
 
@@ -163,3 +171,59 @@ func (g *grid) deepInside(p orb.Point, tol float64) bool {
 	}
 	return true
 }
+
+// index files every edge under the rows of cells its latitude span touches, so the exact test of a
+// point looks only at the edges of its row instead of the whole polygon (a national province has tens
+// of thousands of vertices; a row has a few hundred edges at most).
+func (g *grid) index(mp orb.MultiPolygon) {
+	g.rows = make([][]edgeRef, g.ny)
+	for pi, poly := range mp {
+		for _, r := range poly {
+			ri := int32(len(g.rings))
+			g.rings, g.poly = append(g.rings, r), append(g.poly, int32(pi))
+			for i := 0; i+1 < len(r); i++ {
+				a, c := r[i], r[i+1]
+				for y := g.clampY(g.fy(min(a[1], c[1])) - 1e-6); y <= g.clampY(g.fy(max(a[1], c[1]))+1e-6); y++ {
+					g.rows[y] = append(g.rows[y], edgeRef{ri, int32(i)})
+				}
+			}
+		}
+	}
+}
+
+// onEdge is how close (degrees, about a micrometre) a point must be to an edge for contains to leave
+// the answer to orb's exact test, whose rule for points on a boundary (inside, except on a hole's)
+// is the reference.
+const onEdge = 1e-11
+
+// contains is the exact point-in-polygon answer for p ([lon, lat]) from the edges of p's row: a
+// polygon holds p when a ray from p to the west crosses its rings (outer and holes) an odd number of
+// times. Rows list their edges polygon by polygon, so the parity is per polygon. A point within onEdge
+// of an edge is answered by orb's planar.MultiPolygonContains, so the boundary rule is orb's.
+func (g *grid) contains(mp orb.MultiPolygon, p orb.Point) bool {
+	row := g.rows[g.clampY(g.fy(p[1]))]
+	odd, cur := false, int32(-1)
+	for _, e := range row {
+		if pi := g.poly[e.r]; pi != cur {
+			if odd {
+				return true
+			}
+			odd, cur = false, pi
+		}
+		r := g.rings[e.r]
+		a, c := r[e.i], r[e.i+1]
+		if p[0] >= min(a[0], c[0])-onEdge && p[0] <= max(a[0], c[0])+onEdge &&
+			p[1] >= min(a[1], c[1])-onEdge && p[1] <= max(a[1], c[1])+onEdge {
+			dx, dy := c[0]-a[0], c[1]-a[1]
+			if l := math.Hypot(dx, dy); l == 0 || math.Abs(dx*(p[1]-a[1])-dy*(p[0]-a[0]))/l <= onEdge {
+				return planar.MultiPolygonContains(mp, p)
+			}
+		}
+		if (a[1] > p[1]) != (c[1] > p[1]) && a[0]+(p[1]-a[1])*dxdy(a, c) < p[0] {
+			odd = !odd
+		}
+	}
+	return odd
+}
+
+func dxdy(a, c orb.Point) float64 { return (c[0] - a[0]) / (c[1] - a[1]) }

@@ -2,7 +2,7 @@
 //
 //	ioc serve [--config FILE] [--demo]   run everything (embedded defaults without a file)
 //	ioc config check FILE                 list every problem of a config file; exit 1 if any
-//	ioc simulate --broker URL             publish the Bến Tre demo feed to an MQTT broker
+//	ioc simulate --broker URL             publish the Tỉnh Vĩnh Long demo feed to an MQTT broker
 //	ioc user add|passwd [--config FILE] …  manage accounts (password on standard input)
 //	ioc version                           print the version
 package main
@@ -76,7 +76,7 @@ func usage(w io.Writer) {
 usage:
   ioc serve [--config FILE] [--demo]   run everything (embedded defaults without a file)
   ioc config check FILE                 list every problem of a config file
-  ioc simulate --broker URL             publish the Bến Tre demo feed to an MQTT broker
+  ioc simulate --broker URL             publish the Tỉnh Vĩnh Long demo feed to an MQTT broker
   ioc user add [--config FILE] --role admin|operator|leader|unit [--areas A,B] [--unit U] NAME
   ioc user passwd [--config FILE] NAME  (the password is the first line of standard input)
   ioc version
@@ -96,8 +96,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML config file (default: embedded defaults)")
-	demo := fs.Bool("demo", false, "also run the built-in Bến Tre demo feed")
-	admin := fs.String("admin", "configs/admin/83.geojson", "province boundaries used by the demo feed")
+	demo := fs.Bool("demo", false, "also run the built-in Tỉnh Vĩnh Long demo feed")
+	admin := fs.String("admin", "configs/admin/86-2025.geojson", "province boundaries used by the demo feed (its finest level places the devices)")
 	pprofAddr := fs.String("pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -186,7 +186,7 @@ func simulateCmd(args []string, stderr io.Writer) int {
 	devices := fs.Int("devices", def.Devices, "number of devices")
 	interval := fs.Duration("interval", def.Interval, "time between two readings of one device")
 	seed := fs.Int64("seed", def.Seed, "random seed for device placement")
-	admin := fs.String("admin", "configs/admin/83.geojson", "province boundaries to place devices in")
+	admin := fs.String("admin", "configs/admin/86-2025.geojson", "province boundaries to place devices in (its finest level)")
 	clientID := fs.String("client-id", "ioc-simulate", "MQTT client id")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -20,7 +20,8 @@ import (
 func Codes(areas []*geo.Area, levels []string, p orb.Point) map[string]string {
 	best := map[string]*geo.Area{}
 	for _, a := range areas {
-		if !planar.MultiPolygonContains(a.Geom, p) {
+		// The bounding box only skips areas that cannot hold p (orb's test starts with the same check).
+		if !a.Bound.Contains(p) || !planar.MultiPolygonContains(a.Geom, p) {
 			continue
 		}
 		if cur := best[a.Level]; cur == nil || geo.Better(a, cur) {

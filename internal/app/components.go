@@ -197,7 +197,7 @@ func (f *feed) Run(ctx context.Context, emit stream.Emit) error {
 // demoConfig is the demo feed's configuration.
 func (a *App) demoConfig(opts Options) simulate.Config {
 	c := simulate.Config{ClientID: "ioc-demo-feed", Devices: a.cfg.Demo.Devices, Interval: a.cfg.Demo.Interval,
-		Seed: a.cfg.Demo.Seed, AdminFile: opts.AdminFile}
+		Seed: a.cfg.Demo.Seed, AdminFile: opts.AdminFile, HistoryFrom: a.cfg.Demo.HistoryFrom, HistoryStep: a.cfg.Demo.HistoryStep}
 	if a.Broker != nil {
 		c.Broker = a.Broker.URL()
 	}

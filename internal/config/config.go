@@ -285,13 +285,17 @@ type Geofence struct {
 	Polygon [][2]float64 `yaml:"polygon"` // closed ring of [lon, lat]
 }
 
-// Demo runs the built-in Bến Tre simulator inside ioc serve.
+// Demo runs the built-in Tỉnh Vĩnh Long simulator inside ioc serve.
 type Demo struct {
 	Enabled  bool          `yaml:"enabled"`
 	Devices  int           `yaml:"devices"`
 	Interval time.Duration `yaml:"interval"`
 	Seed     int64         `yaml:"seed"`
 	Cameras  int           `yaml:"cameras"` // Frigate cameras in the demo (needs frigate.enabled)
+	// HistoryFrom, when set, makes the feed first publish one reading per device every HistoryStep from
+	// then until now, so statistics reach back across the 2025 boundary change.
+	HistoryFrom time.Time     `yaml:"history_from"`
+	HistoryStep time.Duration `yaml:"history_step"`
 }
 
 // Shutdown bounds graceful shutdown.
@@ -328,7 +332,7 @@ func Default() Config {
 		Live:      Live{PingInterval: 25 * time.Second, WriteTimeout: 10 * time.Second, MaxMessage: 16 << 10, MaxPending: 200000, FlushInterval: 50 * time.Millisecond},
 		Geo:       Geo{BoundarySets: defaultBoundarySets(), OverlapTolerance: geo.DefaultOverlapTolerance, ClusterBelowZoom: 13, ClusterInterval: time.Second, MaxViewItems: 20000, FenceQueue: 4096},
 		Web:       Web{OnlineWindow: 15 * time.Minute},
-		Demo:      Demo{Devices: 300, Interval: 5 * time.Second, Seed: 83, Cameras: 30},
+		Demo:      Demo{Devices: 300, Interval: 5 * time.Second, Seed: 83, Cameras: 30, HistoryStep: 7 * 24 * time.Hour},
 		Frigate:   Frigate{Config: withBroker(frigate.Defaults())},
 		Hikvision: Hikvision{Config: hikvision.Defaults()},
 		ONVIF:     ONVIF{Config: onvif.Defaults()},
@@ -568,6 +572,9 @@ func (c Config) Validate() error {
 		}
 		if c.Demo.Interval < 100*time.Millisecond {
 			add("demo.interval", "must be at least 100ms")
+		}
+		if !c.Demo.HistoryFrom.IsZero() && c.Demo.HistoryStep < time.Hour {
+			add("demo.history_step", "must be at least 1h when demo.history_from is set")
 		}
 		if !c.Broker.Enabled {
 			add("demo.enabled", "the demo feed publishes to the embedded broker: set broker.enabled")

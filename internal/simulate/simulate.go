@@ -1,8 +1,10 @@
-// Package simulate is ioc's demo feed: realistic telemetry for Bến Tre province. Salinity and
-// water-level stations sit along the four river branches (Tiền/Cửa Đại, Ba Lai, Hàm Luông, Cổ Chiên)
-// with semidiurnal tides and salinity rising toward the sea; PM2.5 monitors follow the daily traffic
-// peaks; rain gauges get passing showers; traffic counters count vehicles. Every device is placed inside
-// a district of the province boundary file. Messages go over MQTT in the three formats ioc reads
+// Package simulate is ioc's demo feed: realistic telemetry for the new Tỉnh Vĩnh Long (86: the former
+// Bến Tre, Trà Vinh and Vĩnh Long). Salinity and water-level stations sit along the Mekong branches
+// (Cửa Đại, Ba Lai, Hàm Luông, Cổ Chiên, Hậu) with semidiurnal tides and salinity rising toward the
+// sea; PM2.5 monitors follow the daily traffic peaks; rain gauges get passing showers; traffic counters
+// count vehicles. Every device is placed inside a unit of the finest level of the boundary file (its
+// communes; levels and unit types come from the data), found with the same lookup enrichment uses. A
+// history of readings reaching back before the 2025 reform is published first. Messages go over MQTT in the three formats ioc reads
 // (ThingsBoard device JSON, ThingsBoard gateway JSON, SenML), so the demo exercises the real path.
 package simulate
 
@@ -13,16 +15,14 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/geojson"
-	"github.com/paulmach/orb/planar"
 
 	"github.com/ioc-vn/ioc/collectors/frigate"
+	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/camera"
 	"github.com/ioc-vn/ioc/internal/registry"
 )
@@ -34,37 +34,74 @@ type Config struct {
 	Devices   int           // how many devices
 	Interval  time.Duration // time between two readings of one device
 	Seed      int64         // same seed, same devices
-	AdminFile string        // GeoJSON of the province and its districts (configs/admin/83.geojson)
+	AdminFile string        // GeoJSON of the province and its units (configs/admin/86-2025.geojson)
 	Cameras   int           // Frigate cameras publishing detections on frigate/events (0: none)
+	// HistoryFrom, when set, makes Run first publish one reading per device every HistoryStep from
+	// then until now (oldest first), so that statistics reach back across boundary changes.
+	HistoryFrom time.Time
+	HistoryStep time.Duration
 }
 
 // Device is one simulated device.
 type Device struct {
 	registry.Device
-	District string
-	river    int     // river index for stations
-	frac     float64 // 0 upstream … 1 at the river mouth
-	phase    float64
-	urban    bool
+	Area  string  // code of the finest-level unit holding it
+	river int     // river index for stations
+	frac  float64 // 0 upstream … 1 at the river mouth
+	phase float64
+	urban bool
 }
 
-// district is a district polygon to place devices in.
-type district struct {
-	code, name string
-	geom       orb.MultiPolygon
-	bound      orb.Bound
+// units are the areas of the boundary file's finest level, to place devices in.
+type units struct {
+	areas  *geo.Areas
+	level  string
+	leaves []*geo.Area
 }
 
-// rivers are the four branches of the Mekong through Bến Tre, from upstream (west) to the sea (east),
+func loadUnits(path string) (*units, error) {
+	areas, err := geo.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
+	levels := areas.Levels()
+	u := &units{areas: areas, level: levels[len(levels)-1]}
+	u.leaves = areas.List(u.level)
+	return u, nil
+}
+
+// locate returns the finest-level unit holding p, as enrichment would answer, or nil.
+func (u *units) locate(p orb.Point) *geo.Area {
+	found := u.areas.Locate(p, nil)
+	return found[len(found)-1]
+}
+
+// random returns a random point inside a random unit (urban: a ward, Phường, when there are any).
+func (u *units) random(rng *rand.Rand, urban bool) (orb.Point, *geo.Area) {
+	for {
+		a := u.leaves[rng.IntN(len(u.leaves))]
+		if urban && a.Type != "Phường" && rng.IntN(20) > 0 {
+			continue
+		}
+		p := orb.Point{a.Bound.Min[0] + rng.Float64()*(a.Bound.Max[0]-a.Bound.Min[0]),
+			a.Bound.Min[1] + rng.Float64()*(a.Bound.Max[1]-a.Bound.Min[1])}
+		if got := u.locate(p); got != nil {
+			return p, got
+		}
+	}
+}
+
+// rivers are the branches of the Mekong through the province, from upstream (west) to the sea (east),
 // as [lon, lat] polylines (approximate courses).
 var rivers = []struct {
 	name string
 	line orb.LineString
 }{
-	{"Tiền (Cửa Đại)", orb.LineString{{106.27, 10.33}, {106.38, 10.31}, {106.52, 10.28}, {106.63, 10.25}, {106.74, 10.20}}},
+	{"Cửa Đại", orb.LineString{{106.27, 10.33}, {106.38, 10.31}, {106.52, 10.28}, {106.63, 10.25}, {106.74, 10.20}}},
 	{"Ba Lai", orb.LineString{{106.35, 10.27}, {106.45, 10.22}, {106.55, 10.16}, {106.64, 10.08}}},
 	{"Hàm Luông", orb.LineString{{106.22, 10.21}, {106.36, 10.17}, {106.46, 10.10}, {106.56, 10.02}, {106.66, 9.93}}},
-	{"Cổ Chiên", orb.LineString{{106.12, 10.18}, {106.26, 10.06}, {106.38, 9.96}, {106.50, 9.86}, {106.58, 9.81}}},
+	{"Cổ Chiên", orb.LineString{{105.97, 10.27}, {106.12, 10.18}, {106.26, 10.06}, {106.38, 9.96}, {106.50, 9.86}, {106.58, 9.81}}},
+	{"Hậu", orb.LineString{{105.86, 10.02}, {105.95, 9.95}, {106.05, 9.86}, {106.15, 9.77}, {106.25, 9.66}, {106.33, 9.57}}},
 }
 
 // Kinds of simulated devices and their share of the fleet.
@@ -80,45 +117,41 @@ var kindName = map[string]string{
 
 // Fleet builds the deterministic device list for cfg.
 func Fleet(cfg Config) ([]Device, error) {
-	districts, err := loadDistricts(cfg.AdminFile)
+	u, err := loadUnits(cfg.AdminFile)
 	if err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x83))
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x86))
 	var out []Device
 	for i := 0; i < cfg.Devices; i++ {
 		kind := pickKind(float64(i) / float64(cfg.Devices))
 		d := Device{phase: rng.Float64() * 2 * math.Pi}
-		d.ID = fmt.Sprintf("bt-%s-%03d", short(kind), i)
+		d.ID = fmt.Sprintf("vl-%s-%03d", short(kind), i)
 		d.Kind = kind
 		var p orb.Point
-		var dist *district
-		for tries := 0; ; tries++ {
-			if tries > 2000 {
-				return nil, fmt.Errorf("simulate: could not place device %s inside a district", d.ID)
-			}
-			if kind == "salinity" || kind == "water_level" {
-				d.river = rng.IntN(len(rivers))
+		var unit *geo.Area
+		if kind == "salinity" || kind == "water_level" {
+			d.river = i % len(rivers) // every river gets stations
+			for tries := 0; unit == nil; tries++ {
+				if tries > 2000 {
+					return nil, fmt.Errorf("simulate: could not place station %s on the %s inside a unit of %s", d.ID, rivers[d.river].name, cfg.AdminFile)
+				}
 				d.frac = rng.Float64()
 				p = along(rivers[d.river].line, d.frac)
 				p[0] += (rng.Float64() - 0.5) * 0.01
 				p[1] += (rng.Float64() - 0.5) * 0.01
-			} else {
-				dd := districts[rng.IntN(len(districts))]
-				p = orb.Point{dd.bound.Min[0] + rng.Float64()*(dd.bound.Max[0]-dd.bound.Min[0]),
-					dd.bound.Min[1] + rng.Float64()*(dd.bound.Max[1]-dd.bound.Min[1])}
+				unit = u.locate(p)
 			}
-			if dist = locate(districts, p); dist != nil {
-				break
-			}
+		} else {
+			p, unit = u.random(rng, kind == "air_quality" || kind == "traffic")
 		}
-		d.District = dist.code
-		d.urban = dist.code == "829"
+		d.Area = unit.Code
+		d.urban = unit.Type == "Phường"
 		d.Location = []float64{round6(p[0]), round6(p[1])}
-		d.Name = fmt.Sprintf("%s %s %d", kindName[kind], dist.name, i)
-		d.Metadata = map[string]string{"district": dist.code, "simulated": "true"}
+		d.Name = fmt.Sprintf("%s %s %d", kindName[kind], unit.Name, i)
+		d.Metadata = map[string]string{"area": unit.Code, "area_level": unit.Level, "simulated": "true"}
 		if kind == "salinity" || kind == "water_level" {
-			d.Name = fmt.Sprintf("%s sông %s %d", kindName[kind], rivers[d.river].name, i)
+			d.Name = fmt.Sprintf("%s sông %s, %s %d", kindName[kind], rivers[d.river].name, unit.Name, i)
 			d.Metadata["river"] = rivers[d.river].name
 		}
 		if kind == "water_level" {
@@ -147,77 +180,19 @@ func short(kind string) string {
 
 func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 
-func loadDistricts(path string) ([]district, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("simulate: %w", err)
-	}
-	fc, err := geojson.UnmarshalFeatureCollection(data)
-	if err != nil {
-		return nil, fmt.Errorf("simulate: %s: %w", path, err)
-	}
-	var out []district
-	for _, f := range fc.Features {
-		if f.Properties.MustString("level", "") != "district" {
-			continue
-		}
-		var mp orb.MultiPolygon
-		switch g := f.Geometry.(type) {
-		case orb.MultiPolygon:
-			mp = g
-		case orb.Polygon:
-			mp = orb.MultiPolygon{g}
-		default:
-			continue
-		}
-		out = append(out, district{code: f.Properties.MustString("code", ""), name: f.Properties.MustString("name", ""),
-			geom: mp, bound: mp.Bound()})
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("simulate: %s has no district features", path)
-	}
-	return out, nil
-}
-
-func locate(ds []district, p orb.Point) *district {
-	for i := range ds {
-		if ds[i].bound.Contains(p) && planar.MultiPolygonContains(ds[i].geom, p) {
-			return &ds[i]
-		}
-	}
-	return nil
-}
-
-// CameraSites places the demo Frigate cameras (cam_001 …) at crowded places: inside the districts, a
-// third of them in the provincial city.
+// CameraSites places the demo Frigate cameras (cam_001 …) at crowded places: inside the province's
+// units, mostly its wards (Phường).
 func CameraSites(cfg Config) ([]camera.Config, error) {
-	districts, err := loadDistricts(cfg.AdminFile)
+	u, err := loadUnits(cfg.AdminFile)
 	if err != nil {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0xca))
 	var out []camera.Config
 	for _, name := range frigate.NewSimulator("frigate", cfg.Cameras, uint64(cfg.Seed)).Cameras() {
-		var p orb.Point
-		var dist *district
-		for tries := 0; dist == nil; tries++ {
-			if tries > 2000 {
-				return nil, fmt.Errorf("simulate: could not place camera %s", name)
-			}
-			dd := districts[rng.IntN(len(districts))]
-			if len(out)%3 == 0 {
-				for i := range districts {
-					if districts[i].code == "829" {
-						dd = districts[i]
-					}
-				}
-			}
-			p = orb.Point{dd.bound.Min[0] + rng.Float64()*(dd.bound.Max[0]-dd.bound.Min[0]),
-				dd.bound.Min[1] + rng.Float64()*(dd.bound.Max[1]-dd.bound.Min[1])}
-			dist = locate(districts, p)
-		}
-		out = append(out, camera.Config{ID: "bt-" + strings.ReplaceAll(name, "_", "-"),
-			Name:     fmt.Sprintf("Camera AI %s %s", dist.name, name),
+		p, unit := u.random(rng, len(out)%3 != 2)
+		out = append(out, camera.Config{ID: "vl-" + strings.ReplaceAll(name, "_", "-"),
+			Name:     fmt.Sprintf("Camera AI %s %s", unit.Name, name),
 			Location: [2]float64{round6(p[0]), round6(p[1])}, Heading: float64(rng.IntN(360)), FOV: 90,
 			Source: camera.SourceConfig{Kind: "frigate", Name: name}})
 	}
@@ -302,6 +277,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		}()
 	}
+	if !cfg.HistoryFrom.IsZero() && cfg.HistoryStep > 0 {
+		n, err := publishHistory(ctx, client, fleet, cfg.HistoryFrom, cfg.HistoryStep, time.Now(), rand.New(rand.NewPCG(uint64(cfg.Seed), 0x4157)))
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		log.Info("demo history published", "component", "simulate", "readings", n, "from", cfg.HistoryFrom.Format(time.RFC3339), "step", cfg.HistoryStep)
+	}
 	log.Info("demo feed publishing", "component", "simulate", "devices", len(fleet), "interval", cfg.Interval, "broker", cfg.Broker)
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(time.Now().UnixNano())))
 	step := cfg.Interval / time.Duration(max(len(fleet), 1))
@@ -349,4 +334,40 @@ func Message(d *Device, t time.Time, rng *rand.Rand) (string, []byte, error) {
 		return "", nil, fmt.Errorf("simulate: %s: %w", d.ID, err)
 	}
 	return topic, b, nil
+}
+
+// History returns the readings of the fleet every step from from until before to, oldest first, as
+// (topic, payload) pairs in the formats Message renders.
+func History(fleet []Device, from time.Time, step time.Duration, to time.Time, rng *rand.Rand, fn func(topic string, payload []byte) error) (int, error) {
+	n := 0
+	for t := from; t.Before(to); t = t.Add(step) {
+		for i := range fleet {
+			topic, payload, err := Message(&fleet[i], t, rng)
+			if err != nil {
+				return n, err
+			}
+			if err := fn(topic, payload); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// publishHistory publishes History at QoS 1, waiting for each acknowledgement so the broker's
+// in-flight window is never overrun.
+func publishHistory(ctx context.Context, client paho.Client, fleet []Device, from time.Time, step time.Duration, to time.Time, rng *rand.Rand) (int, error) {
+	return History(fleet, from, step, to, rng, func(topic string, payload []byte) error {
+		tok := client.Publish(topic, 1, false, payload)
+		select {
+		case <-tok.Done():
+			if err := tok.Error(); err != nil {
+				return fmt.Errorf("simulate: history: %w", err)
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
 }
