@@ -67,6 +67,7 @@ var ErrUnknown = errors.New("unknown indicator")
 type batch struct {
 	src     Sources
 	span    Span
+	now     time.Time
 	upTo    time.Time // min(span.End, now)
 	set     *report.KPISet
 	raised  []alarm.Alarm
@@ -85,13 +86,12 @@ func (s Sources) now() time.Time {
 
 // Compute computes def over span for every area of its levels.
 func (s Sources) Compute(ctx context.Context, def Definition, span Span) ([]Value, error) {
-	b := &batch{src: s, span: span, samples: map[sampleKey][]stream.Sample{}}
-	return b.compute(ctx, def)
+	return s.newBatch(span).compute(ctx, def)
 }
 
 // ComputeAll computes every definition of the given period kind over span, sharing the reads.
 func (s Sources) ComputeAll(ctx context.Context, defs []Definition, span Span) ([]Value, error) {
-	b := &batch{src: s, span: span, samples: map[sampleKey][]stream.Sample{}}
+	b := s.newBatch(span)
 	var out []Value
 	for _, d := range defs {
 		if d.Period != span.Period {
@@ -106,12 +106,18 @@ func (s Sources) ComputeAll(ctx context.Context, defs []Definition, span Span) (
 	return out, nil
 }
 
-func (b *batch) compute(ctx context.Context, def Definition) ([]Value, error) {
-	now := b.src.now()
-	b.upTo = b.span.End
-	if now.Before(b.upTo) {
-		b.upTo = now
+// newBatch reads the clock once: every indicator of the batch is computed up to the same time, over
+// the same reads.
+func (s Sources) newBatch(span Span) *batch {
+	b := &batch{src: s, span: span, now: s.now(), upTo: span.End, samples: map[sampleKey][]stream.Sample{}}
+	if b.now.Before(b.upTo) {
+		b.upTo = b.now
 	}
+	return b
+}
+
+func (b *batch) compute(ctx context.Context, def Definition) ([]Value, error) {
+	now := b.now
 	if !b.upTo.After(b.span.Start) { // a period that has not begun has no value yet
 		return nil, nil
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ioc-vn/ioc/internal/indicator"
 	"github.com/ioc-vn/ioc/internal/indicator/indicatortest"
-	"github.com/ioc-vn/ioc/internal/sqldb"
 	"github.com/ioc-vn/ioc/stream"
 )
 
@@ -166,18 +165,7 @@ func abs(x float64) float64 {
 	return x
 }
 
-func newService(t *testing.T, w *indicatortest.World) *indicator.Service {
-	t.Helper()
-	cfg := indicator.Defaults()
-	cfg.Definitions = indicatortest.Definitions()
-	cfg.Store = sqldb.Config{Driver: sqldb.SQLite, Path: t.TempDir() + "/indicators.db"}
-	st, err := indicator.OpenStore(context.Background(), cfg.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return indicator.NewService(cfg, w.Sources(), st, indicator.Options{})
-}
+func newService(t *testing.T, w *indicatortest.World) *indicator.Service { return w.Service(t) }
 
 // A reading that arrives after the day was computed is in the value after the next recompute.
 func TestRecomputeTakesLateData(t *testing.T) {
@@ -239,5 +227,22 @@ func TestShippedDefinitions(t *testing.T) {
 	}
 	if _, err := c.LoadFile(); err == nil || !strings.Contains(err.Error(), "formular") {
 		t.Fatalf("misspelt key: %v", err)
+	}
+}
+
+// Every indicator of one computation is computed up to the same time, however the clock moves
+// meanwhile (report figures are read once, up to that time).
+func TestComputeAllReadsTheClockOnce(t *testing.T) {
+	w := indicatortest.NewWorld(t)
+	src := w.Sources()
+	calls := 0
+	src.Now = func() time.Time { calls++; return time.Now() } // the period being today, still running
+	span := indicator.SpanAt(indicator.Day, time.Now(), vn)
+	vs, err := src.ComputeAll(context.Background(), indicatortest.Definitions(), span)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || len(vs) == 0 || !vs[0].Lineage.ComputedAt.Equal(vs[len(vs)-1].Lineage.ComputedAt) {
+		t.Fatalf("clock read %d times; %d values", calls, len(vs))
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/internal/report/photo"
+	"github.com/ioc-vn/ioc/internal/sqldb"
 	"github.com/ioc-vn/ioc/internal/store/sqlite"
 	"github.com/ioc-vn/ioc/stream"
 )
@@ -225,4 +226,19 @@ func Definitions() []indicator.Definition {
 		def("pm25_reporting", "Tỉ lệ trạm PM2.5 gửi số liệu", "PM2.5 stations reporting", "%", indicator.HigherBetter,
 			indicator.Formula{Kind: indicator.DevicesReportingPct, Field: "pm25"}),
 	}
+}
+
+// Service is an indicator service over the world's sources with Definitions, its values in a
+// SQLite file in a temporary directory.
+func (w *World) Service(tb testing.TB) *indicator.Service {
+	tb.Helper()
+	cfg := indicator.Defaults()
+	cfg.Definitions = Definitions()
+	cfg.Store = sqldb.Config{Driver: sqldb.SQLite, Path: filepath.Join(tb.TempDir(), "indicators.db")}
+	st, err := indicator.OpenStore(context.Background(), cfg.Store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return indicator.NewService(cfg, w.Sources(), st, indicator.Options{})
 }
