@@ -159,6 +159,9 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
+	// The client sets its own per-command deadlines (5 and 12 minutes); the capped connection keeps
+	// every one of them within ours.
+	conn = &cappedConn{Conn: conn, limit: deadline}
 	if err := conn.SetDeadline(deadline); err != nil {
 		conn.Close()
 		return fmt.Errorf("smtp: %w", err)
@@ -198,6 +201,23 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 	}
 	return nil
 }
+
+// cappedConn is a connection whose deadlines are never later than limit.
+type cappedConn struct {
+	net.Conn
+	limit time.Time
+}
+
+func (c *cappedConn) capped(t time.Time) time.Time {
+	if t.IsZero() || t.After(c.limit) {
+		return c.limit
+	}
+	return t
+}
+
+func (c *cappedConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.capped(t)) }
+func (c *cappedConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.capped(t)) }
+func (c *cappedConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.capped(t)) }
 
 // Outbox writes each message as an .eml file into a directory (for a closed network without a
 // mail server, and the demo).

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -283,5 +284,57 @@ func TestSMTPAuthRefused(t *testing.T) {
 	}
 	if len(ms.got()) != 0 {
 		t.Fatal("message accepted")
+	}
+}
+
+// A server that accepts the connection and never greets: the send gives up after the timeout.
+func TestSMTPTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c := briefing.Defaults().SMTP
+	c.Host, c.From, c.Timeout = "127.0.0.1", "ioc@bentre.gov.vn", time.Second
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	c.Port, _ = strconv.Atoi(p)
+	s, err := briefing.NewSMTPSender(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Send(context.Background(), briefing.Message{From: c.From, To: []string{"a@b.vn"}, Subject: "x", Body: "y"})
+	var ne net.Error
+	if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("send to a silent server: %v, want a timeout", err)
+	}
+	(<-accepted).Close()
+}
+
+// A full delivery queue drops the delivery, counts it and says so in the archive; producing never
+// waits for delivery.
+func TestDeliveryQueueFull(t *testing.T) {
+	f := newFixture(t, func(c *briefing.Config) { c.Queue = 1 }, false) // no worker running
+	for range 2 {
+		if _, err := f.svc.Produce(context.Background(), "province-daily"); err != nil {
+			t.Fatal(err)
+		}
+		f.world.Now = f.world.Now.Add(time.Second) // a new report id
+	}
+	list, err := f.svc.Archive(10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("archive %v %v", list, err)
+	}
+	if list[0].Delivery[0].Status != "dropped" || list[1].Delivery[0].Status != "queued" {
+		t.Fatalf("deliveries: newest %+v, oldest %+v", list[0].Delivery, list[1].Delivery)
+	}
+	if n := testutil.ToFloat64(f.svc.Metrics().Delivered.WithLabelValues("dropped")); n != 1 {
+		t.Fatalf("dropped counted %v", n)
 	}
 }
