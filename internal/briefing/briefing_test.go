@@ -32,7 +32,7 @@ type fixture struct {
 	waits chan time.Duration // backoff waits asked for by the delivery worker
 }
 
-func newFixture(t *testing.T, edit func(*briefing.Config), smtpSender bool) *fixture {
+func newFixture(t testing.TB, edit func(*briefing.Config), smtpSender bool) *fixture {
 	t.Helper()
 	w := indicatortest.NewWorld(t)
 	dir := t.TempDir()

@@ -41,6 +41,9 @@ func TestValidate(t *testing.T) {
 		{"bad code and names", func(d *indicator.Definition) { d.Code, d.NameVI, d.Direction = "Bad Code", "", "up" },
 			[]string{"indicators.definitions[0] (Bad Code).code: must be", "indicators.definitions[0] (Bad Code).name_vi: must be set",
 				`indicators.definitions[0] (Bad Code).direction: must be higher_better or lower_better, not "up"`}},
+		{"completeness without interval", func(d *indicator.Definition) {
+			d.Formula = indicator.Formula{Kind: indicator.CompletenessPct, Field: "pm25"}
+		}, []string{"indicators.definitions[0] (reports_received).formula.interval: must be between 1s and 24h for completeness_pct"}},
 		{"duplicate code", func(d *indicator.Definition) { d.Code = "reports_resolved" },
 			[]string{`indicators.definitions[1] (reports_resolved).code: duplicate code "reports_resolved"`}},
 	}
@@ -138,6 +141,8 @@ func TestComputeDay(t *testing.T) {
 		{"salinity_mean", "83", 4.2, ""}, {"salinity_mean", "829", 5.3, ""},
 		{"pm25_hours", "83", 2, ""}, {"pm25_hours", "831", 2, ""}, {"pm25_hours", "829", 0, ""},
 		{"pm25_reporting", "83", 50, ""}, {"pm25_reporting", "829", 0, ""}, {"pm25_reporting", "831", 100, ""},
+		// aq-1 sent 3 of the 18 hourly readings expected by 18:00, pm-quiet none.
+		{"pm25_complete", "831", 100.0 * 3 / 18, ""}, {"pm25_complete", "829", 0, ""}, {"pm25_complete", "83", 100.0 * 3 / 36, ""},
 	}
 	for _, tc := range tests {
 		v := valueOf(t, vs, tc.code, tc.area)
