@@ -4,8 +4,10 @@ import (
 	"context"
 	"image"
 	"image/png"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -294,5 +296,47 @@ func TestOutboxAndArchive(t *testing.T) {
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/briefings/run?schedule=nope", nil))
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("unknown schedule: %d", rec.Code)
+	}
+}
+
+// A district schedule makes one report per district, each to the schedule's recipients and its own.
+func TestPerAreaReports(t *testing.T) {
+	f := newFixture(t, func(c *briefing.Config) {
+		c.Schedules[0].Level = "district"
+		c.Schedules[0].PerArea = map[string][]string{"829": {"ubnd.chauthanh@bentre.gov.vn"}}
+	}, false)
+	f.run(t)
+	rs, err := f.svc.Produce(context.Background(), "province-daily")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].Area != "829" || rs[1].Area != "831" || rs[0].AreaName != "Huyện Châu Thành" {
+		t.Fatalf("reports %+v", rs)
+	}
+	for _, r := range rs {
+		f.waitStatus(t, r.ID, "sent")
+	}
+	emls, _ := filepath.Glob(filepath.Join(f.cfg.Outbox, "*.eml"))
+	to := map[string]string{} // attachment area → To header
+	for _, p := range emls {
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mail.ReadMessage(fh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(m.Body)
+		fh.Close()
+		for _, area := range []string{"829", "831"} {
+			if strings.Contains(string(raw), "bao-cao-"+area+"-") {
+				to[area] = m.Header.Get("To")
+			}
+		}
+	}
+	if !strings.Contains(to["829"], "ubnd.chauthanh@bentre.gov.vn") || strings.Contains(to["831"], "ubnd.chauthanh") ||
+		!strings.Contains(to["831"], "chutich@bentre.gov.vn") {
+		t.Fatalf("recipients by area: %q", to)
 	}
 }
