@@ -22,6 +22,7 @@ import (
 	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/auth"
+	"github.com/ioc-vn/ioc/internal/briefing"
 	"github.com/ioc-vn/ioc/internal/broker"
 	"github.com/ioc-vn/ioc/internal/cluster"
 	"github.com/ioc-vn/ioc/internal/config"
@@ -61,6 +62,7 @@ type App struct {
 	Auth     *auth.Service
 	// Indicators computes and serves the steering indicators.
 	Indicators *indicator.Service
+	Briefings  *briefing.Service // scheduled reports
 	// AdminPasswordFile names the file holding the first admin's generated password when this start
 	// created that account without a configured password ("" otherwise).
 	AdminPasswordFile string
@@ -229,6 +231,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 	if err := a.startIndicators(ctx, reg, checks); err != nil {
 		return closeOnErr(err)
 	}
+	if err := a.startBriefings(reg); err != nil {
+		return closeOnErr(err)
+	}
 	if err := a.startCameras(reg, opts); err != nil {
 		return closeOnErr(err)
 	}
@@ -317,6 +322,7 @@ func (a *App) run(ctx context.Context, opts Options) {
 	}
 	goBG("reports", a.Reports.Run)
 	goBG("indicators", a.Indicators.Run)
+	goBG("briefings", a.Briefings.Run)
 	if a.Influx != nil {
 		goBG("influx spool watch", a.watchSpool)
 	}

@@ -125,6 +125,7 @@ func (a *App) mount(mux *http.ServeMux) {
 	}
 	a.Reports.Register(mux)
 	a.Indicators.Register(mux)
+	a.Briefings.Register(mux)
 	a.Auth.Register(mux, a.cfg.HTTP.TLSCert != "")
 	mux.Handle("GET /api/v1/kpi", kpi.Handler(kpi.Deps{Reports: a.Reports, Alarms: a.alarmStore, Registry: a.Registry,
 		OnlineWindow: a.cfg.Web.OnlineWindow, Location: dashboard.VietnamTime}, a.log))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/geo"
+	"github.com/ioc-vn/ioc/internal/briefing"
 	"github.com/ioc-vn/ioc/internal/config"
 	"github.com/ioc-vn/ioc/internal/indicator"
 	"github.com/ioc-vn/ioc/internal/registry"
@@ -77,4 +78,31 @@ func boundarySet(files []string) (string, error) {
 		names = append(names, filepath.Base(f)+"@sha256:"+hex.EncodeToString(sum[:6]))
 	}
 	return strings.Join(names, ","), nil
+}
+
+// startBriefings builds the scheduled reports over the indicator service: archive and outbox
+// beside the store unless configured, SMTP when briefings.smtp.host is set.
+func (a *App) startBriefings(reg prometheus.Registerer) error {
+	bc := a.cfg.Briefings
+	if err := bc.Validate("briefings", func(code string) bool { _, ok := a.Indicators.Definition(code); return ok }); err != nil {
+		return fmt.Errorf("invalid briefings:\n%w", err)
+	}
+	dir := filepath.Dir(a.cfg.Store.Path)
+	if bc.Archive == "" {
+		bc.Archive = filepath.Join(dir, "briefings")
+	}
+	if bc.Outbox == "" {
+		bc.Outbox = filepath.Join(dir, "outbox")
+	}
+	var sender briefing.Sender = briefing.Outbox{Dir: bc.Outbox}
+	if bc.SMTP.Host != "" {
+		s, err := briefing.NewSMTPSender(bc.SMTP)
+		if err != nil {
+			return err
+		}
+		sender = s
+	}
+	a.Briefings = briefing.New(bc, briefing.Deps{Indicators: a.Indicators, Areas: a.Geo.Areas, Sender: sender,
+		Location: dashboard.VietnamTime, Log: a.log.With("component", "briefing"), Registerer: reg})
+	return nil
 }

@@ -137,6 +137,11 @@ func DefaultPolicy() Policy {
 		"GET /api/v1/indicators/values":         {Read: Staff, Scope: ScopeAreaSet},
 		"GET /api/v1/indicators/{code}/history": {Read: Staff, Scope: ScopeAreaSet},
 		"POST /api/v1/indicators/recompute":     post(Desk),
+		// Scheduled reports: the archive is read like the KPIs; a report is produced on demand by the desk.
+		"GET /api/v1/briefings":             get(Staff),
+		"GET /api/v1/briefings/schedules":   get(Staff),
+		"GET /api/v1/briefings/{id}/{file}": get(Staff),
+		"POST /api/v1/briefings/run":        post(Desk),
 
 		// Alarms (the alarm handler routes methods itself under these prefixes).
 		"/api/v1/alarms":       {Read: Staff, Write: Desk, Scope: ScopeAreaSet},

@@ -25,6 +25,7 @@ import (
 	"github.com/ioc-vn/ioc/geo"
 	"github.com/ioc-vn/ioc/internal/alarm"
 	"github.com/ioc-vn/ioc/internal/auth"
+	"github.com/ioc-vn/ioc/internal/briefing"
 	"github.com/ioc-vn/ioc/internal/camera"
 	"github.com/ioc-vn/ioc/internal/indicator"
 	"github.com/ioc-vn/ioc/internal/report"
@@ -59,6 +60,7 @@ type Config struct {
 	Shutdown   Shutdown        `yaml:"shutdown"`
 
 	Indicators indicator.Config `yaml:"indicators"` // steering indicators (docs/INDICATORS.md)
+	Briefings  briefing.Config  `yaml:"briefings"`  // scheduled reports (docs/INDICATORS.md)
 }
 
 // Frigate is the Frigate MQTT camera collector; broker "embedded" uses the embedded broker.
@@ -346,6 +348,7 @@ func Default() Config {
 		Admin:     Admin{User: "admin"},
 
 		Indicators: indicator.Defaults(),
+		Briefings:  briefing.Defaults(),
 	}
 }
 
@@ -428,6 +431,9 @@ func (c Config) Validate() error {
 	nested(add, "auth", c.Auth.Validate())
 	if err := c.Indicators.Validate("indicators"); err != nil {
 		errs = append(errs, err) // already with its key paths
+	}
+	if err := c.Briefings.Validate("briefings", nil); err != nil { // trend codes are checked at start
+		errs = append(errs, err)
 	}
 	if c.Admin.User != "" {
 		if err := (auth.User{Name: c.Admin.User, Role: auth.RoleAdmin}).Check(); err != nil {

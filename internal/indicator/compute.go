@@ -67,11 +67,14 @@ var ErrUnknown = errors.New("unknown indicator")
 type batch struct {
 	src     Sources
 	span    Span
+	now     time.Time
 	upTo    time.Time // min(span.End, now)
 	set     *report.KPISet
 	raised  []alarm.Alarm
 	before  []alarm.Alarm // raised before the end (alarms_open)
 	samples map[sampleKey][]stream.Sample
+	rows    map[[2]string]report.KPIRow // by area and category: shared by the report formulas
+	devices []registry.Entity           // read once
 }
 
 type sampleKey struct{ device, field, agg string }
@@ -85,13 +88,12 @@ func (s Sources) now() time.Time {
 
 // Compute computes def over span for every area of its levels.
 func (s Sources) Compute(ctx context.Context, def Definition, span Span) ([]Value, error) {
-	b := &batch{src: s, span: span, samples: map[sampleKey][]stream.Sample{}}
-	return b.compute(ctx, def)
+	return s.newBatch(span).compute(ctx, def)
 }
 
 // ComputeAll computes every definition of the given period kind over span, sharing the reads.
 func (s Sources) ComputeAll(ctx context.Context, defs []Definition, span Span) ([]Value, error) {
-	b := &batch{src: s, span: span, samples: map[sampleKey][]stream.Sample{}}
+	b := s.newBatch(span)
 	var out []Value
 	for _, d := range defs {
 		if d.Period != span.Period {
@@ -106,12 +108,19 @@ func (s Sources) ComputeAll(ctx context.Context, defs []Definition, span Span) (
 	return out, nil
 }
 
-func (b *batch) compute(ctx context.Context, def Definition) ([]Value, error) {
-	now := b.src.now()
-	b.upTo = b.span.End
-	if now.Before(b.upTo) {
-		b.upTo = now
+// newBatch reads the clock once: every indicator of the batch is computed up to the same time, over
+// the same reads.
+func (s Sources) newBatch(span Span) *batch {
+	b := &batch{src: s, span: span, now: s.now(), upTo: span.End, samples: map[sampleKey][]stream.Sample{},
+		rows: map[[2]string]report.KPIRow{}}
+	if b.now.Before(b.upTo) {
+		b.upTo = b.now
 	}
+	return b
+}
+
+func (b *batch) compute(ctx context.Context, def Definition) ([]Value, error) {
+	now := b.now
 	if !b.upTo.After(b.span.Start) { // a period that has not begun has no value yet
 		return nil, nil
 	}
@@ -156,19 +165,22 @@ func (b *batch) reports(ctx context.Context, f Formula, area string) (*float64, 
 		}
 		b.set = set
 	}
-	by := report.ByTotal
-	if f.Category != "" {
-		by = report.ByCategory
-	}
-	rows, err := b.set.In(area).Rows(b.span.Start, b.upTo, by)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reports: %w", err)
-	}
-	var row report.KPIRow
-	for _, r := range rows {
-		if r.Key == f.Category {
-			row = r
+	row, ok := b.rows[[2]string{area, f.Category}]
+	if !ok {
+		by := report.ByTotal
+		if f.Category != "" {
+			by = report.ByCategory
 		}
+		rows, err := b.set.In(area).Rows(b.span.Start, b.upTo, by)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reports: %w", err)
+		}
+		for _, r := range rows {
+			if r.Key == f.Category {
+				row = r
+			}
+		}
+		b.rows[[2]string{area, f.Category}] = row
 	}
 	inputs := map[string]int{"reports_received": row.Received, "reports_resolved": row.Resolved}
 	switch f.Kind {
@@ -246,15 +258,23 @@ func median(xs []float64) float64 {
 
 func (b *batch) sensors(ctx context.Context, f Formula, a *geo.Area) (*float64, map[string]int, error) {
 	agg := "mean"
-	if f.Kind == SensorMax {
+	switch f.Kind {
+	case SensorMax:
 		agg = "max"
+	case CompletenessPct:
+		agg = "count"
 	}
+	expected := float64(b.upTo.Sub(b.span.Start)) / float64(max(f.Interval, time.Second)) // readings per device
+	var got float64                                                                       // readings counted, at most expected per device
 	var devices, reporting, samples int
 	var maxv, sum float64
 	var hours int
 	have := false
 	above := map[int64]bool{} // hours (Unix) in which some device was above the limit
-	for _, e := range b.src.Devices() {
+	if b.devices == nil {
+		b.devices = b.src.Devices()
+	}
+	for _, e := range b.devices {
 		if _, ok := e.Values[f.Field]; !ok || e.Areas[a.Level] != a.Code {
 			continue
 		}
@@ -267,6 +287,13 @@ func (b *batch) sensors(ctx context.Context, f Formula, a *geo.Area) (*float64, 
 			reporting++
 		}
 		samples += len(ss)
+		if f.Kind == CompletenessPct {
+			n := 0.0
+			for _, s := range ss {
+				n += s.Value
+			}
+			got += min(n, expected)
+		}
 		for _, s := range ss {
 			switch f.Kind {
 			case SensorMax:
@@ -296,6 +323,12 @@ func (b *batch) sensors(ctx context.Context, f Formula, a *geo.Area) (*float64, 
 			return nil, inputs, nil
 		}
 		return ptr(float64(len(above))), inputs, nil
+	case CompletenessPct:
+		if devices == 0 || expected <= 0 {
+			return nil, inputs, nil
+		}
+		inputs["readings"] = int(got)
+		return ptr(100 * got / (expected * float64(devices))), inputs, nil
 	}
 	if !have {
 		return nil, inputs, nil

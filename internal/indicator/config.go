@@ -53,15 +53,17 @@ const (
 	SensorMean          = "sensor_mean"           // mean of the hourly means of a field over the area's devices
 	SensorHoursAbove    = "sensor_hours_above"    // hours in which some device's hourly mean of a field was above a limit
 	DevicesReportingPct = "devices_reporting_pct" // share of the area's telemetry devices that sent at least one reading of field
+	CompletenessPct     = "completeness_pct"      // readings received over readings expected at interval ("đủ"), over the area's devices
 )
 
 // Formulas lists the accepted formula kinds.
 var Formulas = []string{ReportsReceived, ReportsResolved, ReportsOnTimePct, ReportsMedianHours, AlarmsRaised,
-	AlarmsOpen, AlarmsMedianAckMin, SensorMax, SensorMean, SensorHoursAbove, DevicesReportingPct}
+	AlarmsOpen, AlarmsMedianAckMin, SensorMax, SensorMean, SensorHoursAbove, DevicesReportingPct, CompletenessPct}
 
 // needsField reports whether a formula kind reads a sensor field.
 func needsField(kind string) bool {
-	return kind == SensorMax || kind == SensorMean || kind == SensorHoursAbove || kind == DevicesReportingPct
+	return kind == SensorMax || kind == SensorMean || kind == SensorHoursAbove || kind == DevicesReportingPct ||
+		kind == CompletenessPct
 }
 
 // Config is the indicators: section.
@@ -109,6 +111,8 @@ type Formula struct {
 	Above    float64 `yaml:"above,omitempty" json:"above,omitempty"`       // sensor_hours_above: the limit
 	Category string  `yaml:"category,omitempty" json:"category,omitempty"` // report formulas: one service code only
 	Severity string  `yaml:"severity,omitempty" json:"severity,omitempty"` // alarm formulas: one severity only
+	// Interval is the expected reporting interval of each device (completeness_pct).
+	Interval time.Duration `yaml:"interval,omitempty" json:"interval_ns,omitempty"`
 }
 
 var (
@@ -233,6 +237,12 @@ func (d Definition) problems() []problem {
 	}
 	if f.Kind != SensorHoursAbove && f.Above != 0 {
 		add("formula.above", "is only used by %s", SensorHoursAbove)
+	}
+	if f.Kind == CompletenessPct && (f.Interval < time.Second || f.Interval > 24*time.Hour) {
+		add("formula.interval", "must be between 1s and 24h for %s", CompletenessPct)
+	}
+	if f.Kind != CompletenessPct && f.Interval != 0 {
+		add("formula.interval", "is only used by %s", CompletenessPct)
 	}
 	if f.Category != "" && !isReportKind(f.Kind) {
 		add("formula.category", "is only used by report formulas")

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ioc-vn/ioc/internal/indicator"
 	"github.com/ioc-vn/ioc/internal/indicator/indicatortest"
-	"github.com/ioc-vn/ioc/internal/sqldb"
 	"github.com/ioc-vn/ioc/stream"
 )
 
@@ -42,6 +41,9 @@ func TestValidate(t *testing.T) {
 		{"bad code and names", func(d *indicator.Definition) { d.Code, d.NameVI, d.Direction = "Bad Code", "", "up" },
 			[]string{"indicators.definitions[0] (Bad Code).code: must be", "indicators.definitions[0] (Bad Code).name_vi: must be set",
 				`indicators.definitions[0] (Bad Code).direction: must be higher_better or lower_better, not "up"`}},
+		{"completeness without interval", func(d *indicator.Definition) {
+			d.Formula = indicator.Formula{Kind: indicator.CompletenessPct, Field: "pm25"}
+		}, []string{"indicators.definitions[0] (reports_received).formula.interval: must be between 1s and 24h for completeness_pct"}},
 		{"duplicate code", func(d *indicator.Definition) { d.Code = "reports_resolved" },
 			[]string{`indicators.definitions[1] (reports_resolved).code: duplicate code "reports_resolved"`}},
 	}
@@ -139,6 +141,8 @@ func TestComputeDay(t *testing.T) {
 		{"salinity_mean", "83", 4.2, ""}, {"salinity_mean", "829", 5.3, ""},
 		{"pm25_hours", "83", 2, ""}, {"pm25_hours", "831", 2, ""}, {"pm25_hours", "829", 0, ""},
 		{"pm25_reporting", "83", 50, ""}, {"pm25_reporting", "829", 0, ""}, {"pm25_reporting", "831", 100, ""},
+		// aq-1 sent 3 of the 18 hourly readings expected by 18:00, pm-quiet none.
+		{"pm25_complete", "831", 100.0 * 3 / 18, ""}, {"pm25_complete", "829", 0, ""}, {"pm25_complete", "83", 100.0 * 3 / 36, ""},
 	}
 	for _, tc := range tests {
 		v := valueOf(t, vs, tc.code, tc.area)
@@ -166,18 +170,7 @@ func abs(x float64) float64 {
 	return x
 }
 
-func newService(t *testing.T, w *indicatortest.World) *indicator.Service {
-	t.Helper()
-	cfg := indicator.Defaults()
-	cfg.Definitions = indicatortest.Definitions()
-	cfg.Store = sqldb.Config{Driver: sqldb.SQLite, Path: t.TempDir() + "/indicators.db"}
-	st, err := indicator.OpenStore(context.Background(), cfg.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return indicator.NewService(cfg, w.Sources(), st, indicator.Options{})
-}
+func newService(t *testing.T, w *indicatortest.World) *indicator.Service { return w.Service(t) }
 
 // A reading that arrives after the day was computed is in the value after the next recompute.
 func TestRecomputeTakesLateData(t *testing.T) {
@@ -239,5 +232,22 @@ func TestShippedDefinitions(t *testing.T) {
 	}
 	if _, err := c.LoadFile(); err == nil || !strings.Contains(err.Error(), "formular") {
 		t.Fatalf("misspelt key: %v", err)
+	}
+}
+
+// Every indicator of one computation is computed up to the same time, however the clock moves
+// meanwhile (report figures are read once, up to that time).
+func TestComputeAllReadsTheClockOnce(t *testing.T) {
+	w := indicatortest.NewWorld(t)
+	src := w.Sources()
+	calls := 0
+	src.Now = func() time.Time { calls++; return time.Now() } // the period being today, still running
+	span := indicator.SpanAt(indicator.Day, time.Now(), vn)
+	vs, err := src.ComputeAll(context.Background(), indicatortest.Definitions(), span)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || len(vs) == 0 || !vs[0].Lineage.ComputedAt.Equal(vs[len(vs)-1].Lineage.ComputedAt) {
+		t.Fatalf("clock read %d times; %d values", calls, len(vs))
 	}
 }

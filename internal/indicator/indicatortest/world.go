@@ -18,6 +18,7 @@ import (
 	"github.com/ioc-vn/ioc/internal/registry"
 	"github.com/ioc-vn/ioc/internal/report"
 	"github.com/ioc-vn/ioc/internal/report/photo"
+	"github.com/ioc-vn/ioc/internal/sqldb"
 	"github.com/ioc-vn/ioc/internal/store/sqlite"
 	"github.com/ioc-vn/ioc/stream"
 )
@@ -189,7 +190,7 @@ func NewReports(tb testing.TB, dir string, locate func(lon, lat float64) map[str
 	return svc
 }
 
-// Definitions is one indicator of each formula kind, daily, for the province, districts and communes.
+// Definitions is one indicator of each formula kind (PM2.5 completeness expects one reading an hour), daily, for the province, districts and communes.
 func Definitions() []indicator.Definition {
 	f := func(v float64) *float64 { return &v }
 	levels := []string{"province", "district", "commune"}
@@ -224,5 +225,22 @@ func Definitions() []indicator.Definition {
 			indicator.Formula{Kind: indicator.SensorHoursAbove, Field: "pm25", Above: 50}),
 		def("pm25_reporting", "Tỉ lệ trạm PM2.5 gửi số liệu", "PM2.5 stations reporting", "%", indicator.HigherBetter,
 			indicator.Formula{Kind: indicator.DevicesReportingPct, Field: "pm25"}),
+		def("pm25_complete", "Độ đầy đủ số liệu PM2.5", "PM2.5 data completeness", "%", indicator.HigherBetter,
+			indicator.Formula{Kind: indicator.CompletenessPct, Field: "pm25", Interval: time.Hour}),
 	}
+}
+
+// Service is an indicator service over the world's sources with Definitions, its values in a
+// SQLite file in a temporary directory.
+func (w *World) Service(tb testing.TB) *indicator.Service {
+	tb.Helper()
+	cfg := indicator.Defaults()
+	cfg.Definitions = Definitions()
+	cfg.Store = sqldb.Config{Driver: sqldb.SQLite, Path: filepath.Join(tb.TempDir(), "indicators.db")}
+	st, err := indicator.OpenStore(context.Background(), cfg.Store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return indicator.NewService(cfg, w.Sources(), st, indicator.Options{})
 }
