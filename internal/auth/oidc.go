@@ -36,6 +36,10 @@ type OIDCConfig struct {
 	ClientID     string `yaml:"client_id"`     //
 	ClientSecret string `yaml:"client_secret"` // IOC_AUTH_OIDC_CLIENT_SECRET(_FILE); empty: a public client
 	RedirectURL  string `yaml:"redirect_url"`  // https://ioc.example.vn/auth/oidc/callback, registered at the provider
+	// PostLogoutRedirectURL is where the provider sends the browser after signing out of an SSO
+	// session (RP-initiated logout), registered at the provider; empty: ioc's own root, the origin
+	// of RedirectURL followed by /.
+	PostLogoutRedirectURL string `yaml:"post_logout_redirect_url"`
 	// Scopes are requested at the provider; openid is required.
 	Scopes []string `yaml:"scopes"`
 	// UserClaim's value is the local user name (lower-cased). With "email", the provider must also
@@ -75,8 +79,9 @@ const (
 
 // OIDC routes.
 const (
-	oidcLoginPath    = "/auth/oidc/login"
-	oidcCallbackPath = "/auth/oidc/callback"
+	oidcLoginPath       = "/auth/oidc/login"
+	oidcCallbackPath    = "/auth/oidc/callback"
+	oidcBackchannelPath = "/auth/oidc/backchannel-logout" // registered at the provider as backchannel_logout_uri
 )
 
 func oidcDefaults() OIDCConfig {
@@ -109,6 +114,9 @@ func (c OIDCConfig) Validate() error {
 	}
 	if u, err := url.Parse(c.RedirectURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Path != oidcCallbackPath {
 		add("redirect_url", "must be ioc's own address ending in %s, got %q", oidcCallbackPath, c.RedirectURL)
+	}
+	if u, err := url.Parse(c.PostLogoutRedirectURL); c.PostLogoutRedirectURL != "" && (err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http")) {
+		add("post_logout_redirect_url", "must be an absolute http(s) URL (or empty for ioc's root), got %q", c.PostLogoutRedirectURL)
 	}
 	if !slices.Contains(c.Scopes, oidc.ScopeOpenID) {
 		add("scopes", "must include openid")
@@ -162,6 +170,18 @@ func (c OIDCConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
+// postLogoutURL is where the provider sends the browser after RP-initiated logout.
+func (c OIDCConfig) postLogoutURL() string {
+	if c.PostLogoutRedirectURL != "" {
+		return c.PostLogoutRedirectURL
+	}
+	u, err := url.Parse(c.RedirectURL)
+	if err != nil { // Validate refused it
+		return "/"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}).String()
+}
+
 func loopbackHost(h string) bool {
 	ip := net.ParseIP(h)
 	return h == "localhost" || ip != nil && ip.IsLoopback()
@@ -174,14 +194,17 @@ type oidcFlow struct {
 	cfg    OIDCConfig
 	client *http.Client
 
+	jtis seenJTIs // of back-channel logout tokens
+
 	mu sync.Mutex // guards rp
 	rp *relyingParty
 }
 
 type relyingParty struct {
-	provider *oidc.Provider
-	oauth    oauth2.Config
-	verifier *oidc.IDTokenVerifier
+	provider   *oidc.Provider
+	oauth      oauth2.Config
+	verifier   *oidc.IDTokenVerifier
+	endSession string // the provider's end_session_endpoint; empty: it has none
 }
 
 // oidcTimeout bounds each call to the provider.
@@ -202,10 +225,17 @@ func (o *oidcFlow) party(ctx context.Context) (*relyingParty, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidc discovery at %s: %w", o.cfg.Issuer, err)
 	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := p.Claims(&meta); err != nil {
+		return nil, fmt.Errorf("oidc discovery at %s: %w", o.cfg.Issuer, err)
+	}
 	o.rp = &relyingParty{provider: p,
 		oauth: oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, Endpoint: p.Endpoint(),
 			RedirectURL: o.cfg.RedirectURL, Scopes: o.cfg.Scopes},
-		verifier: p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID, Now: o.a.s.now})}
+		verifier:   p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID, Now: o.a.s.now}),
+		endSession: meta.EndSession}
 	return o.rp, nil
 }
 
@@ -384,6 +414,14 @@ func (o *oidcFlow) callback(w http.ResponseWriter, r *http.Request) error {
 	}
 	raw, p, err := o.a.s.openSession(r.Context(), u)
 	if err != nil {
+		return err
+	}
+	sid, _ := claims["sid"].(string)
+	if err := o.a.s.st.CreateSSOSession(r.Context(), SSOSession{Hash: hashOf(raw), SID: sid, Subject: idt.Subject,
+		IDToken: rawID, RefreshToken: tok.RefreshToken, Checked: o.a.s.now()}); err != nil {
+		if lerr := o.a.s.Logout(r.Context(), raw); lerr != nil {
+			err = errors.Join(err, lerr)
+		}
 		return err
 	}
 	o.a.s.m.logins.WithLabelValues("oidc_ok").Inc()

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -60,7 +63,8 @@ func newSSO(t *testing.T, keycloakShaped bool, edit func(*OIDCConfig)) *sso {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	op := oidctest.StartWith(t, oidctest.Options{Clients: []oidctest.Client{{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath}}},
+	op := oidctest.StartWith(t, oidctest.Options{Clients: []oidctest.Client{{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath},
+		PostLogoutRedirectURIs: []string{base + "/"}, BackchannelLogoutURI: base + oidcBackchannelPath, SessionRequired: true}},
 		Accounts: ssoAccounts, KeycloakShaped: keycloakShaped})
 	h := newHarness(t, func(c *Config, _ *GuardOptions) {
 		c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecret, c.OIDC.RedirectURL = op.Issuer, "ioc", ssoSecret, base+oidcCallbackPath
@@ -82,7 +86,7 @@ func newSSO(t *testing.T, keycloakShaped bool, edit func(*OIDCConfig)) *sso {
 	return &sso{harness: h, base: base, op: op}
 }
 
-func browser(t *testing.T) *http.Client {
+func browser(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -500,5 +504,274 @@ func TestClaimAt(t *testing.T) {
 				t.Errorf("claimAt(%q) = %v, %v; want %v", tc.path, got, ok, tc.want)
 			}
 		})
+	}
+}
+
+// session is the browser's ioc session cookie value, "" when it has none.
+func (s *sso) session(c *http.Client) string {
+	s.t.Helper()
+	u, _ := url.Parse(s.base)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == CookieName {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// signOut signs the browser out of ioc as the page does; it returns the answer's logout_url.
+func (s *sso) signOut(c *http.Client) string {
+	s.t.Helper()
+	req, err := http.NewRequest("POST", s.base+"/api/v1/auth/logout", nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Origin", s.base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := c.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		LogoutURL string `json:"logout_url"`
+	}
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			s.t.Fatal(err)
+		}
+	} else if resp.StatusCode != http.StatusNoContent {
+		s.t.Fatalf("sign-out: %s", resp.Status)
+	}
+	return body.LogoutURL
+}
+
+var (
+	logoutActionRE = regexp.MustCompile(`<form id="op.logoutForm" method="post" action="([^"]+)"`)
+	logoutXSRFRE   = regexp.MustCompile(`name="xsrf" value="([^"]+)"`)
+)
+
+// providerLogout opens the provider's end-session page at u in the browser and says yes, as a
+// user would; it returns the URL the browser ends at.
+func (s *sso) providerLogout(c *http.Client, u string) *url.URL {
+	s.t.Helper()
+	c.CheckRedirect = nil
+	resp, err := c.Get(u)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	action, xsrf := logoutActionRE.FindSubmatch(page), logoutXSRFRE.FindSubmatch(page)
+	if action == nil || xsrf == nil {
+		s.t.Fatalf("no logout form at the provider: %s\n%.2000s", resp.Status, page)
+	}
+	target, err := resp.Request.URL.Parse(html.UnescapeString(string(action[1])))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if resp, err = c.PostForm(target.String(), url.Values{"xsrf": {string(xsrf[1])}, "logout": {"yes"}}); err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Request.URL
+}
+
+// TestSingleSignOnLogout: signing out of an SSO session sends the browser to the provider's
+// end_session_endpoint (id_token_hint, post_logout_redirect_uri), which ends the provider's session
+// too, so the next SSO click has to sign in at the provider again instead of silently signing the
+// same person back in.
+func TestSingleSignOnLogout(t *testing.T) {
+	s := newSSO(t, false, nil)
+	s.addUser(User{Name: "op.lan", Role: RoleOperator}, "mật-khẩu-cục-bộ-op.lan")
+	c := browser(t)
+	s.op.Next(t, oidctest.Next{Account: "a1b2-op"})
+	if resp, body := s.signIn(c, "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %s %s", resp.Status, body)
+	}
+	// While the provider's session lives, an SSO click signs in without asking (the provider's
+	// sign-in screen, set to refuse, is not shown).
+	s.op.Next(t, oidctest.Next{Error: "login_required"})
+	if resp, body := s.signIn(c, "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second sign-in while the provider's session lives: %s %s", resp.Status, body)
+	}
+	logoutURL := s.signOut(c)
+	if s.me(c) != nil {
+		t.Fatal("still signed in to ioc after sign-out")
+	}
+	u, err := url.Parse(logoutURL)
+	if err != nil || !strings.HasPrefix(logoutURL, s.op.Issuer+"/") || u.Query().Get("id_token_hint") == "" ||
+		u.Query().Get("post_logout_redirect_uri") != s.base+"/" || u.Query().Get("client_id") != "ioc" {
+		t.Fatalf("sign-out of an SSO session answers logout_url %q, want the provider's end_session_endpoint with id_token_hint and post_logout_redirect_uri", logoutURL)
+	}
+	if end := s.providerLogout(c, logoutURL); end.String() != s.base+"/" {
+		t.Errorf("after the provider's sign-out the browser is at %s, want ioc's root", end)
+	}
+	resp, body := s.signIn(c, "application/json", nil)
+	if resp.StatusCode != http.StatusUnauthorized || errorCode(body) != "oidc_provider_error" {
+		t.Fatalf("the next SSO click signed in without the provider asking: %s %s", resp.Status, body)
+	}
+	// A password session has nothing to end at the provider.
+	old, _ := s.login("op.lan", "mật-khẩu-cục-bộ-op.lan", nil)
+	pw := browser(t)
+	bu, _ := url.Parse(s.base)
+	pw.Jar.SetCookies(bu, []*http.Cookie{{Name: CookieName, Value: old, Path: "/"}})
+	if got := s.signOut(pw); got != "" {
+		t.Errorf("sign-out of a password session answers logout_url %q", got)
+	}
+	if strings.Contains(s.logs.String(), "eyJ") {
+		t.Error("log carries a token")
+	}
+}
+
+// ssoBrowser signs a new browser in as op.lan through the provider and returns it with its
+// session's SSO record.
+func (s *sso) ssoBrowser() (*http.Client, SSOSession) {
+	s.t.Helper()
+	c := browser(s.t)
+	s.op.Next(s.t, oidctest.Next{Account: "a1b2-op"})
+	if resp, body := s.signIn(c, "", nil); resp.StatusCode != http.StatusSeeOther {
+		s.t.Fatalf("sign-in: %s %s", resp.Status, body)
+	}
+	ss, err := s.svc.st.SSOSession(context.Background(), hashOf(s.session(c)))
+	if err != nil || ss.SID == "" || ss.Subject != "a1b2-op" || ss.IDToken == "" {
+		s.t.Fatalf("SSO record of the session: %+v %v", ss, err)
+	}
+	return c, ss
+}
+
+// liveCheck is the recheck a websocket opened with the browser's session would run.
+func (s *sso) liveCheck(c *http.Client) func(context.Context) bool {
+	s.t.Helper()
+	req := httptest.NewRequest("GET", "/api/v1/live", nil)
+	req.AddCookie(&http.Cookie{Name: CookieName, Value: s.session(c)})
+	p, err := s.svc.Authenticate(req)
+	if err != nil || p == nil {
+		s.t.Fatalf("session not valid: %v", err)
+	}
+	return s.svc.Recheck(req.WithContext(WithPrincipal(req.Context(), p)))
+}
+
+// waitFor polls cond until it holds or a deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSingleSignOnBackchannelLogout: when the user signs out at the provider (not through ioc), the
+// provider posts a logout token to ioc, which ends that provider session's ioc sessions; the
+// websocket recheck then fails, so the live connection closes. Other sessions stay.
+func TestSingleSignOnBackchannelLogout(t *testing.T) {
+	s := newSSO(t, false, nil)
+	s.addUser(User{Name: "op.lan", Role: RoleOperator}, "mật-khẩu-cục-bộ-op.lan")
+	c, _ := s.ssoBrowser()
+	other, _ := s.ssoBrowser() // another browser, another provider session
+	live := s.liveCheck(c)
+	if !live(context.Background()) {
+		t.Fatal("recheck fails while the session lives")
+	}
+	var disc struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	resp, err := http.Get(s.op.Issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&disc)
+	resp.Body.Close()
+	if err != nil || disc.EndSession == "" {
+		t.Fatalf("discovery: %v %+v", err, disc)
+	}
+	s.providerLogout(c, disc.EndSession) // at the provider: no ioc page is involved
+	waitFor(t, "the back-channel logout ends the ioc session", func() bool { return s.me(c) == nil })
+	if live(context.Background()) {
+		t.Error("the websocket recheck still passes after back-channel logout")
+	}
+	if s.me(other) == nil {
+		t.Error("the other provider session's ioc session was ended too")
+	}
+	es, err := s.svc.st.Audit(context.Background(), AuditQuery{Action: "logout", Limit: 1})
+	if err != nil || len(es) != 1 || !strings.Contains(es[0].Detail, "via oidc back-channel") || !strings.Contains(es[0].Detail, "1 sessions ended") {
+		t.Errorf("audit of the back-channel logout: %+v %v", es, err)
+	}
+}
+
+// TestSingleSignOnBackchannelLogoutToken: logout tokens signed with the provider's own key (a
+// misbehaving provider, or a token replayed by someone who caught one) are verified as the spec
+// asks before any session ends.
+func TestSingleSignOnBackchannelLogoutToken(t *testing.T) {
+	s := newSSO(t, false, nil)
+	s.addUser(User{Name: "op.lan", Role: RoleOperator}, "mật-khẩu-cục-bộ-op.lan")
+	seq := 0
+	for _, tc := range []struct {
+		name   string
+		edit   func(claims map[string]any)
+		token  string // instead of a signed token
+		replay bool   // post the token a second time; that answer is checked
+		ends   bool
+	}{
+		{name: "good", ends: true},
+		{name: "sub only ends every session of the subject", edit: func(c map[string]any) { delete(c, "sid") }, ends: true},
+		{name: "replayed", replay: true},
+		{name: "with a nonce (an ID token)", edit: func(c map[string]any) { c["nonce"] = "n-0S6_WzA2Mj" }},
+		{name: "no events", edit: func(c map[string]any) { delete(c, "events") }},
+		{name: "another event", edit: func(c map[string]any) {
+			c["events"] = map[string]any{"http://schemas.openid.net/event/other": map[string]any{}}
+		}},
+		{name: "for another client", edit: func(c map[string]any) { c["aud"] = "another-app" }},
+		{name: "from another issuer", edit: func(c map[string]any) { c["iss"] = "https://sso.evil.example" }},
+		{name: "neither sid nor sub", edit: func(c map[string]any) { delete(c, "sid"); delete(c, "sub") }},
+		{name: "no jti", edit: func(c map[string]any) { delete(c, "jti") }},
+		{name: "expired", edit: func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }},
+		{name: "issued an hour ago", edit: func(c map[string]any) { c["iat"] = time.Now().Add(-time.Hour).Unix() }},
+		{name: "not signed by the provider", token: "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ss := s.ssoBrowser()
+			seq++
+			claims := map[string]any{"iss": s.op.Issuer, "aud": "ioc", "iat": time.Now().Unix(), "exp": time.Now().Add(2 * time.Minute).Unix(),
+				"jti": fmt.Sprintf("jti-%s-%d", t.Name(), seq), "sub": ss.Subject, "sid": ss.SID,
+				"events": map[string]any{backchannelEvent: map[string]any{}}}
+			if tc.edit != nil {
+				tc.edit(claims)
+			}
+			token := tc.token
+			if token == "" {
+				token = s.op.Sign(t, claims)
+			}
+			post := func() (*http.Response, string) {
+				return s.do("POST", oidcBackchannelPath, url.Values{"logout_token": {token}}.Encode(),
+					map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+			}
+			resp, body := post()
+			if tc.replay {
+				if resp.StatusCode != http.StatusOK || s.me(c) != nil {
+					t.Fatalf("first post: %s %s", resp.Status, body)
+				}
+				c, _ = s.ssoBrowser()
+				resp, body = post()
+			}
+			want := http.StatusBadRequest
+			if tc.ends {
+				want = http.StatusOK
+			}
+			if resp.StatusCode != want {
+				t.Fatalf("back-channel logout: %s %s, want %d", resp.Status, body, want)
+			}
+			if ended := s.me(c) == nil; ended != tc.ends {
+				t.Errorf("session ended: %v, want %v", ended, tc.ends)
+			}
+			if !tc.ends {
+				s.checkAudit("logout_failed", "", "back-channel")
+			}
+		})
+	}
+	if r, body := s.do("POST", oidcBackchannelPath, "", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("back-channel post without a logout_token: %s %s, want 400", r.Status, body)
 	}
 }
