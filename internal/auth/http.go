@@ -30,6 +30,9 @@ func (s *Service) Register(mux *http.ServeMux, secure bool) {
 	a := &api{s: s, secure: secure}
 	o := newOIDCFlow(a)
 	a.oidc = o
+	if o.cfg.Enabled() {
+		s.sso = o
+	}
 	mux.Handle("POST /api/v1/auth/login", h(a.login))
 	mux.Handle("POST /api/v1/auth/logout", h(a.logout))
 	mux.Handle("GET /api/v1/auth/me", h(a.me))

@@ -60,6 +60,15 @@ type OIDCConfig struct {
 	// UnknownUsers says what happens to a provider account without a local account: refuse, or
 	// provision (create it with the mapped role; it has no usable password).
 	UnknownUsers string `yaml:"unknown_users"`
+	// RevalidateEvery is how often an SSO session is confirmed with the provider (a refresh token
+	// grant, at the session's first request once this has passed): a user disabled at the provider,
+	// or whose provider session ended, loses the session; new roles apply. 0: never (the session
+	// lives its session_ttl whatever the provider says).
+	RevalidateEvery time.Duration `yaml:"revalidate_every"`
+	// UnreachableGrace is how long an SSO session is kept while the provider cannot be asked (no
+	// answer, a 5xx): a session last confirmed longer ago than this ends. 0: it ends at the first
+	// revalidation the provider does not answer.
+	UnreachableGrace time.Duration `yaml:"unreachable_grace"`
 }
 
 // OIDCRole maps one value of the role claim (a group) to a role, with an operator's areas or unit
@@ -86,7 +95,7 @@ const (
 
 func oidcDefaults() OIDCConfig {
 	return OIDCConfig{Scopes: []string{oidc.ScopeOpenID, "profile", "email", "groups"}, UserClaim: "preferred_username",
-		RoleClaim: "groups", UnknownUsers: UnknownRefuse}
+		RoleClaim: "groups", UnknownUsers: UnknownRefuse, RevalidateEvery: 5 * time.Minute, UnreachableGrace: 30 * time.Minute}
 }
 
 // Enabled reports whether single sign-on is configured.
@@ -158,6 +167,12 @@ func (c OIDCConfig) Validate() error {
 			add(key+".unit", "only unit staff belong to a unit")
 		}
 	}
+	if c.RevalidateEvery < 0 {
+		add("revalidate_every", "must not be negative (0 turns revalidation off), got %s", c.RevalidateEvery)
+	}
+	if c.UnreachableGrace < 0 {
+		add("unreachable_grace", "must not be negative, got %s", c.UnreachableGrace)
+	}
 	switch c.UnknownUsers {
 	case UnknownRefuse:
 	case UnknownProvision:
@@ -195,6 +210,7 @@ type oidcFlow struct {
 	client *http.Client
 
 	jtis seenJTIs // of back-channel logout tokens
+	rv   revalidation
 
 	mu sync.Mutex // guards rp
 	rp *relyingParty
@@ -397,7 +413,7 @@ func (o *oidcFlow) callback(w http.ResponseWriter, r *http.Request) error {
 		return o.refuse(r, "", err, http.StatusUnauthorized, "oidc_token",
 			"mã định danh của nhà cung cấp không hợp lệ / the provider's ID token is not valid")
 	}
-	claims, err := o.claims(ctx, rp, idt, tok)
+	claims, err := o.claims(ctx, rp, idt, "", tok)
 	if err != nil {
 		return o.refuse(r, "", err, http.StatusBadGateway, "oidc_unavailable",
 			"không đọc được thông tin tài khoản từ nhà cung cấp định danh / the identity provider's user info could not be read")
@@ -434,12 +450,17 @@ func (o *oidcFlow) callback(w http.ResponseWriter, r *http.Request) error {
 
 // claims are the ID token's claims, completed from the userinfo endpoint when the ID token lacks
 // one ioc needs (providers that follow the spec strictly put profile claims only there).
-func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDToken, tok *oauth2.Token) (map[string]any, error) {
+// Without an ID token (a refresh the provider answered without one), all come from userinfo, whose
+// subject must be subject.
+func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDToken, subject string, tok *oauth2.Token) (map[string]any, error) {
 	claims := map[string]any{}
-	if err := idt.Claims(&claims); err != nil {
-		return nil, fmt.Errorf("id token claims: %w", err)
+	if idt != nil {
+		if err := idt.Claims(&claims); err != nil {
+			return nil, fmt.Errorf("id token claims: %w", err)
+		}
+		subject = idt.Subject
 	}
-	missing := false
+	missing := idt == nil
 	for _, c := range []string{o.cfg.UserClaim, o.cfg.RoleClaim, o.cfg.AreasClaim, o.cfg.UnitClaim} {
 		if _, ok := claimAt(claims, c); c != "" && !ok {
 			missing = true
@@ -452,8 +473,8 @@ func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDTok
 	if err != nil {
 		return nil, fmt.Errorf("userinfo: %w", err)
 	}
-	if ui.Subject != idt.Subject {
-		return nil, fmt.Errorf("userinfo: subject %q is not the ID token's %q", ui.Subject, idt.Subject)
+	if ui.Subject != subject {
+		return nil, fmt.Errorf("userinfo: subject %q is not the ID token's %q", ui.Subject, subject)
 	}
 	extra := map[string]any{}
 	if err := ui.Claims(&extra); err != nil {
@@ -464,7 +485,7 @@ func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDTok
 			claims[k] = v
 		}
 	}
-	o.a.s.log.Debug("claims completed from userinfo", "subject", idt.Subject)
+	o.a.s.log.Debug("claims completed from userinfo", "subject", subject)
 	return claims, nil
 }
 
@@ -473,11 +494,7 @@ func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDTok
 func (o *oidcFlow) account(r *http.Request, claims map[string]any) (User, string, error) {
 	ctx := r.Context()
 	sub, _ := claims["sub"].(string)
-	name, _ := claim(claims, o.cfg.UserClaim).(string)
-	name = strings.ToLower(strings.TrimSpace(name))
-	if o.cfg.UserClaim == "email" && claims["email_verified"] != true {
-		name = ""
-	}
+	name := o.accountName(claims)
 	if !nameRE.MatchString(name) {
 		return User{}, "", o.refuse(r, "", fmt.Errorf("claim %s of subject %q is not a usable user name: %q", o.cfg.UserClaim, sub, name),
 			http.StatusForbidden, "oidc_account", "nhà cung cấp định danh không cho biết tên tài khoản hợp lệ / the identity provider gave no valid account name")
@@ -504,23 +521,51 @@ func (o *oidcFlow) account(r *http.Request, claims map[string]any) (User, string
 		return User{}, "", o.refuse(r, name, errors.New("account is disabled"), http.StatusForbidden, "oidc_disabled",
 			"tài khoản %s đã bị khoá / account %s is disabled", name, name)
 	}
-	if mapped && !created && (u.Role != m.Role || !slices.Equal(u.Areas, m.Areas) || u.Unit != m.Unit) {
-		was := u.Role
-		u.Role, u.Areas, u.Unit = m.Role, m.Areas, m.Unit
-		if err := u.Check(); err != nil {
+	if mapped && !created {
+		if u, err = o.applyRole(ctx, u, m); errors.Is(err, errBadRole) {
 			return User{}, "", o.refuse(r, name, err, http.StatusForbidden, "oidc_account",
 				"quyền từ nhà cung cấp định danh không hợp lệ / the identity provider's role for this account is not valid")
 		}
-		if err := o.a.s.st.UpdateUser(ctx, u); err != nil {
+		if err != nil {
 			return User{}, "", err
 		}
-		o.a.s.log.Info("role updated from the identity provider", "user", name, "from", was, "to", u.Role)
 	}
 	detail := fmt.Sprintf("via oidc (subject %q)", sub)
 	if created {
 		detail += "; account created"
 	}
 	return u, detail, nil
+}
+
+// errBadRole: the role the provider maps an account to does not make a valid account.
+var errBadRole = errors.New("the provider's role is not valid for the account")
+
+// applyRole brings u's role, areas and unit in line with the mapping m, storing the account when
+// they change.
+func (o *oidcFlow) applyRole(ctx context.Context, u User, m OIDCRole) (User, error) {
+	if u.Role == m.Role && slices.Equal(u.Areas, m.Areas) && u.Unit == m.Unit {
+		return u, nil
+	}
+	was := u.Role
+	u.Role, u.Areas, u.Unit = m.Role, m.Areas, m.Unit
+	if err := u.Check(); err != nil {
+		return User{}, fmt.Errorf("%w: %w", errBadRole, err)
+	}
+	if err := o.a.s.st.UpdateUser(ctx, u); err != nil {
+		return User{}, err
+	}
+	o.a.s.log.Info("role updated from the identity provider", "user", u.Name, "from", was, "to", u.Role)
+	return u, nil
+}
+
+// accountName is the local account the claims name ("" when the user claim is missing, or an
+// email the provider has not verified); the caller checks it is a valid name.
+func (o *oidcFlow) accountName(claims map[string]any) string {
+	name, _ := claim(claims, o.cfg.UserClaim).(string)
+	if o.cfg.UserClaim == "email" && claims["email_verified"] != true {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(name))
 }
 
 // mapRole picks the first Roles entry whose value the role claim carries, with the areas and unit

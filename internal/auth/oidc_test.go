@@ -64,7 +64,8 @@ func newSSO(t *testing.T, keycloakShaped bool, edit func(*OIDCConfig)) *sso {
 	}
 	base := "http://" + ln.Addr().String()
 	op := oidctest.StartWith(t, oidctest.Options{Clients: []oidctest.Client{{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath},
-		PostLogoutRedirectURIs: []string{base + "/"}, BackchannelLogoutURI: base + oidcBackchannelPath, SessionRequired: true}},
+		PostLogoutRedirectURIs: []string{base + "/"}, BackchannelLogoutURI: base + oidcBackchannelPath, SessionRequired: true,
+		GrantTypes: []string{"authorization_code", "refresh_token"}}},
 		Accounts: ssoAccounts, KeycloakShaped: keycloakShaped})
 	h := newHarness(t, func(c *Config, _ *GuardOptions) {
 		c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecret, c.OIDC.RedirectURL = op.Issuer, "ioc", ssoSecret, base+oidcCallbackPath
@@ -451,6 +452,10 @@ func TestOIDCConfigValidate(t *testing.T) {
 		{name: "claim paths with empty parts", edit: func(c *OIDCConfig) { c.RoleClaim, c.AreasClaim, c.UnitClaim = "realm_access..roles", ".areas", "unit." },
 			want: []string{`oidc.role_claim: a claim path has no empty part (realm_access.roles), got "realm_access..roles"`,
 				`oidc.areas_claim: a claim path has no empty part`, `oidc.unit_claim: a claim path has no empty part`}},
+		{name: "bad logout and revalidation settings", edit: func(c *OIDCConfig) {
+			c.PostLogoutRedirectURL, c.RevalidateEvery, c.UnreachableGrace = "/signed-out", -time.Minute, -time.Second
+		}, want: []string{`oidc.post_logout_redirect_url: must be an absolute http(s) URL (or empty for ioc's root), got "/signed-out"`,
+			"oidc.revalidate_every: must not be negative (0 turns revalidation off), got -1m0s", "oidc.unreachable_grace: must not be negative, got -1s"}},
 		{name: "claim without roles", edit: func(c *OIDCConfig) { c.Roles = nil }, want: []string{"oidc.roles: map at least one value of groups"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -773,5 +778,106 @@ func TestSingleSignOnBackchannelLogoutToken(t *testing.T) {
 	}
 	if r, body := s.do("POST", oidcBackchannelPath, "", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); r.StatusCode != http.StatusBadRequest {
 		t.Errorf("back-channel post without a logout_token: %s %s, want 400", r.Status, body)
+	}
+}
+
+// TestSingleSignOnRevalidation: an SSO session is confirmed with the provider (refresh token
+// grant) once revalidate_every has passed, so a user disabled at the provider, or whose groups or
+// roles changed there, loses the session or gets the new role within that interval, and the live
+// websocket's recheck fails; while the provider does not answer, the session is kept for
+// unreachable_grace, then ended. The clock is the harness's: moved, not waited on.
+func TestSingleSignOnRevalidation(t *testing.T) {
+	type step struct {
+		after time.Duration // the clock moves this much, then the browser asks who it is
+		want  Role          // "": signed out
+	}
+	opLan := func(claims map[string]any) oidctest.Account {
+		return oidctest.Account{Subject: "a1b2-op", Claims: claims}
+	}
+	for _, tc := range []struct {
+		name     string
+		keycloak bool
+		edit     func(*OIDCConfig)
+		change   func(s *sso)
+		steps    []step
+		detail   string // of the audit entry of the session's end
+	}{
+		{name: "groups changed at the provider: the new role within the interval",
+			change: func(s *sso) {
+				s.op.SetAccount(s.t, opLan(map[string]any{"preferred_username": "op.lan", "groups": []string{"ioc-leaders"}}), false)
+			},
+			steps: []step{{4 * time.Minute, RoleOperator}, {2 * time.Minute, RoleLeader}}},
+		{name: "keycloak realm roles changed: read from the refreshed ID token", keycloak: true,
+			edit: func(c *OIDCConfig) {
+				keycloak(c)
+				c.RoleClaim = "realm_access.roles"
+				c.Roles = []OIDCRole{{Value: "ioc-operator", Role: RoleOperator, Areas: []string{"831"}}, {Value: "ioc-admin", Role: RoleAdmin}}
+			},
+			change: func(s *sso) {
+				s.op.SetAccount(s.t, opLan(map[string]any{"preferred_username": "op.lan",
+					"realm_access": map[string]any{"roles": []string{"ioc-admin"}}}), false)
+			},
+			steps: []step{{6 * time.Minute, RoleAdmin}}},
+		{name: "disabled at the provider: signed out", change: func(s *sso) { s.op.SetAccount(s.t, opLan(nil), true) },
+			steps: []step{{4 * time.Minute, RoleOperator}, {2 * time.Minute, ""}}, detail: "the provider refused the refresh token: 400 invalid_grant"},
+		{name: "no mapped group any more: signed out",
+			change: func(s *sso) {
+				s.op.SetAccount(s.t, opLan(map[string]any{"preferred_username": "op.lan", "groups": []string{"staff"}}), false)
+			},
+			steps: []step{{6 * time.Minute, ""}}, detail: "no value of claim groups is mapped to a role any more"},
+		{name: "provider unreachable: kept for the grace, then signed out",
+			change: func(s *sso) { s.op.Down(s.t, true) },
+			steps:  []step{{6 * time.Minute, RoleOperator}, {20 * time.Minute, RoleOperator}, {5 * time.Minute, ""}},
+			detail: "did not answer for longer than unreachable_grace (30m0s)"},
+		{name: "provider unreachable, no grace: signed out at once",
+			edit:   func(c *OIDCConfig) { c.UnreachableGrace = 0 },
+			change: func(s *sso) { s.op.Down(s.t, true) },
+			steps:  []step{{6 * time.Minute, ""}}, detail: "did not answer for longer than unreachable_grace (0s)"},
+		{name: "revalidation off: the provider is not asked",
+			edit:   func(c *OIDCConfig) { c.RevalidateEvery = 0 },
+			change: func(s *sso) { s.op.SetAccount(s.t, opLan(nil), true) },
+			steps:  []step{{6 * time.Hour, RoleOperator}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSSO(t, tc.keycloak, func(c *OIDCConfig) {
+				c.Roles = append(c.Roles, OIDCRole{Value: "ioc-operator", Role: RoleOperator, Areas: []string{"831"}})
+				if tc.edit != nil {
+					tc.edit(c)
+				}
+			})
+			s.addUser(User{Name: "op.lan", Role: RoleOperator, Areas: []string{"831"}}, "mật-khẩu-cục-bộ-op.lan")
+			if tc.keycloak {
+				s.op.SetAccount(t, opLan(map[string]any{"preferred_username": "op.lan", "realm_access": map[string]any{"roles": []string{"ioc-operator"}}}), false)
+			}
+			c, _ := s.ssoBrowser()
+			if p := s.me(c); p == nil || p.Role != RoleOperator {
+				t.Fatalf("signed in as %+v", p)
+			}
+			live := s.liveCheck(c)
+			tc.change(s)
+			for i, st := range tc.steps {
+				s.clock.Add(st.after)
+				p := s.me(c)
+				switch {
+				case st.want == "" && p != nil:
+					t.Fatalf("step %d: still signed in as %+v", i, p)
+				case st.want != "" && (p == nil || p.Role != st.want):
+					t.Fatalf("step %d: signed in as %+v, want role %s", i, p, st.want)
+				}
+			}
+			last := tc.steps[len(tc.steps)-1].want
+			if last != RoleOperator && live(context.Background()) {
+				t.Error("the websocket recheck still passes")
+			}
+			if tc.detail != "" {
+				s.checkAudit("logout", "op.lan", tc.detail)
+			}
+			if tc.keycloak && strings.Contains(s.logs.String(), "claims completed from userinfo") {
+				t.Error("the refreshed Keycloak-shaped ID token carries the roles, yet ioc asked userinfo")
+			}
+			if strings.Contains(s.logs.String(), "eyJ") {
+				t.Error("log carries a token")
+			}
+		})
 	}
 }

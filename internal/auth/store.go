@@ -32,6 +32,7 @@ type Store interface {
 	// its record.
 	CreateSSOSession(ctx context.Context, s SSOSession) error
 	SSOSession(ctx context.Context, hash []byte) (SSOSession, error)
+	UpdateSSOSession(ctx context.Context, s SSOSession) error // its tokens and Checked; ErrNotFound
 	// DeleteSSOSessions ends the sessions of a provider session (sid), or every session of a provider
 	// subject when sid is empty; how many.
 	DeleteSSOSessions(ctx context.Context, sid, subject string) (int, error)
@@ -291,6 +292,18 @@ func (s *sqlStore) SSOSession(ctx context.Context, hash []byte) (SSOSession, err
 	}
 	ss.Checked = fromUS(checked)
 	return ss, nil
+}
+
+func (s *sqlStore) UpdateSSOSession(ctx context.Context, ss SSOSession) error {
+	res, err := s.exec(ctx, `UPDATE auth_sso_sessions SET id_token = ?, refresh_token = ?, checked_us = ? WHERE hash = ?`,
+		ss.IDToken, ss.RefreshToken, us(ss.Checked), ss.Hash)
+	if err != nil {
+		return fmt.Errorf("update sso session: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("update sso session: %w", errors.Join(ErrNotFound, err))
+	}
+	return nil
 }
 
 func (s *sqlStore) DeleteSSOSessions(ctx context.Context, sid, subject string) (int, error) {

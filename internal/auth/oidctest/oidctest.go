@@ -31,6 +31,9 @@ type Client struct {
 	// (Back-Channel Logout 1.0, with sid required: the ID tokens carry sid).
 	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
 	SessionRequired      bool   `json:"backchannel_logout_session_required,omitempty"`
+	// GrantTypes default to authorization_code; with refresh_token, every sign-in gets a refresh
+	// token (as Keycloak gives), without the offline_access scope.
+	GrantTypes []string `json:"grant_types,omitempty"`
 }
 
 // Account is a user of the provider: its subject and the claims it gives (preferred_username,
@@ -152,6 +155,20 @@ func (p *Provider) Sign(t testing.TB, claims map[string]any) string {
 func (p *Provider) Next(t testing.TB, n Next) {
 	t.Helper()
 	p.call(t, "/test/next", n, http.StatusNoContent)
+}
+
+// SetAccount changes an account at the provider: its claims (new groups, roles), or disabled, so
+// the provider no longer knows it (its refresh tokens are refused, it cannot sign in).
+func (p *Provider) SetAccount(t testing.TB, a Account, disabled bool) {
+	t.Helper()
+	p.call(t, "/test/account", map[string]any{"subject": a.Subject, "claims": a.Claims, "disabled": disabled}, http.StatusNoContent)
+}
+
+// Down makes the provider answer every request but the harness's own with 503 (down is true) or
+// serve again.
+func (p *Provider) Down(t testing.TB, down bool) {
+	t.Helper()
+	p.call(t, "/test/down", map[string]any{"down": down}, http.StatusNoContent)
 }
 
 // call posts v as JSON to one of the harness's own routes and returns the answer, failing the test

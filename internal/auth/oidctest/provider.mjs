@@ -17,6 +17,7 @@ const cfg = JSON.parse(process.env.OIDCTEST_CONFIG);
 const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: "jwk" }), kid: "oidctest-1", alg: "RS256", use: "sig" };
 let next = {};
+let down = false;
 
 const b64 = (buf) => Buffer.from(buf).toString("base64url");
 
@@ -49,6 +50,8 @@ server.listen(0, "127.0.0.1", () => {
     },
     scopes: ["openid", "profile", "email", "groups", "roles"],
     conformIdTokenClaims: !cfg.keycloakShaped,
+    // As Keycloak: a refresh token at every sign-in of a client allowed the grant, no offline_access needed.
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed("refresh_token"),
     // The provider refuses to call special-use addresses (its SSRF guard); ioc runs on loopback in
     // the tests, so back-channel logout calls to 127.0.0.1 go out without that guard.
     fetch: (url, options) => {
@@ -76,6 +79,20 @@ server.listen(0, "127.0.0.1", () => {
         for await (const chunk of req) body += chunk;
         const header = b64(JSON.stringify({ alg: "RS256", kid: jwk.kid, typ: "logout+jwt" }));
         res.writeHead(200, { "Content-Type": "application/jwt" }).end(sign(header, JSON.parse(body)));
+        return;
+      }
+      if (req.method === "POST" && (req.url === "/test/account" || req.url === "/test/down")) {
+        let body = "";
+        for await (const chunk of req) body += chunk;
+        const b = JSON.parse(body);
+        if (req.url === "/test/down") down = b.down;
+        else if (b.disabled) delete cfg.accounts[b.subject];
+        else cfg.accounts[b.subject] = b.claims;
+        res.writeHead(204).end();
+        return;
+      }
+      if (down && !req.url.startsWith("/test/")) {
+        res.writeHead(503, { "Content-Type": "text/plain" }).end("down for the test");
         return;
       }
       if (req.method === "POST" && req.url === "/test/next") {
