@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -34,8 +35,13 @@ import (
 type OIDCConfig struct {
 	Issuer       string `yaml:"issuer"`        // exactly as the provider's discovery document gives it
 	ClientID     string `yaml:"client_id"`     //
-	ClientSecret string `yaml:"client_secret"` // IOC_AUTH_OIDC_CLIENT_SECRET(_FILE); empty: a public client
-	RedirectURL  string `yaml:"redirect_url"`  // https://ioc.example.vn/auth/oidc/callback, registered at the provider
+	ClientSecret string `yaml:"client_secret"` // IOC_AUTH_OIDC_CLIENT_SECRET(_FILE); empty: a public client or private_key_jwt
+	// ClientKeyFile, instead of a client secret, authenticates ioc at the token endpoint with
+	// private_key_jwt (RFC 7523): a PEM private key (RSA 2048+, EC P-256 or P-384) whose public key is
+	// registered at the provider; ClientKeyID is its kid there (optional).
+	ClientKeyFile string `yaml:"client_key_file"`
+	ClientKeyID   string `yaml:"client_key_id"`
+	RedirectURL   string `yaml:"redirect_url"` // https://ioc.example.vn/auth/oidc/callback, registered at the provider
 	// PostLogoutRedirectURL is where the provider sends the browser after signing out of an SSO
 	// session (RP-initiated logout), registered at the provider; empty: ioc's own root, the origin
 	// of RedirectURL followed by /.
@@ -120,6 +126,12 @@ func (c OIDCConfig) Validate() error {
 	}
 	if c.ClientID == "" {
 		add("client_id", "must be set")
+	}
+	if c.ClientKeyFile != "" && c.ClientSecret != "" {
+		add("client_key_file", "private_key_jwt and client_secret exclude each other: set one")
+	}
+	if c.ClientKeyID != "" && c.ClientKeyFile == "" {
+		add("client_key_id", "needs client_key_file")
 	}
 	if u, err := url.Parse(c.RedirectURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Path != oidcCallbackPath {
 		add("redirect_url", "must be ioc's own address ending in %s, got %q", oidcCallbackPath, c.RedirectURL)
@@ -212,6 +224,8 @@ type oidcFlow struct {
 	jtis seenJTIs // of back-channel logout tokens
 	rv   revalidation
 
+	token atomic.Pointer[string] // the token endpoint, set at discovery (assertionTransport reads it)
+
 	mu sync.Mutex // guards rp
 	rp *relyingParty
 }
@@ -227,7 +241,20 @@ type relyingParty struct {
 const oidcTimeout = 10 * time.Second
 
 func newOIDCFlow(a *api) *oidcFlow {
-	return &oidcFlow{a: a, cfg: a.s.cfg.OIDC, client: &http.Client{Timeout: oidcTimeout}}
+	o := &oidcFlow{a: a, cfg: a.s.cfg.OIDC, client: &http.Client{Timeout: oidcTimeout}}
+	if a.s.oidcKey != nil {
+		o.client.Transport = &assertionTransport{next: http.DefaultTransport, key: a.s.oidcKey, clientID: o.cfg.ClientID,
+			issuer: o.cfg.Issuer, tokenURL: o.tokenURL, now: time.Now}
+	}
+	return o
+}
+
+// tokenURL is the provider's token endpoint, "" before discovery.
+func (o *oidcFlow) tokenURL() string {
+	if p := o.token.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // party returns the relying party, discovering the provider the first time.
@@ -247,8 +274,13 @@ func (o *oidcFlow) party(ctx context.Context) (*relyingParty, error) {
 	if err := p.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("oidc discovery at %s: %w", o.cfg.Issuer, err)
 	}
+	ep := p.Endpoint()
+	if o.cfg.ClientKeyFile != "" {
+		ep.AuthStyle = oauth2.AuthStyleInParams // client_id in the form, beside the assertion
+	}
+	o.token.Store(&ep.TokenURL)
 	o.rp = &relyingParty{provider: p,
-		oauth: oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, Endpoint: p.Endpoint(),
+		oauth: oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, Endpoint: ep,
 			RedirectURL: o.cfg.RedirectURL, Scopes: o.cfg.Scopes},
 		verifier:   p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID, Now: o.a.s.now}),
 		endSession: meta.EndSession}

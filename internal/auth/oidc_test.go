@@ -2,8 +2,15 @@ package auth
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"html"
@@ -13,12 +20,17 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ioc-vn/ioc/internal/auth/oidctest"
 )
@@ -58,15 +70,24 @@ func keycloak(c *OIDCConfig) { c.Scopes = append(c.Scopes, "roles") }
 // token as Keycloak does.
 func newSSO(t *testing.T, keycloakShaped bool, edit func(*OIDCConfig)) *sso {
 	t.Helper()
+	return newSSOClient(t, keycloakShaped, nil, edit)
+}
+
+// newSSOClient is newSSO with the client's registration at the provider changed by client.
+func newSSOClient(t *testing.T, keycloakShaped bool, client func(*oidctest.Client), edit func(*OIDCConfig)) *sso {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	op := oidctest.StartWith(t, oidctest.Options{Clients: []oidctest.Client{{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath},
+	cl := oidctest.Client{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath},
 		PostLogoutRedirectURIs: []string{base + "/"}, BackchannelLogoutURI: base + oidcBackchannelPath, SessionRequired: true,
-		GrantTypes: []string{"authorization_code", "refresh_token"}}},
-		Accounts: ssoAccounts, KeycloakShaped: keycloakShaped})
+		GrantTypes: []string{"authorization_code", "refresh_token"}}
+	if client != nil {
+		client(&cl)
+	}
+	op := oidctest.StartWith(t, oidctest.Options{Clients: []oidctest.Client{cl}, Accounts: ssoAccounts, KeycloakShaped: keycloakShaped})
 	h := newHarness(t, func(c *Config, _ *GuardOptions) {
 		c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecret, c.OIDC.RedirectURL = op.Issuer, "ioc", ssoSecret, base+oidcCallbackPath
 		c.OIDC.Roles = []OIDCRole{
@@ -456,6 +477,10 @@ func TestOIDCConfigValidate(t *testing.T) {
 			c.PostLogoutRedirectURL, c.RevalidateEvery, c.UnreachableGrace = "/signed-out", -time.Minute, -time.Second
 		}, want: []string{`oidc.post_logout_redirect_url: must be an absolute http(s) URL (or empty for ioc's root), got "/signed-out"`,
 			"oidc.revalidate_every: must not be negative (0 turns revalidation off), got -1m0s", "oidc.unreachable_grace: must not be negative, got -1s"}},
+		{name: "private_key_jwt", edit: func(c *OIDCConfig) { c.ClientKeyFile, c.ClientKeyID = "/run/secrets/ioc-oidc.pem", "ioc-2026" }},
+		{name: "key and secret", edit: func(c *OIDCConfig) { c.ClientSecret, c.ClientKeyFile = "s3cret", "/run/secrets/ioc-oidc.pem" },
+			want: []string{"oidc.client_key_file: private_key_jwt and client_secret exclude each other: set one"}},
+		{name: "kid without key", edit: func(c *OIDCConfig) { c.ClientKeyID = "ioc-2026" }, want: []string{"oidc.client_key_id: needs client_key_file"}},
 		{name: "claim without roles", edit: func(c *OIDCConfig) { c.Roles = nil }, want: []string{"oidc.roles: map at least one value of groups"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -881,3 +906,144 @@ func TestSingleSignOnRevalidation(t *testing.T) {
 		})
 	}
 }
+
+// writeKey writes key as a PEM file (PKCS #8) and returns its path and its public JWK.
+func writeKey(t *testing.T, key crypto.Signer, kid string) (string, map[string]any) {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), kid+".pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jose.JSONWebKey{Key: key.Public(), KeyID: kid, Use: "sig"}.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwk map[string]any
+	if err := json.Unmarshal(raw, &jwk); err != nil {
+		t.Fatal(err)
+	}
+	return path, jwk
+}
+
+// TestSingleSignOnPrivateKeyJWT: with a client key instead of a secret, ioc authenticates at the
+// token endpoint of a provider that requires private_key_jwt (RFC 7523) — the code exchange at
+// sign-in and the refresh of revalidation alike; the wrong key, or a secret, is refused there.
+func TestSingleSignOnPrivateKeyJWT(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaFile, rsaJWK := writeKey(t, rsaKey, "ioc-rsa")
+	ecFile, ecJWK := writeKey(t, ecKey, "ioc-ec")
+	otherFile, _ := writeKey(t, otherKey, "ioc-ec-other")
+	for _, tc := range []struct {
+		name       string
+		registered map[string]any // the public key registered at the provider
+		edit       func(*OIDCConfig)
+		detail     string // of the refusal; "": signed in
+	}{
+		{name: "RSA key", registered: rsaJWK, edit: func(c *OIDCConfig) { c.ClientSecret, c.ClientKeyFile, c.ClientKeyID = "", rsaFile, "ioc-rsa" }},
+		{name: "EC P-256 key without kid", registered: ecJWK, edit: func(c *OIDCConfig) { c.ClientSecret, c.ClientKeyFile = "", ecFile }},
+		{name: "a key the provider does not know", registered: ecJWK, edit: func(c *OIDCConfig) { c.ClientSecret, c.ClientKeyFile = "", otherFile },
+			detail: "token endpoint answered 401 invalid_client"},
+		{name: "a client secret where private_key_jwt is required", registered: ecJWK,
+			detail: "token endpoint answered 401 invalid_client"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSSOClient(t, false, func(c *oidctest.Client) {
+				c.Secret, c.TokenEndpointAuthMethod = "", "private_key_jwt"
+				c.JWKS = map[string]any{"keys": []any{tc.registered}}
+			}, tc.edit)
+			s.addUser(User{Name: "op.lan", Role: RoleOperator, Areas: []string{"831"}}, "mật-khẩu-cục-bộ-op.lan")
+			c := browser(t)
+			s.op.Next(t, oidctest.Next{Account: "a1b2-op"})
+			resp, body := s.signIn(c, "application/json", nil)
+			if tc.detail != "" {
+				if resp.StatusCode != http.StatusUnauthorized || errorCode(body) != "oidc_token" {
+					t.Fatalf("sign-in: %s %s, want 401 oidc_token", resp.Status, body)
+				}
+				s.checkAudit("login_failed", "", tc.detail)
+				return
+			}
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-in: %s %s", resp.Status, body)
+			}
+			// Revalidation refreshes with an assertion too: the session stays.
+			s.clock.Add(6 * time.Minute)
+			if p := s.me(c); p == nil || p.Role != RoleOperator {
+				t.Fatalf("after revalidation: %+v", p)
+			}
+			if got := testutil.ToFloat64(s.svc.m.revalidations.WithLabelValues("ok")); got != 1 {
+				t.Errorf("revalidations ok: %v, want 1", got)
+			}
+		})
+	}
+}
+
+// TestLoadClientKey refuses key files that cannot sign a client assertion, with the reason.
+func TestLoadClientKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := x509.MarshalECPrivateKey(ec384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p224DER, err := x509.MarshalECPrivateKey(p224)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{name: "missing", path: filepath.Join(dir, "none.pem"), want: "no such file"},
+		{name: "not PEM", path: write("x.pem", []byte("not a key")), want: "no PEM block"},
+		{name: "RSA 1024", path: write("small.pem", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(small)})),
+			want: "needs 2048 bits at least, it has 1024"},
+		{name: "EC P-224", path: write("p224.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: p224DER})), want: "P-256 or P-384"},
+		{name: "EC P-384 SEC 1", path: write("p384.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER}))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := loadClientKey(tc.path, "")
+			if tc.want == "" {
+				if err != nil || k.alg != jose.ES384 {
+					t.Fatalf("loaded %+v, %v", k, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+

@@ -114,6 +114,8 @@ type Service struct {
 	m       metrics
 	// sso revalidates sessions opened through single sign-on; set by Register before serving.
 	sso *oidcFlow
+	// oidcKey is the private_key_jwt client key (auth.oidc.client_key_file), nil without one.
+	oidcKey *clientKey
 }
 
 type metrics struct {
@@ -148,6 +150,13 @@ func New(cfg Config, st Store, o Options) (*Service, error) {
 			revalidations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_sso_revalidations_total",
 				Help: "Single sign-on sessions checked with the provider, by outcome (ok, ended, unreachable_kept)."}, []string{"result"}),
 		}}
+	if cfg.OIDC.Enabled() && cfg.OIDC.ClientKeyFile != "" {
+		k, err := loadClientKey(cfg.OIDC.ClientKeyFile, cfg.OIDC.ClientKeyID)
+		if err != nil {
+			return nil, fmt.Errorf("auth config: oidc.client_key_file: %w", err)
+		}
+		s.oidcKey = k
+	}
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(s.m.logins, s.m.denied, s.m.limited, s.m.revalidations)
 	}

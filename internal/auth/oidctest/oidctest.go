@@ -23,7 +23,7 @@ import (
 // Client is an OAuth client registered at the provider.
 type Client struct {
 	ID           string   `json:"client_id"`
-	Secret       string   `json:"client_secret"`
+	Secret       string   `json:"client_secret,omitempty"`
 	RedirectURIs []string `json:"redirect_uris"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may send the browser back to.
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
@@ -34,6 +34,10 @@ type Client struct {
 	// GrantTypes default to authorization_code; with refresh_token, every sign-in gets a refresh
 	// token (as Keycloak gives), without the offline_access scope.
 	GrantTypes []string `json:"grant_types,omitempty"`
+	// TokenEndpointAuthMethod is how the client authenticates (default client_secret_basic); with
+	// private_key_jwt, JWKS holds its public keys ({"keys": [jwk…]}).
+	TokenEndpointAuthMethod string         `json:"token_endpoint_auth_method,omitempty"`
+	JWKS                    map[string]any `json:"jwks,omitempty"`
 }
 
 // Account is a user of the provider: its subject and the claims it gives (preferred_username,
