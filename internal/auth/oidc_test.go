@@ -1046,4 +1046,3 @@ func TestLoadClientKey(t *testing.T) {
 		})
 	}
 }
-
