@@ -122,6 +122,19 @@ type Session struct {
 	Expires time.Time
 }
 
+// SSOSession is what ioc keeps of the provider's side of a session opened through single sign-on:
+// the provider's session id (sid, for back-channel logout), the subject, the ID token (the
+// id_token_hint of RP-initiated logout) and the refresh token (revalidation). The tokens stay in
+// the store: never logged, audited or shown.
+type SSOSession struct {
+	Hash         []byte // the session's
+	SID          string
+	Subject      string
+	IDToken      string
+	RefreshToken string
+	Checked      time.Time // last confirmed with the provider (sign-in, revalidation)
+}
+
 // Principal is who is calling: a user through a session or a token.
 type Principal struct {
 	User    string   `json:"user"`

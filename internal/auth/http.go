@@ -22,11 +22,17 @@ const maxAuthBody = 16 << 10
 //	GET    /api/v1/admin/tokens?user=   POST /api/v1/admin/tokens  DELETE /api/v1/admin/tokens/{id}
 //	GET    /api/v1/admin/audit?actor=&action=&from=&to=&limit=
 //	GET    /auth/oidc/login             GET /auth/oidc/callback   single sign-on (oidc.go); 404 when not configured
+//	POST   /auth/oidc/backchannel-logout                          the provider ends SSO sessions (oidc_logout.go)
 //
 // secure marks the cookie Secure (the server runs TLS).
 func (s *Service) Register(mux *http.ServeMux, secure bool) {
 	h := func(fn httpapi.HandlerFunc) http.Handler { return httpapi.Wrap(s.log, fn) }
 	a := &api{s: s, secure: secure}
+	o := newOIDCFlow(a)
+	a.oidc = o
+	if o.cfg.Enabled() {
+		s.sso = o
+	}
 	mux.Handle("POST /api/v1/auth/login", h(a.login))
 	mux.Handle("POST /api/v1/auth/logout", h(a.logout))
 	mux.Handle("GET /api/v1/auth/me", h(a.me))
@@ -37,14 +43,15 @@ func (s *Service) Register(mux *http.ServeMux, secure bool) {
 	mux.Handle("POST /api/v1/admin/tokens", h(a.createToken))
 	mux.Handle("DELETE /api/v1/admin/tokens/{id}", h(a.revokeToken))
 	mux.Handle("GET /api/v1/admin/audit", h(a.audit))
-	o := newOIDCFlow(a)
 	mux.Handle("GET "+oidcLoginPath, o.handle(o.login))
 	mux.Handle("GET "+oidcCallbackPath, o.handle(o.callback))
+	mux.Handle("POST "+oidcBackchannelPath, h(o.backchannel))
 }
 
 type api struct {
 	s      *Service
 	secure bool
+	oidc   *oidcFlow
 }
 
 func (a *api) cookie(value string, expires time.Time) *http.Cookie {
@@ -116,18 +123,39 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) error {
 	return httpapi.WriteJSON(w, http.StatusOK, p)
 }
 
+// logout ends the browser's session: 204, or, for a session opened through single sign-on at a
+// provider with an end_session_endpoint, 200 {"logout_url": …} where the page sends the browser to
+// end the provider's session too (else the next SSO click signs the same person in again).
 func (a *api) logout(w http.ResponseWriter, r *http.Request) error {
+	var next string
 	if c, err := r.Cookie(CookieName); err == nil {
+		ss, err := a.s.st.SSOSession(r.Context(), hashOf(c.Value))
+		switch {
+		case err == nil:
+			if next, err = a.oidc.endSessionURL(r.Context(), ss); err != nil {
+				a.s.log.Warn("the provider's session is not ended (its logout endpoint is unknown)", "error", err)
+			}
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
 		if err := a.s.Logout(r.Context(), c.Value); err != nil {
 			return err
 		}
 	}
 	http.SetCookie(w, a.cookie("", time.Time{}))
+	status := http.StatusNoContent
+	if next != "" {
+		status = http.StatusOK
+	}
 	if p := From(r.Context()); p != nil {
 		a.s.Audit(r.Context(), AuditEntry{Actor: p.User, Role: p.Role, Action: "logout", Method: r.Method, Path: r.URL.Path,
-			Status: http.StatusNoContent, IP: clientIP(r)})
+			Status: status, IP: clientIP(r)})
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if next != "" {
+		w.Header().Set("Cache-Control", "no-store")
+		return httpapi.WriteJSON(w, status, map[string]string{"logout_url": next})
+	}
+	w.WriteHeader(status)
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -34,8 +35,17 @@ import (
 type OIDCConfig struct {
 	Issuer       string `yaml:"issuer"`        // exactly as the provider's discovery document gives it
 	ClientID     string `yaml:"client_id"`     //
-	ClientSecret string `yaml:"client_secret"` // IOC_AUTH_OIDC_CLIENT_SECRET(_FILE); empty: a public client
-	RedirectURL  string `yaml:"redirect_url"`  // https://ioc.example.vn/auth/oidc/callback, registered at the provider
+	ClientSecret string `yaml:"client_secret"` // IOC_AUTH_OIDC_CLIENT_SECRET(_FILE); empty: a public client or private_key_jwt
+	// ClientKeyFile, instead of a client secret, authenticates ioc at the token endpoint with
+	// private_key_jwt (RFC 7523): a PEM private key (RSA 2048+, EC P-256 or P-384) whose public key is
+	// registered at the provider; ClientKeyID is its kid there (optional).
+	ClientKeyFile string `yaml:"client_key_file"`
+	ClientKeyID   string `yaml:"client_key_id"`
+	RedirectURL   string `yaml:"redirect_url"` // https://ioc.example.vn/auth/oidc/callback, registered at the provider
+	// PostLogoutRedirectURL is where the provider sends the browser after signing out of an SSO
+	// session (RP-initiated logout), registered at the provider; empty: ioc's own root, the origin
+	// of RedirectURL followed by /.
+	PostLogoutRedirectURL string `yaml:"post_logout_redirect_url"`
 	// Scopes are requested at the provider; openid is required.
 	Scopes []string `yaml:"scopes"`
 	// UserClaim's value is the local user name (lower-cased). With "email", the provider must also
@@ -56,6 +66,15 @@ type OIDCConfig struct {
 	// UnknownUsers says what happens to a provider account without a local account: refuse, or
 	// provision (create it with the mapped role; it has no usable password).
 	UnknownUsers string `yaml:"unknown_users"`
+	// RevalidateEvery is how often an SSO session is confirmed with the provider (a refresh token
+	// grant, at the session's first request once this has passed): a user disabled at the provider,
+	// or whose provider session ended, loses the session; new roles apply. 0: never (the session
+	// lives its session_ttl whatever the provider says).
+	RevalidateEvery time.Duration `yaml:"revalidate_every"`
+	// UnreachableGrace is how long an SSO session is kept while the provider cannot be asked (no
+	// answer, a 5xx): a session last confirmed longer ago than this ends. 0: it ends at the first
+	// revalidation the provider does not answer.
+	UnreachableGrace time.Duration `yaml:"unreachable_grace"`
 }
 
 // OIDCRole maps one value of the role claim (a group) to a role, with an operator's areas or unit
@@ -75,13 +94,14 @@ const (
 
 // OIDC routes.
 const (
-	oidcLoginPath    = "/auth/oidc/login"
-	oidcCallbackPath = "/auth/oidc/callback"
+	oidcLoginPath       = "/auth/oidc/login"
+	oidcCallbackPath    = "/auth/oidc/callback"
+	oidcBackchannelPath = "/auth/oidc/backchannel-logout" // registered at the provider as backchannel_logout_uri
 )
 
 func oidcDefaults() OIDCConfig {
 	return OIDCConfig{Scopes: []string{oidc.ScopeOpenID, "profile", "email", "groups"}, UserClaim: "preferred_username",
-		RoleClaim: "groups", UnknownUsers: UnknownRefuse}
+		RoleClaim: "groups", UnknownUsers: UnknownRefuse, RevalidateEvery: 5 * time.Minute, UnreachableGrace: 30 * time.Minute}
 }
 
 // Enabled reports whether single sign-on is configured.
@@ -107,8 +127,17 @@ func (c OIDCConfig) Validate() error {
 	if c.ClientID == "" {
 		add("client_id", "must be set")
 	}
+	if c.ClientKeyFile != "" && c.ClientSecret != "" {
+		add("client_key_file", "private_key_jwt and client_secret exclude each other: set one")
+	}
+	if c.ClientKeyID != "" && c.ClientKeyFile == "" {
+		add("client_key_id", "needs client_key_file")
+	}
 	if u, err := url.Parse(c.RedirectURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Path != oidcCallbackPath {
 		add("redirect_url", "must be ioc's own address ending in %s, got %q", oidcCallbackPath, c.RedirectURL)
+	}
+	if u, err := url.Parse(c.PostLogoutRedirectURL); c.PostLogoutRedirectURL != "" && (err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http")) {
+		add("post_logout_redirect_url", "must be an absolute http(s) URL (or empty for ioc's root), got %q", c.PostLogoutRedirectURL)
 	}
 	if !slices.Contains(c.Scopes, oidc.ScopeOpenID) {
 		add("scopes", "must include openid")
@@ -150,6 +179,12 @@ func (c OIDCConfig) Validate() error {
 			add(key+".unit", "only unit staff belong to a unit")
 		}
 	}
+	if c.RevalidateEvery < 0 {
+		add("revalidate_every", "must not be negative (0 turns revalidation off), got %s", c.RevalidateEvery)
+	}
+	if c.UnreachableGrace < 0 {
+		add("unreachable_grace", "must not be negative, got %s", c.UnreachableGrace)
+	}
 	switch c.UnknownUsers {
 	case UnknownRefuse:
 	case UnknownProvision:
@@ -160,6 +195,18 @@ func (c OIDCConfig) Validate() error {
 		add("unknown_users", "must be refuse or provision, got %q", c.UnknownUsers)
 	}
 	return errors.Join(errs...)
+}
+
+// postLogoutURL is where the provider sends the browser after RP-initiated logout.
+func (c OIDCConfig) postLogoutURL() string {
+	if c.PostLogoutRedirectURL != "" {
+		return c.PostLogoutRedirectURL
+	}
+	u, err := url.Parse(c.RedirectURL)
+	if err != nil { // Validate refused it
+		return "/"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}).String()
 }
 
 func loopbackHost(h string) bool {
@@ -174,21 +221,40 @@ type oidcFlow struct {
 	cfg    OIDCConfig
 	client *http.Client
 
+	jtis seenJTIs // of back-channel logout tokens
+	rv   revalidation
+
+	token atomic.Pointer[string] // the token endpoint, set at discovery (assertionTransport reads it)
+
 	mu sync.Mutex // guards rp
 	rp *relyingParty
 }
 
 type relyingParty struct {
-	provider *oidc.Provider
-	oauth    oauth2.Config
-	verifier *oidc.IDTokenVerifier
+	provider   *oidc.Provider
+	oauth      oauth2.Config
+	verifier   *oidc.IDTokenVerifier
+	endSession string // the provider's end_session_endpoint; empty: it has none
 }
 
 // oidcTimeout bounds each call to the provider.
 const oidcTimeout = 10 * time.Second
 
 func newOIDCFlow(a *api) *oidcFlow {
-	return &oidcFlow{a: a, cfg: a.s.cfg.OIDC, client: &http.Client{Timeout: oidcTimeout}}
+	o := &oidcFlow{a: a, cfg: a.s.cfg.OIDC, client: &http.Client{Timeout: oidcTimeout}}
+	if a.s.oidcKey != nil {
+		o.client.Transport = &assertionTransport{next: http.DefaultTransport, key: a.s.oidcKey, clientID: o.cfg.ClientID,
+			issuer: o.cfg.Issuer, tokenURL: o.tokenURL, now: time.Now}
+	}
+	return o
+}
+
+// tokenURL is the provider's token endpoint, "" before discovery.
+func (o *oidcFlow) tokenURL() string {
+	if p := o.token.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // party returns the relying party, discovering the provider the first time.
@@ -202,10 +268,22 @@ func (o *oidcFlow) party(ctx context.Context) (*relyingParty, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oidc discovery at %s: %w", o.cfg.Issuer, err)
 	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := p.Claims(&meta); err != nil {
+		return nil, fmt.Errorf("oidc discovery at %s: %w", o.cfg.Issuer, err)
+	}
+	ep := p.Endpoint()
+	if o.cfg.ClientKeyFile != "" {
+		ep.AuthStyle = oauth2.AuthStyleInParams // client_id in the form, beside the assertion
+	}
+	o.token.Store(&ep.TokenURL)
 	o.rp = &relyingParty{provider: p,
-		oauth: oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, Endpoint: p.Endpoint(),
+		oauth: oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, Endpoint: ep,
 			RedirectURL: o.cfg.RedirectURL, Scopes: o.cfg.Scopes},
-		verifier: p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID, Now: o.a.s.now})}
+		verifier:   p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID, Now: o.a.s.now}),
+		endSession: meta.EndSession}
 	return o.rp, nil
 }
 
@@ -367,7 +445,7 @@ func (o *oidcFlow) callback(w http.ResponseWriter, r *http.Request) error {
 		return o.refuse(r, "", err, http.StatusUnauthorized, "oidc_token",
 			"mã định danh của nhà cung cấp không hợp lệ / the provider's ID token is not valid")
 	}
-	claims, err := o.claims(ctx, rp, idt, tok)
+	claims, err := o.claims(ctx, rp, idt, "", tok)
 	if err != nil {
 		return o.refuse(r, "", err, http.StatusBadGateway, "oidc_unavailable",
 			"không đọc được thông tin tài khoản từ nhà cung cấp định danh / the identity provider's user info could not be read")
@@ -386,6 +464,14 @@ func (o *oidcFlow) callback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	sid, _ := claims["sid"].(string)
+	if err := o.a.s.st.CreateSSOSession(r.Context(), SSOSession{Hash: hashOf(raw), SID: sid, Subject: idt.Subject,
+		IDToken: rawID, RefreshToken: tok.RefreshToken, Checked: o.a.s.now()}); err != nil {
+		if lerr := o.a.s.Logout(r.Context(), raw); lerr != nil {
+			err = errors.Join(err, lerr)
+		}
+		return err
+	}
 	o.a.s.m.logins.WithLabelValues("oidc_ok").Inc()
 	http.SetCookie(w, o.a.cookie(raw, o.a.s.now().Add(o.a.s.cfg.SessionTTL)))
 	o.a.s.Audit(r.Context(), AuditEntry{Actor: p.User, Role: p.Role, Action: "login", Method: r.Method, Path: r.URL.Path,
@@ -396,12 +482,17 @@ func (o *oidcFlow) callback(w http.ResponseWriter, r *http.Request) error {
 
 // claims are the ID token's claims, completed from the userinfo endpoint when the ID token lacks
 // one ioc needs (providers that follow the spec strictly put profile claims only there).
-func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDToken, tok *oauth2.Token) (map[string]any, error) {
+// Without an ID token (a refresh the provider answered without one), all come from userinfo, whose
+// subject must be subject.
+func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDToken, subject string, tok *oauth2.Token) (map[string]any, error) {
 	claims := map[string]any{}
-	if err := idt.Claims(&claims); err != nil {
-		return nil, fmt.Errorf("id token claims: %w", err)
+	if idt != nil {
+		if err := idt.Claims(&claims); err != nil {
+			return nil, fmt.Errorf("id token claims: %w", err)
+		}
+		subject = idt.Subject
 	}
-	missing := false
+	missing := idt == nil
 	for _, c := range []string{o.cfg.UserClaim, o.cfg.RoleClaim, o.cfg.AreasClaim, o.cfg.UnitClaim} {
 		if _, ok := claimAt(claims, c); c != "" && !ok {
 			missing = true
@@ -414,8 +505,8 @@ func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDTok
 	if err != nil {
 		return nil, fmt.Errorf("userinfo: %w", err)
 	}
-	if ui.Subject != idt.Subject {
-		return nil, fmt.Errorf("userinfo: subject %q is not the ID token's %q", ui.Subject, idt.Subject)
+	if ui.Subject != subject {
+		return nil, fmt.Errorf("userinfo: subject %q is not the ID token's %q", ui.Subject, subject)
 	}
 	extra := map[string]any{}
 	if err := ui.Claims(&extra); err != nil {
@@ -426,7 +517,7 @@ func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDTok
 			claims[k] = v
 		}
 	}
-	o.a.s.log.Debug("claims completed from userinfo", "subject", idt.Subject)
+	o.a.s.log.Debug("claims completed from userinfo", "subject", subject)
 	return claims, nil
 }
 
@@ -435,11 +526,7 @@ func (o *oidcFlow) claims(ctx context.Context, rp *relyingParty, idt *oidc.IDTok
 func (o *oidcFlow) account(r *http.Request, claims map[string]any) (User, string, error) {
 	ctx := r.Context()
 	sub, _ := claims["sub"].(string)
-	name, _ := claim(claims, o.cfg.UserClaim).(string)
-	name = strings.ToLower(strings.TrimSpace(name))
-	if o.cfg.UserClaim == "email" && claims["email_verified"] != true {
-		name = ""
-	}
+	name := o.accountName(claims)
 	if !nameRE.MatchString(name) {
 		return User{}, "", o.refuse(r, "", fmt.Errorf("claim %s of subject %q is not a usable user name: %q", o.cfg.UserClaim, sub, name),
 			http.StatusForbidden, "oidc_account", "nhà cung cấp định danh không cho biết tên tài khoản hợp lệ / the identity provider gave no valid account name")
@@ -466,23 +553,51 @@ func (o *oidcFlow) account(r *http.Request, claims map[string]any) (User, string
 		return User{}, "", o.refuse(r, name, errors.New("account is disabled"), http.StatusForbidden, "oidc_disabled",
 			"tài khoản %s đã bị khoá / account %s is disabled", name, name)
 	}
-	if mapped && !created && (u.Role != m.Role || !slices.Equal(u.Areas, m.Areas) || u.Unit != m.Unit) {
-		was := u.Role
-		u.Role, u.Areas, u.Unit = m.Role, m.Areas, m.Unit
-		if err := u.Check(); err != nil {
+	if mapped && !created {
+		if u, err = o.applyRole(ctx, u, m); errors.Is(err, errBadRole) {
 			return User{}, "", o.refuse(r, name, err, http.StatusForbidden, "oidc_account",
 				"quyền từ nhà cung cấp định danh không hợp lệ / the identity provider's role for this account is not valid")
 		}
-		if err := o.a.s.st.UpdateUser(ctx, u); err != nil {
+		if err != nil {
 			return User{}, "", err
 		}
-		o.a.s.log.Info("role updated from the identity provider", "user", name, "from", was, "to", u.Role)
 	}
 	detail := fmt.Sprintf("via oidc (subject %q)", sub)
 	if created {
 		detail += "; account created"
 	}
 	return u, detail, nil
+}
+
+// errBadRole: the role the provider maps an account to does not make a valid account.
+var errBadRole = errors.New("the provider's role is not valid for the account")
+
+// applyRole brings u's role, areas and unit in line with the mapping m, storing the account when
+// they change.
+func (o *oidcFlow) applyRole(ctx context.Context, u User, m OIDCRole) (User, error) {
+	if u.Role == m.Role && slices.Equal(u.Areas, m.Areas) && u.Unit == m.Unit {
+		return u, nil
+	}
+	was := u.Role
+	u.Role, u.Areas, u.Unit = m.Role, m.Areas, m.Unit
+	if err := u.Check(); err != nil {
+		return User{}, fmt.Errorf("%w: %w", errBadRole, err)
+	}
+	if err := o.a.s.st.UpdateUser(ctx, u); err != nil {
+		return User{}, err
+	}
+	o.a.s.log.Info("role updated from the identity provider", "user", u.Name, "from", was, "to", u.Role)
+	return u, nil
+}
+
+// accountName is the local account the claims name ("" when the user claim is missing, or an
+// email the provider has not verified); the caller checks it is a valid name.
+func (o *oidcFlow) accountName(claims map[string]any) string {
+	name, _ := claim(claims, o.cfg.UserClaim).(string)
+	if o.cfg.UserClaim == "email" && claims["email_verified"] != true {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(name))
 }
 
 // mapRole picks the first Roles entry whose value the role claim carries, with the areas and unit

@@ -2,20 +2,35 @@ package auth
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ioc-vn/ioc/internal/auth/oidctest"
 )
@@ -55,13 +70,24 @@ func keycloak(c *OIDCConfig) { c.Scopes = append(c.Scopes, "roles") }
 // token as Keycloak does.
 func newSSO(t *testing.T, keycloakShaped bool, edit func(*OIDCConfig)) *sso {
 	t.Helper()
+	return newSSOClient(t, keycloakShaped, nil, edit)
+}
+
+// newSSOClient is newSSO with the client's registration at the provider changed by client.
+func newSSOClient(t *testing.T, keycloakShaped bool, client func(*oidctest.Client), edit func(*OIDCConfig)) *sso {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	op := oidctest.StartWith(t, oidctest.Options{Clients: []oidctest.Client{{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath}}},
-		Accounts: ssoAccounts, KeycloakShaped: keycloakShaped})
+	cl := oidctest.Client{ID: "ioc", Secret: ssoSecret, RedirectURIs: []string{base + oidcCallbackPath},
+		PostLogoutRedirectURIs: []string{base + "/"}, BackchannelLogoutURI: base + oidcBackchannelPath, SessionRequired: true,
+		GrantTypes: []string{"authorization_code", "refresh_token"}}
+	if client != nil {
+		client(&cl)
+	}
+	op := oidctest.StartWith(t, oidctest.Options{Clients: []oidctest.Client{cl}, Accounts: ssoAccounts, KeycloakShaped: keycloakShaped})
 	h := newHarness(t, func(c *Config, _ *GuardOptions) {
 		c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecret, c.OIDC.RedirectURL = op.Issuer, "ioc", ssoSecret, base+oidcCallbackPath
 		c.OIDC.Roles = []OIDCRole{
@@ -82,7 +108,7 @@ func newSSO(t *testing.T, keycloakShaped bool, edit func(*OIDCConfig)) *sso {
 	return &sso{harness: h, base: base, op: op}
 }
 
-func browser(t *testing.T) *http.Client {
+func browser(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -447,6 +473,14 @@ func TestOIDCConfigValidate(t *testing.T) {
 		{name: "claim paths with empty parts", edit: func(c *OIDCConfig) { c.RoleClaim, c.AreasClaim, c.UnitClaim = "realm_access..roles", ".areas", "unit." },
 			want: []string{`oidc.role_claim: a claim path has no empty part (realm_access.roles), got "realm_access..roles"`,
 				`oidc.areas_claim: a claim path has no empty part`, `oidc.unit_claim: a claim path has no empty part`}},
+		{name: "bad logout and revalidation settings", edit: func(c *OIDCConfig) {
+			c.PostLogoutRedirectURL, c.RevalidateEvery, c.UnreachableGrace = "/signed-out", -time.Minute, -time.Second
+		}, want: []string{`oidc.post_logout_redirect_url: must be an absolute http(s) URL (or empty for ioc's root), got "/signed-out"`,
+			"oidc.revalidate_every: must not be negative (0 turns revalidation off), got -1m0s", "oidc.unreachable_grace: must not be negative, got -1s"}},
+		{name: "private_key_jwt", edit: func(c *OIDCConfig) { c.ClientKeyFile, c.ClientKeyID = "/run/secrets/ioc-oidc.pem", "ioc-2026" }},
+		{name: "key and secret", edit: func(c *OIDCConfig) { c.ClientSecret, c.ClientKeyFile = "s3cret", "/run/secrets/ioc-oidc.pem" },
+			want: []string{"oidc.client_key_file: private_key_jwt and client_secret exclude each other: set one"}},
+		{name: "kid without key", edit: func(c *OIDCConfig) { c.ClientKeyID = "ioc-2026" }, want: []string{"oidc.client_key_id: needs client_key_file"}},
 		{name: "claim without roles", edit: func(c *OIDCConfig) { c.Roles = nil }, want: []string{"oidc.roles: map at least one value of groups"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -498,6 +532,516 @@ func TestClaimAt(t *testing.T) {
 			got, ok := claimAt(claims, tc.path)
 			if ok != (tc.want != nil) || !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("claimAt(%q) = %v, %v; want %v", tc.path, got, ok, tc.want)
+			}
+		})
+	}
+}
+
+// session is the browser's ioc session cookie value, "" when it has none.
+func (s *sso) session(c *http.Client) string {
+	s.t.Helper()
+	u, _ := url.Parse(s.base)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == CookieName {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// signOut signs the browser out of ioc as the page does; it returns the answer's logout_url.
+func (s *sso) signOut(c *http.Client) string {
+	s.t.Helper()
+	req, err := http.NewRequest("POST", s.base+"/api/v1/auth/logout", nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Origin", s.base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := c.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		LogoutURL string `json:"logout_url"`
+	}
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			s.t.Fatal(err)
+		}
+	} else if resp.StatusCode != http.StatusNoContent {
+		s.t.Fatalf("sign-out: %s", resp.Status)
+	}
+	return body.LogoutURL
+}
+
+var (
+	logoutActionRE = regexp.MustCompile(`<form id="op.logoutForm" method="post" action="([^"]+)"`)
+	logoutXSRFRE   = regexp.MustCompile(`name="xsrf" value="([^"]+)"`)
+)
+
+// providerLogout opens the provider's end-session page at u in the browser and says yes, as a
+// user would; it returns the URL the browser ends at.
+func (s *sso) providerLogout(c *http.Client, u string) *url.URL {
+	s.t.Helper()
+	c.CheckRedirect = nil
+	resp, err := c.Get(u)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	action, xsrf := logoutActionRE.FindSubmatch(page), logoutXSRFRE.FindSubmatch(page)
+	if action == nil || xsrf == nil {
+		s.t.Fatalf("no logout form at the provider: %s\n%.2000s", resp.Status, page)
+	}
+	target, err := resp.Request.URL.Parse(html.UnescapeString(string(action[1])))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if resp, err = c.PostForm(target.String(), url.Values{"xsrf": {string(xsrf[1])}, "logout": {"yes"}}); err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Request.URL
+}
+
+// TestSingleSignOnLogout: signing out of an SSO session sends the browser to the provider's
+// end_session_endpoint (id_token_hint, post_logout_redirect_uri), which ends the provider's session
+// too, so the next SSO click has to sign in at the provider again instead of silently signing the
+// same person back in.
+func TestSingleSignOnLogout(t *testing.T) {
+	s := newSSO(t, false, nil)
+	s.addUser(User{Name: "op.lan", Role: RoleOperator}, "mật-khẩu-cục-bộ-op.lan")
+	c := browser(t)
+	s.op.Next(t, oidctest.Next{Account: "a1b2-op"})
+	if resp, body := s.signIn(c, "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %s %s", resp.Status, body)
+	}
+	// While the provider's session lives, an SSO click signs in without asking (the provider's
+	// sign-in screen, set to refuse, is not shown).
+	s.op.Next(t, oidctest.Next{Error: "login_required"})
+	if resp, body := s.signIn(c, "", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second sign-in while the provider's session lives: %s %s", resp.Status, body)
+	}
+	logoutURL := s.signOut(c)
+	if s.me(c) != nil {
+		t.Fatal("still signed in to ioc after sign-out")
+	}
+	u, err := url.Parse(logoutURL)
+	if err != nil || !strings.HasPrefix(logoutURL, s.op.Issuer+"/") || u.Query().Get("id_token_hint") == "" ||
+		u.Query().Get("post_logout_redirect_uri") != s.base+"/" || u.Query().Get("client_id") != "ioc" {
+		t.Fatalf("sign-out of an SSO session answers logout_url %q, want the provider's end_session_endpoint with id_token_hint and post_logout_redirect_uri", logoutURL)
+	}
+	if end := s.providerLogout(c, logoutURL); end.String() != s.base+"/" {
+		t.Errorf("after the provider's sign-out the browser is at %s, want ioc's root", end)
+	}
+	resp, body := s.signIn(c, "application/json", nil)
+	if resp.StatusCode != http.StatusUnauthorized || errorCode(body) != "oidc_provider_error" {
+		t.Fatalf("the next SSO click signed in without the provider asking: %s %s", resp.Status, body)
+	}
+	// A password session has nothing to end at the provider.
+	old, _ := s.login("op.lan", "mật-khẩu-cục-bộ-op.lan", nil)
+	pw := browser(t)
+	bu, _ := url.Parse(s.base)
+	pw.Jar.SetCookies(bu, []*http.Cookie{{Name: CookieName, Value: old, Path: "/"}})
+	if got := s.signOut(pw); got != "" {
+		t.Errorf("sign-out of a password session answers logout_url %q", got)
+	}
+	if strings.Contains(s.logs.String(), "eyJ") {
+		t.Error("log carries a token")
+	}
+}
+
+// ssoBrowser signs a new browser in as op.lan through the provider and returns it with its
+// session's SSO record.
+func (s *sso) ssoBrowser() (*http.Client, SSOSession) {
+	s.t.Helper()
+	c := browser(s.t)
+	s.op.Next(s.t, oidctest.Next{Account: "a1b2-op"})
+	if resp, body := s.signIn(c, "", nil); resp.StatusCode != http.StatusSeeOther {
+		s.t.Fatalf("sign-in: %s %s", resp.Status, body)
+	}
+	ss, err := s.svc.st.SSOSession(context.Background(), hashOf(s.session(c)))
+	if err != nil || ss.SID == "" || ss.Subject != "a1b2-op" || ss.IDToken == "" {
+		s.t.Fatalf("SSO record of the session: %+v %v", ss, err)
+	}
+	return c, ss
+}
+
+// liveCheck is the recheck a websocket opened with the browser's session would run.
+func (s *sso) liveCheck(c *http.Client) func(context.Context) bool {
+	s.t.Helper()
+	req := httptest.NewRequest("GET", "/api/v1/live", nil)
+	req.AddCookie(&http.Cookie{Name: CookieName, Value: s.session(c)})
+	p, err := s.svc.Authenticate(req)
+	if err != nil || p == nil {
+		s.t.Fatalf("session not valid: %v", err)
+	}
+	return s.svc.Recheck(req.WithContext(WithPrincipal(req.Context(), p)))
+}
+
+// waitFor polls cond until it holds or a deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSingleSignOnBackchannelLogout: when the user signs out at the provider (not through ioc), the
+// provider posts a logout token to ioc, which ends that provider session's ioc sessions; the
+// websocket recheck then fails, so the live connection closes. Other sessions stay.
+func TestSingleSignOnBackchannelLogout(t *testing.T) {
+	s := newSSO(t, false, nil)
+	s.addUser(User{Name: "op.lan", Role: RoleOperator}, "mật-khẩu-cục-bộ-op.lan")
+	c, _ := s.ssoBrowser()
+	other, _ := s.ssoBrowser() // another browser, another provider session
+	live := s.liveCheck(c)
+	if !live(context.Background()) {
+		t.Fatal("recheck fails while the session lives")
+	}
+	var disc struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	resp, err := http.Get(s.op.Issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&disc)
+	resp.Body.Close()
+	if err != nil || disc.EndSession == "" {
+		t.Fatalf("discovery: %v %+v", err, disc)
+	}
+	s.providerLogout(c, disc.EndSession) // at the provider: no ioc page is involved
+	waitFor(t, "the back-channel logout ends the ioc session", func() bool { return s.me(c) == nil })
+	if live(context.Background()) {
+		t.Error("the websocket recheck still passes after back-channel logout")
+	}
+	if s.me(other) == nil {
+		t.Error("the other provider session's ioc session was ended too")
+	}
+	es, err := s.svc.st.Audit(context.Background(), AuditQuery{Action: "logout", Limit: 1})
+	if err != nil || len(es) != 1 || !strings.Contains(es[0].Detail, "via oidc back-channel") || !strings.Contains(es[0].Detail, "1 sessions ended") {
+		t.Errorf("audit of the back-channel logout: %+v %v", es, err)
+	}
+}
+
+// TestSingleSignOnBackchannelLogoutToken: logout tokens signed with the provider's own key (a
+// misbehaving provider, or a token replayed by someone who caught one) are verified as the spec
+// asks before any session ends.
+func TestSingleSignOnBackchannelLogoutToken(t *testing.T) {
+	s := newSSO(t, false, nil)
+	s.addUser(User{Name: "op.lan", Role: RoleOperator}, "mật-khẩu-cục-bộ-op.lan")
+	seq := 0
+	for _, tc := range []struct {
+		name   string
+		edit   func(claims map[string]any)
+		token  string // instead of a signed token
+		replay bool   // post the token a second time; that answer is checked
+		ends   bool
+	}{
+		{name: "good", ends: true},
+		{name: "sub only ends every session of the subject", edit: func(c map[string]any) { delete(c, "sid") }, ends: true},
+		{name: "replayed", replay: true},
+		{name: "with a nonce (an ID token)", edit: func(c map[string]any) { c["nonce"] = "n-0S6_WzA2Mj" }},
+		{name: "no events", edit: func(c map[string]any) { delete(c, "events") }},
+		{name: "another event", edit: func(c map[string]any) {
+			c["events"] = map[string]any{"http://schemas.openid.net/event/other": map[string]any{}}
+		}},
+		{name: "for another client", edit: func(c map[string]any) { c["aud"] = "another-app" }},
+		{name: "from another issuer", edit: func(c map[string]any) { c["iss"] = "https://sso.evil.example" }},
+		{name: "neither sid nor sub", edit: func(c map[string]any) { delete(c, "sid"); delete(c, "sub") }},
+		{name: "no jti", edit: func(c map[string]any) { delete(c, "jti") }},
+		{name: "expired", edit: func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }},
+		{name: "issued an hour ago", edit: func(c map[string]any) { c["iat"] = time.Now().Add(-time.Hour).Unix() }},
+		{name: "not signed by the provider", token: "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ss := s.ssoBrowser()
+			seq++
+			claims := map[string]any{"iss": s.op.Issuer, "aud": "ioc", "iat": time.Now().Unix(), "exp": time.Now().Add(2 * time.Minute).Unix(),
+				"jti": fmt.Sprintf("jti-%s-%d", t.Name(), seq), "sub": ss.Subject, "sid": ss.SID,
+				"events": map[string]any{backchannelEvent: map[string]any{}}}
+			if tc.edit != nil {
+				tc.edit(claims)
+			}
+			token := tc.token
+			if token == "" {
+				token = s.op.Sign(t, claims)
+			}
+			post := func() (*http.Response, string) {
+				return s.do("POST", oidcBackchannelPath, url.Values{"logout_token": {token}}.Encode(),
+					map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+			}
+			resp, body := post()
+			if tc.replay {
+				if resp.StatusCode != http.StatusOK || s.me(c) != nil {
+					t.Fatalf("first post: %s %s", resp.Status, body)
+				}
+				c, _ = s.ssoBrowser()
+				resp, body = post()
+			}
+			want := http.StatusBadRequest
+			if tc.ends {
+				want = http.StatusOK
+			}
+			if resp.StatusCode != want {
+				t.Fatalf("back-channel logout: %s %s, want %d", resp.Status, body, want)
+			}
+			if ended := s.me(c) == nil; ended != tc.ends {
+				t.Errorf("session ended: %v, want %v", ended, tc.ends)
+			}
+			if !tc.ends {
+				s.checkAudit("logout_failed", "", "back-channel")
+			}
+		})
+	}
+	if r, body := s.do("POST", oidcBackchannelPath, "", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("back-channel post without a logout_token: %s %s, want 400", r.Status, body)
+	}
+}
+
+// TestSingleSignOnRevalidation: an SSO session is confirmed with the provider (refresh token
+// grant) once revalidate_every has passed, so a user disabled at the provider, or whose groups or
+// roles changed there, loses the session or gets the new role within that interval, and the live
+// websocket's recheck fails; while the provider does not answer, the session is kept for
+// unreachable_grace, then ended. The clock is the harness's: moved, not waited on.
+func TestSingleSignOnRevalidation(t *testing.T) {
+	type step struct {
+		after time.Duration // the clock moves this much, then the browser asks who it is
+		want  Role          // "": signed out
+	}
+	opLan := func(claims map[string]any) oidctest.Account {
+		return oidctest.Account{Subject: "a1b2-op", Claims: claims}
+	}
+	for _, tc := range []struct {
+		name     string
+		keycloak bool
+		edit     func(*OIDCConfig)
+		change   func(s *sso)
+		steps    []step
+		detail   string // of the audit entry of the session's end
+	}{
+		{name: "groups changed at the provider: the new role within the interval",
+			change: func(s *sso) {
+				s.op.SetAccount(s.t, opLan(map[string]any{"preferred_username": "op.lan", "groups": []string{"ioc-leaders"}}), false)
+			},
+			steps: []step{{4 * time.Minute, RoleOperator}, {2 * time.Minute, RoleLeader}}},
+		{name: "keycloak realm roles changed: read from the refreshed ID token", keycloak: true,
+			edit: func(c *OIDCConfig) {
+				keycloak(c)
+				c.RoleClaim = "realm_access.roles"
+				c.Roles = []OIDCRole{{Value: "ioc-operator", Role: RoleOperator, Areas: []string{"831"}}, {Value: "ioc-admin", Role: RoleAdmin}}
+			},
+			change: func(s *sso) {
+				s.op.SetAccount(s.t, opLan(map[string]any{"preferred_username": "op.lan",
+					"realm_access": map[string]any{"roles": []string{"ioc-admin"}}}), false)
+			},
+			steps: []step{{6 * time.Minute, RoleAdmin}}},
+		{name: "disabled at the provider: signed out", change: func(s *sso) { s.op.SetAccount(s.t, opLan(nil), true) },
+			steps: []step{{4 * time.Minute, RoleOperator}, {2 * time.Minute, ""}}, detail: "the provider refused the refresh token: 400 invalid_grant"},
+		{name: "no mapped group any more: signed out",
+			change: func(s *sso) {
+				s.op.SetAccount(s.t, opLan(map[string]any{"preferred_username": "op.lan", "groups": []string{"staff"}}), false)
+			},
+			steps: []step{{6 * time.Minute, ""}}, detail: "no value of claim groups is mapped to a role any more"},
+		{name: "provider unreachable: kept for the grace, then signed out",
+			change: func(s *sso) { s.op.Down(s.t, true) },
+			steps:  []step{{6 * time.Minute, RoleOperator}, {20 * time.Minute, RoleOperator}, {5 * time.Minute, ""}},
+			detail: "did not answer for longer than unreachable_grace (30m0s)"},
+		{name: "provider unreachable, no grace: signed out at once",
+			edit:   func(c *OIDCConfig) { c.UnreachableGrace = 0 },
+			change: func(s *sso) { s.op.Down(s.t, true) },
+			steps:  []step{{6 * time.Minute, ""}}, detail: "did not answer for longer than unreachable_grace (0s)"},
+		{name: "revalidation off: the provider is not asked",
+			edit:   func(c *OIDCConfig) { c.RevalidateEvery = 0 },
+			change: func(s *sso) { s.op.SetAccount(s.t, opLan(nil), true) },
+			steps:  []step{{6 * time.Hour, RoleOperator}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSSO(t, tc.keycloak, func(c *OIDCConfig) {
+				c.Roles = append(c.Roles, OIDCRole{Value: "ioc-operator", Role: RoleOperator, Areas: []string{"831"}})
+				if tc.edit != nil {
+					tc.edit(c)
+				}
+			})
+			s.addUser(User{Name: "op.lan", Role: RoleOperator, Areas: []string{"831"}}, "mật-khẩu-cục-bộ-op.lan")
+			if tc.keycloak {
+				s.op.SetAccount(t, opLan(map[string]any{"preferred_username": "op.lan", "realm_access": map[string]any{"roles": []string{"ioc-operator"}}}), false)
+			}
+			c, _ := s.ssoBrowser()
+			if p := s.me(c); p == nil || p.Role != RoleOperator {
+				t.Fatalf("signed in as %+v", p)
+			}
+			live := s.liveCheck(c)
+			tc.change(s)
+			for i, st := range tc.steps {
+				s.clock.Add(st.after)
+				p := s.me(c)
+				switch {
+				case st.want == "" && p != nil:
+					t.Fatalf("step %d: still signed in as %+v", i, p)
+				case st.want != "" && (p == nil || p.Role != st.want):
+					t.Fatalf("step %d: signed in as %+v, want role %s", i, p, st.want)
+				}
+			}
+			last := tc.steps[len(tc.steps)-1].want
+			if last != RoleOperator && live(context.Background()) {
+				t.Error("the websocket recheck still passes")
+			}
+			if tc.detail != "" {
+				s.checkAudit("logout", "op.lan", tc.detail)
+			}
+			if tc.keycloak && strings.Contains(s.logs.String(), "claims completed from userinfo") {
+				t.Error("the refreshed Keycloak-shaped ID token carries the roles, yet ioc asked userinfo")
+			}
+			if strings.Contains(s.logs.String(), "eyJ") {
+				t.Error("log carries a token")
+			}
+		})
+	}
+}
+
+// writeKey writes key as a PEM file (PKCS #8) and returns its path and its public JWK.
+func writeKey(t *testing.T, key crypto.Signer, kid string) (string, map[string]any) {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), kid+".pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jose.JSONWebKey{Key: key.Public(), KeyID: kid, Use: "sig"}.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwk map[string]any
+	if err := json.Unmarshal(raw, &jwk); err != nil {
+		t.Fatal(err)
+	}
+	return path, jwk
+}
+
+// TestSingleSignOnPrivateKeyJWT: with a client key instead of a secret, ioc authenticates at the
+// token endpoint of a provider that requires private_key_jwt (RFC 7523) — the code exchange at
+// sign-in and the refresh of revalidation alike; the wrong key, or a secret, is refused there.
+func TestSingleSignOnPrivateKeyJWT(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaFile, rsaJWK := writeKey(t, rsaKey, "ioc-rsa")
+	ecFile, ecJWK := writeKey(t, ecKey, "ioc-ec")
+	otherFile, _ := writeKey(t, otherKey, "ioc-ec-other")
+	for _, tc := range []struct {
+		name       string
+		registered map[string]any // the public key registered at the provider
+		edit       func(*OIDCConfig)
+		detail     string // of the refusal; "": signed in
+	}{
+		{name: "RSA key", registered: rsaJWK, edit: func(c *OIDCConfig) { c.ClientSecret, c.ClientKeyFile, c.ClientKeyID = "", rsaFile, "ioc-rsa" }},
+		{name: "EC P-256 key without kid", registered: ecJWK, edit: func(c *OIDCConfig) { c.ClientSecret, c.ClientKeyFile = "", ecFile }},
+		{name: "a key the provider does not know", registered: ecJWK, edit: func(c *OIDCConfig) { c.ClientSecret, c.ClientKeyFile = "", otherFile },
+			detail: "token endpoint answered 401 invalid_client"},
+		{name: "a client secret where private_key_jwt is required", registered: ecJWK,
+			detail: "token endpoint answered 401 invalid_client"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSSOClient(t, false, func(c *oidctest.Client) {
+				c.Secret, c.TokenEndpointAuthMethod = "", "private_key_jwt"
+				c.JWKS = map[string]any{"keys": []any{tc.registered}}
+			}, tc.edit)
+			s.addUser(User{Name: "op.lan", Role: RoleOperator, Areas: []string{"831"}}, "mật-khẩu-cục-bộ-op.lan")
+			c := browser(t)
+			s.op.Next(t, oidctest.Next{Account: "a1b2-op"})
+			resp, body := s.signIn(c, "application/json", nil)
+			if tc.detail != "" {
+				if resp.StatusCode != http.StatusUnauthorized || errorCode(body) != "oidc_token" {
+					t.Fatalf("sign-in: %s %s, want 401 oidc_token", resp.Status, body)
+				}
+				s.checkAudit("login_failed", "", tc.detail)
+				return
+			}
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-in: %s %s", resp.Status, body)
+			}
+			// Revalidation refreshes with an assertion too: the session stays.
+			s.clock.Add(6 * time.Minute)
+			if p := s.me(c); p == nil || p.Role != RoleOperator {
+				t.Fatalf("after revalidation: %+v", p)
+			}
+			if got := testutil.ToFloat64(s.svc.m.revalidations.WithLabelValues("ok")); got != 1 {
+				t.Errorf("revalidations ok: %v, want 1", got)
+			}
+		})
+	}
+}
+
+// TestLoadClientKey refuses key files that cannot sign a client assertion, with the reason.
+func TestLoadClientKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := x509.MarshalECPrivateKey(ec384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p224DER, err := x509.MarshalECPrivateKey(p224)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{name: "missing", path: filepath.Join(dir, "none.pem"), want: "no such file"},
+		{name: "not PEM", path: write("x.pem", []byte("not a key")), want: "no PEM block"},
+		{name: "RSA 1024", path: write("small.pem", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(small)})),
+			want: "needs 2048 bits at least, it has 1024"},
+		{name: "EC P-224", path: write("p224.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: p224DER})), want: "P-256 or P-384"},
+		{name: "EC P-384 SEC 1", path: write("p384.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER}))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := loadClientKey(tc.path, "")
+			if tc.want == "" {
+				if err != nil || k.alg != jose.ES384 {
+					t.Fatalf("loaded %+v, %v", k, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}

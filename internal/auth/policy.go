@@ -101,20 +101,21 @@ func post(a Access) Rule { return Rule{Write: a} }
 func DefaultPolicy() Policy {
 	return Policy{
 		// Health, pages, sign-in.
-		"GET /healthz":             get(Anyone),
-		"GET /readyz":              get(Anyone),
-		"GET /metrics":             get(Admin | AnyToken),
-		"/":                        {Read: Anyone}, // embedded pages and assets; writes are refused
-		"/api/":                    {Read: Anyone, Write: Anyone},
-		"GET /report":              get(Anyone),
-		"GET /track/{code}":        get(Anyone),
-		"GET /kpi":                 get(Anyone),
-		"GET /api/v1/ui/config":    get(Anyone),
-		"POST /api/v1/auth/login":  post(Anyone),
-		"POST /api/v1/auth/logout": post(Anyone),
-		"GET /api/v1/auth/me":      get(SignedIn),
-		"GET /auth/oidc/login":     get(Anyone), // single sign-on; 404 when not configured
-		"GET /auth/oidc/callback":  get(Anyone),
+		"GET /healthz":                       get(Anyone),
+		"GET /readyz":                        get(Anyone),
+		"GET /metrics":                       get(Admin | AnyToken),
+		"/":                                  {Read: Anyone}, // embedded pages and assets; writes are refused
+		"/api/":                              {Read: Anyone, Write: Anyone},
+		"GET /report":                        get(Anyone),
+		"GET /track/{code}":                  get(Anyone),
+		"GET /kpi":                           get(Anyone),
+		"GET /api/v1/ui/config":              get(Anyone),
+		"POST /api/v1/auth/login":            post(Anyone),
+		"POST /api/v1/auth/logout":           post(Anyone),
+		"GET /api/v1/auth/me":                get(SignedIn),
+		"GET /auth/oidc/login":               get(Anyone), // single sign-on; 404 when not configured
+		"GET /auth/oidc/callback":            get(Anyone),
+		"POST /auth/oidc/backchannel-logout": post(Anyone), // the provider's call; the logout token is its credential
 
 		// Map, live feed, history, KPIs: read-only for leaders too.
 		"GET /api/v1/devices":              get(Staff),

@@ -112,12 +112,18 @@ type Service struct {
 	backoff *backoff
 	verify  *verifier
 	m       metrics
+	// sso revalidates sessions opened through single sign-on; set by Register before serving.
+	sso *oidcFlow
+	// oidcKey is the private_key_jwt client key (auth.oidc.client_key_file), nil without one.
+	oidcKey *clientKey
 }
 
 type metrics struct {
 	logins  *prometheus.CounterVec
 	denied  *prometheus.CounterVec
 	limited *prometheus.CounterVec
+	// revalidations counts SSO session revalidations by outcome.
+	revalidations *prometheus.CounterVec
 }
 
 // New builds the service over st.
@@ -141,9 +147,18 @@ func New(cfg Config, st Store, o Options) (*Service, error) {
 				Help: "Requests refused by the access layer, by reason (unauthenticated, forbidden, no_rule, csrf, bad_token, scope)."}, []string{"reason"}),
 			limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_rate_limited_total",
 				Help: "Requests refused by a rate limit, by key kind (ip, token)."}, []string{"kind"}),
+			revalidations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_auth_sso_revalidations_total",
+				Help: "Single sign-on sessions checked with the provider, by outcome (ok, ended, unreachable_kept)."}, []string{"result"}),
 		}}
+	if cfg.OIDC.Enabled() && cfg.OIDC.ClientKeyFile != "" {
+		k, err := loadClientKey(cfg.OIDC.ClientKeyFile, cfg.OIDC.ClientKeyID)
+		if err != nil {
+			return nil, fmt.Errorf("auth config: oidc.client_key_file: %w", err)
+		}
+		s.oidcKey = k
+	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(s.m.logins, s.m.denied, s.m.limited)
+		o.Registerer.MustRegister(s.m.logins, s.m.denied, s.m.limited, s.m.revalidations)
 	}
 	return s, nil
 }
@@ -391,6 +406,12 @@ func (s *Service) Authenticate(r *http.Request) (*Principal, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if s.sso != nil {
+		ok := false
+		if u, ok, err = s.sso.revalidate(ctx, ss.Hash, u); err != nil || !ok {
+			return nil, err
+		}
 	}
 	return principalOf(u, "session", ""), nil
 }

@@ -26,7 +26,16 @@ type Store interface {
 	Session(ctx context.Context, hash []byte) (Session, error)
 	DeleteSession(ctx context.Context, hash []byte) error
 	DeleteUserSessions(ctx context.Context, user string) error
-	DeleteExpiredSessions(ctx context.Context, now time.Time) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time) error // and the SSO records of sessions gone
+
+	// The SSO record of a session opened through the provider (oidc.go). Deleting a session deletes
+	// its record.
+	CreateSSOSession(ctx context.Context, s SSOSession) error
+	SSOSession(ctx context.Context, hash []byte) (SSOSession, error)
+	UpdateSSOSession(ctx context.Context, s SSOSession) error // its tokens and Checked; ErrNotFound
+	// DeleteSSOSessions ends the sessions of a provider session (sid), or every session of a provider
+	// subject when sid is empty; how many.
+	DeleteSSOSessions(ctx context.Context, sid, subject string) (int, error)
 
 	CreateToken(ctx context.Context, t Token) error
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
@@ -78,6 +87,10 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 			areas TEXT NOT NULL, unit TEXT NOT NULL, disabled INTEGER NOT NULL, created_us BIGINT NOT NULL, password_hash TEXT NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS auth_sessions (hash BYTEA PRIMARY KEY, username TEXT NOT NULL, created_us BIGINT NOT NULL, expires_us BIGINT NOT NULL)`,
 		`CREATE INDEX IF NOT EXISTS auth_sessions_user ON auth_sessions (username)`,
+		`CREATE TABLE IF NOT EXISTS auth_sso_sessions (hash BYTEA PRIMARY KEY, sid TEXT NOT NULL, subject TEXT NOT NULL,
+			id_token TEXT NOT NULL, refresh_token TEXT NOT NULL, checked_us BIGINT NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS auth_sso_sessions_sid ON auth_sso_sessions (sid)`,
+		`CREATE INDEX IF NOT EXISTS auth_sso_sessions_subject ON auth_sso_sessions (subject)`,
 		`CREATE TABLE IF NOT EXISTS auth_tokens (id TEXT PRIMARY KEY, hash BYTEA NOT NULL UNIQUE, username TEXT NOT NULL, name TEXT NOT NULL,
 			created_us BIGINT NOT NULL, last_used_us BIGINT NOT NULL, revoked_us BIGINT NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS auth_audit (id ` + serial + `, at_us BIGINT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
@@ -250,10 +263,74 @@ func (s *sqlStore) Session(ctx context.Context, hash []byte) (Session, error) {
 }
 
 func (s *sqlStore) DeleteSession(ctx context.Context, hash []byte) error {
-	if _, err := s.exec(ctx, `DELETE FROM auth_sessions WHERE hash = ?`, hash); err != nil {
-		return fmt.Errorf("delete session: %w", err)
+	for _, q := range []string{`DELETE FROM auth_sessions WHERE hash = ?`, `DELETE FROM auth_sso_sessions WHERE hash = ?`} {
+		if _, err := s.exec(ctx, q, hash); err != nil {
+			return fmt.Errorf("delete session: %w", err)
+		}
 	}
 	return nil
+}
+
+func (s *sqlStore) CreateSSOSession(ctx context.Context, ss SSOSession) error {
+	if _, err := s.exec(ctx, `INSERT INTO auth_sso_sessions (hash, sid, subject, id_token, refresh_token, checked_us) VALUES (?, ?, ?, ?, ?, ?)`,
+		ss.Hash, ss.SID, ss.Subject, ss.IDToken, ss.RefreshToken, us(ss.Checked)); err != nil {
+		return fmt.Errorf("create sso session: %w", err)
+	}
+	return nil
+}
+
+func (s *sqlStore) SSOSession(ctx context.Context, hash []byte) (SSOSession, error) {
+	ss := SSOSession{Hash: hash}
+	var checked int64
+	err := s.db.QueryRowContext(ctx, s.bind(`SELECT sid, subject, id_token, refresh_token, checked_us FROM auth_sso_sessions WHERE hash = ?`), hash).
+		Scan(&ss.SID, &ss.Subject, &ss.IDToken, &ss.RefreshToken, &checked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ss, fmt.Errorf("sso session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return ss, fmt.Errorf("get sso session: %w", err)
+	}
+	ss.Checked = fromUS(checked)
+	return ss, nil
+}
+
+func (s *sqlStore) UpdateSSOSession(ctx context.Context, ss SSOSession) error {
+	res, err := s.exec(ctx, `UPDATE auth_sso_sessions SET id_token = ?, refresh_token = ?, checked_us = ? WHERE hash = ?`,
+		ss.IDToken, ss.RefreshToken, us(ss.Checked), ss.Hash)
+	if err != nil {
+		return fmt.Errorf("update sso session: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("update sso session: %w", errors.Join(ErrNotFound, err))
+	}
+	return nil
+}
+
+func (s *sqlStore) DeleteSSOSessions(ctx context.Context, sid, subject string) (int, error) {
+	where, arg := `sid = ?`, sid
+	if sid == "" {
+		where, arg = `subject = ?`, subject
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("delete sso sessions: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+	res, err := tx.ExecContext(ctx, s.bind(`DELETE FROM auth_sessions WHERE hash IN (SELECT hash FROM auth_sso_sessions WHERE `+where+`)`), arg)
+	if err != nil {
+		return 0, fmt.Errorf("delete sso sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete sso sessions: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.bind(`DELETE FROM auth_sso_sessions WHERE `+where), arg); err != nil {
+		return 0, fmt.Errorf("delete sso sessions: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("delete sso sessions: %w", err)
+	}
+	return int(n), nil
 }
 
 func (s *sqlStore) DeleteUserSessions(ctx context.Context, user string) error {
@@ -266,6 +343,9 @@ func (s *sqlStore) DeleteUserSessions(ctx context.Context, user string) error {
 func (s *sqlStore) DeleteExpiredSessions(ctx context.Context, now time.Time) error {
 	if _, err := s.exec(ctx, `DELETE FROM auth_sessions WHERE expires_us < ?`, us(now)); err != nil {
 		return fmt.Errorf("delete expired sessions: %w", err)
+	}
+	if _, err := s.exec(ctx, `DELETE FROM auth_sso_sessions WHERE hash NOT IN (SELECT hash FROM auth_sessions)`); err != nil {
+		return fmt.Errorf("delete sso records of ended sessions: %w", err)
 	}
 	return nil
 }

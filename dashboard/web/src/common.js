@@ -356,9 +356,16 @@ export async function signedIn() {
   });
 }
 
-/** signOut ends the session and reloads the page (which asks to sign in again). */
+/**
+ * signOut ends the session and reloads the page (which asks to sign in again); a session opened
+ * through single sign-on is also ended at the identity provider, which sends the browser back.
+ */
 export async function signOut() {
-  await api("/api/v1/auth/logout", { method: "POST" }).catch(() => {});
+  const r = await api("/api/v1/auth/logout", { method: "POST" }).catch(() => null);
+  if (r?.logout_url) {
+    location.assign(r.logout_url);
+    return;
+  }
   location.reload();
 }
 

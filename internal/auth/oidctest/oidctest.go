@@ -23,8 +23,21 @@ import (
 // Client is an OAuth client registered at the provider.
 type Client struct {
 	ID           string   `json:"client_id"`
-	Secret       string   `json:"client_secret"`
+	Secret       string   `json:"client_secret,omitempty"`
 	RedirectURIs []string `json:"redirect_uris"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the browser back to.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// BackchannelLogoutURI receives a logout token when the user's provider session ends
+	// (Back-Channel Logout 1.0, with sid required: the ID tokens carry sid).
+	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
+	SessionRequired      bool   `json:"backchannel_logout_session_required,omitempty"`
+	// GrantTypes default to authorization_code; with refresh_token, every sign-in gets a refresh
+	// token (as Keycloak gives), without the offline_access scope.
+	GrantTypes []string `json:"grant_types,omitempty"`
+	// TokenEndpointAuthMethod is how the client authenticates (default client_secret_basic); with
+	// private_key_jwt, JWKS holds its public keys ({"keys": [jwk…]}).
+	TokenEndpointAuthMethod string         `json:"token_endpoint_auth_method,omitempty"`
+	JWKS                    map[string]any `json:"jwks,omitempty"`
 }
 
 // Account is a user of the provider: its subject and the claims it gives (preferred_username,
@@ -135,19 +148,49 @@ func StartWith(t testing.TB, o Options) *Provider {
 	return nil
 }
 
+// Sign returns a JWT with claims, signed with the provider's own key: the tokens of a misbehaving
+// provider (a logout token with a nonce, replayed, for another client …).
+func (p *Provider) Sign(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	return string(p.call(t, "/test/sign", claims, http.StatusOK))
+}
+
 // Next sets how the provider answers the next sign-in.
 func (p *Provider) Next(t testing.TB, n Next) {
 	t.Helper()
-	body, err := json.Marshal(n)
+	p.call(t, "/test/next", n, http.StatusNoContent)
+}
+
+// SetAccount changes an account at the provider: its claims (new groups, roles), or disabled, so
+// the provider no longer knows it (its refresh tokens are refused, it cannot sign in).
+func (p *Provider) SetAccount(t testing.TB, a Account, disabled bool) {
+	t.Helper()
+	p.call(t, "/test/account", map[string]any{"subject": a.Subject, "claims": a.Claims, "disabled": disabled}, http.StatusNoContent)
+}
+
+// Down makes the provider answer every request but the harness's own with 503 (down is true) or
+// serve again.
+func (p *Provider) Down(t testing.TB, down bool) {
+	t.Helper()
+	p.call(t, "/test/down", map[string]any{"down": down}, http.StatusNoContent)
+}
+
+// call posts v as JSON to one of the harness's own routes and returns the answer, failing the test
+// unless its status is want.
+func (p *Provider) call(t testing.TB, path string, v any, want int) []byte {
+	t.Helper()
+	body, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(p.Issuer+"/test/next", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(p.Issuer+path, "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("oidctest: set next sign-in: %s", resp.Status)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != want {
+		t.Fatalf("oidctest: %s: %s %v", path, resp.Status, err)
 	}
+	return b
 }
