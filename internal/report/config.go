@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/ioc-vn/ioc/internal/report/worktime"
 )
 
 // Config configures the report component. Defaults() holds every default value.
@@ -41,6 +43,12 @@ type Config struct {
 	// timeout while it arrives at UploadMinRate bytes a second after UploadGrace (then it is cut).
 	UploadMinRate int64         `yaml:"upload_min_rate"`
 	UploadGrace   time.Duration `yaml:"upload_grace"`
+	// Calendar is the working time deadlines are counted in (docs/REPORTS.md).
+	Calendar worktime.Config `yaml:"calendar"`
+	// Severities are the report classes with their deadlines; DefaultSeverity is the class of a
+	// category that names none.
+	Severities      []Severity `yaml:"severities"`
+	DefaultSeverity string     `yaml:"default_severity"`
 }
 
 // PhotoDecodeConfig bounds photo decoding across all requests (docs/SECURITY.md).
@@ -94,6 +102,9 @@ func Defaults() Config {
 		UploadMinRate:   16 << 10,
 		MaxUploadMemory: 512 << 20,
 		UploadGrace:     30 * time.Second,
+		Calendar:        worktime.Defaults(),
+		Severities:      DefaultSeverities(),
+		DefaultSeverity: "binh_thuong",
 	}
 }
 
@@ -192,5 +203,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("bot_check: must be on or off, got %q", c.BotCheck)
 	}
+	errs = append(errs, c.Calendar.Validate("calendar"))
+	errs = append(errs, validateSeverities(c.Severities, c.DefaultSeverity)...)
 	return errors.Join(errs...)
 }

@@ -56,6 +56,7 @@ var testStart = time.Date(2025, 6, 10, 8, 0, 0, 0, time.UTC)
 func testConfig(t testing.TB) Config {
 	cfg := Defaults()
 	cfg.Catalogue = "../../configs/services.yaml"
+	cfg.Calendar.Holidays = "../../configs/holidays-vn.yaml"
 	cfg.PhotoDir = t.TempDir()
 	cfg.PublicURL = "https://ioc.example.vn"
 	cfg.BotCheck = "off"

@@ -46,6 +46,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/reports/kpi", op(s.handleKPI))
 	mux.Handle("GET /api/v1/reports/{id}", op(s.handleGet))
 	mux.Handle("POST /api/v1/reports/{id}/transition", op(s.handleTransition))
+	mux.Handle("POST /api/v1/reports/{id}/severity", op(s.handleSeverity))
 	mux.Handle("GET /api/v1/admin/open311/keys", op(s.handleKeys))
 	mux.Handle("POST /api/v1/admin/open311/keys", op(s.handleCreateKey))
 	mux.Handle("DELETE /api/v1/admin/open311/keys/{id}", op(s.handleRevokeKey))
@@ -132,25 +133,33 @@ func (s *Service) refuse(reason string, err error) error {
 // address and photos only once the report is public (after triage) unless full is asked for by the
 // holder of the tracking code.
 type PublicView struct {
-	ID          int64     `json:"id"`
-	Service     string    `json:"service_code"`
-	ServiceName string    `json:"service_name"`
-	Status      Status    `json:"status"`
-	Description string    `json:"description,omitempty"`
-	Location    orb.Point `json:"location"` // [lon, lat]
-	Address     string    `json:"address,omitempty"`
-	Unit        string    `json:"unit,omitempty"`
-	Photos      []string  `json:"photos,omitempty"` // photo URLs
-	Created     time.Time `json:"created"`
-	Updated     time.Time `json:"updated"`
-	Due         time.Time `json:"due"`
-	Overdue     bool      `json:"overdue"`
-	DistanceM   *float64  `json:"distance_m,omitempty"`
+	ID           int64     `json:"id"`
+	Service      string    `json:"service_code"`
+	ServiceName  string    `json:"service_name"`
+	Status       Status    `json:"status"`
+	Description  string    `json:"description,omitempty"`
+	Location     orb.Point `json:"location"` // [lon, lat]
+	Address      string    `json:"address,omitempty"`
+	Unit         string    `json:"unit,omitempty"`
+	Photos       []string  `json:"photos,omitempty"` // photo URLs
+	Created      time.Time `json:"created"`
+	Updated      time.Time `json:"updated"`
+	Severity     string    `json:"severity"`             // class code
+	SeverityName string    `json:"severity_name"`        // its name
+	ReceiveDue   time.Time `json:"receive_due,omitzero"` // deadlines in working time
+	Due          time.Time `json:"due"`
+	RespondDue   time.Time `json:"respond_due,omitzero"`
+	Overdue      bool      `json:"overdue"`
+	DistanceM    *float64  `json:"distance_m,omitempty"`
 }
 
 func (s *Service) public(r Report, full bool) PublicView {
 	v := PublicView{ID: r.ID, Service: r.Service, Status: r.Status, Location: r.Location, Unit: r.Unit,
-		Created: r.Created.In(s.loc), Updated: r.Updated.In(s.loc), Due: r.Due.In(s.loc), Overdue: r.Overdue(s.d.Now())}
+		Created: r.Created.In(s.loc), Updated: r.Updated.In(s.loc), Due: r.Due.In(s.loc), Overdue: r.Overdue(s.d.Now()),
+		Severity: r.Severity, ReceiveDue: r.ReceiveDue.In(s.loc), RespondDue: r.RespondDue.In(s.loc)}
+	if c, ok := s.severity(r.Severity); ok {
+		v.SeverityName = c.Name
+	}
 	if c, ok := s.d.Catalogue.Category(r.Service); ok {
 		v.ServiceName = c.Name
 	}
@@ -460,6 +469,27 @@ func (s *Service) handleTransition(w http.ResponseWriter, r *http.Request, actor
 		return err
 	}
 	rep, err := s.Transition(r.Context(), id, actor, mv)
+	if err != nil {
+		return apiError(err)
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, rep)
+}
+
+// handleSeverity changes a report's class: {"severity": "khan", "reason": "…"}; the reason is
+// required and kept in the history.
+func (s *Service) handleSeverity(w http.ResponseWriter, r *http.Request, actor string) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Severity string `json:"severity"`
+		Reason   string `json:"reason"`
+	}
+	if err := httpapi.DecodeJSON(w, r, maxFieldBytes, &body); err != nil {
+		return err
+	}
+	rep, err := s.SetSeverity(r.Context(), id, actor, body.Severity, strings.TrimSpace(body.Reason))
 	if err != nil {
 		return apiError(err)
 	}

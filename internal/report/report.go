@@ -124,15 +124,24 @@ type Report struct {
 	Contact     Contact             `json:"contact"`
 	Created     time.Time           `json:"created"`
 	Updated     time.Time           `json:"updated"`
-	Due         time.Time           `json:"due"` // Created + SLA
+	Severity    string              `json:"severity"`    // class code (Config.Severities)
+	ReceiveDue  time.Time           `json:"receive_due"` // deadline to receive (leave "new"), in working time
+	Due         time.Time           `json:"due"`         // deadline to resolve, in working time (the SLA)
+	RespondDue  time.Time           `json:"respond_due"` // deadline to publish the result (close), in working time
+	Received    time.Time           `json:"received,omitzero"`
 	Resolved    time.Time           `json:"resolved,omitzero"`
 	Escalated   time.Time           `json:"escalated,omitzero"`
 	Version     int                 `json:"version"`
 }
 
-// Overdue reports whether the report is open past its due time at now.
+// Overdue reports whether the report is open past its due time at now, or still not received past
+// its receive deadline.
 func (r *Report) Overdue(now time.Time) bool {
-	return r.Status.Open() && !r.Due.IsZero() && now.After(r.Due)
+	if !r.Status.Open() {
+		return false
+	}
+	late := func(t time.Time) bool { return !t.IsZero() && now.After(t) }
+	return late(r.Due) || (r.Status == StatusNew && late(r.ReceiveDue))
 }
 
 // Entry is one line of a report's history: a transition with who, when and why.

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ioc-vn/ioc/internal/report/photo"
+	"github.com/ioc-vn/ioc/internal/report/worktime"
 	"github.com/ioc-vn/ioc/stream"
 )
 
@@ -40,6 +41,9 @@ type Deps struct {
 	OnChange func(stream.Event)
 	// OnOverdue is the escalation hook, called once per report when it passes its due time.
 	OnOverdue func(Report)
+	// Calendars is the working time deadlines are counted in; nil: built from cfg.Calendar (which
+	// reads its holiday list file).
+	Calendars *worktime.Calendars
 	// Actor names the signed-in operator of an operator route, or "" when there is none (401).
 	Actor func(*http.Request) string
 	// Sees reports whether the caller is staff who may open the report (role and scope): they may
@@ -62,6 +66,7 @@ type Service struct {
 	decodes  *decodePool
 	uploads  *uploadPool
 	photoKey []byte // HMAC key of photo links for tracking-code holders
+	cal      *worktime.Calendars
 }
 
 // New builds the service. cfg must be valid.
@@ -103,12 +108,29 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return nil, fmt.Errorf("report config: photo_decode.max_bytes (%d) must be at least the per-photo decode limit (%d)",
 			cfg.PhotoDecode.MaxBytes, d.Photos.Limits.MaxDecodeBytes)
 	}
+	if err := checkCategorySeverities(d.Catalogue, cfg); err != nil {
+		return nil, err
+	}
+	if d.Calendars == nil {
+		list, err := worktime.LoadList(cfg.Calendar.Holidays)
+		if err != nil {
+			return nil, fmt.Errorf("report calendar: %w", err)
+		}
+		if d.Calendars, err = worktime.Build(cfg.Calendar, list, loc); err != nil {
+			return nil, fmt.Errorf("report calendar: %w", err)
+		}
+	}
+	year := d.Now().In(loc).Year()
+	if missing := d.Calendars.Default.Missing(year, year+1); len(missing) > 0 {
+		d.Log.Warn("no holiday list for these years: deadlines count holidays as working days; add them to the holiday list",
+			"years", worktime.YearString(missing), "file", cfg.Calendar.Holidays)
+	}
 	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{
-		cfg: cfg, d: d, loc: loc, m: m,
+		cfg: cfg, d: d, loc: loc, m: m, cal: d.Calendars,
 		limitIP:  newLimiter(cfg.RateIP, cfg.MaxClients),
 		limitDv:  newLimiter(cfg.RateDevice, cfg.MaxClients),
 		limitTr:  newLimiter(cfg.TrackFailures, cfg.MaxClients),
@@ -186,8 +208,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Report, bool, err
 		Service: svc.Code, Status: StatusNew, Description: sub.Description, Location: sub.Location,
 		Address: sub.Address, AddressID: sub.AddressID, Areas: areas, Attributes: sub.Attributes,
 		Photos: sub.Photos, MediaURL: sub.MediaURL, Unit: svc.Unit(areas["district"]), Client: sub.Client,
-		Contact: sub.Contact, Created: now, Updated: now, Due: now.Add(svc.SLA),
+		Contact: sub.Contact, Created: now, Updated: now, Severity: s.categorySeverity(svc),
 	}
+	s.setDeadlines(&r)
 	first := Entry{At: now, Actor: "citizen:" + sub.Client, To: StatusNew, Note: "đã tiếp nhận / received", Unit: r.Unit, Public: true}
 	for range 5 {
 		r.Code = NewCode(s.cfg.CodePrefix)
@@ -248,8 +271,9 @@ func (s *Service) applyMove(ctx context.Context, r *Report, mv Move) error {
 	now := s.d.Now().UTC()
 	switch mv.To {
 	case StatusAssigned:
-		if mv.Unit != "" {
+		if mv.Unit != "" && mv.Unit != r.Unit {
 			r.Unit = mv.Unit
+			s.setDeadlines(r) // the new unit's calendar
 		}
 		if r.Unit == "" {
 			return fmt.Errorf("%w: unit: required to assign", ErrInvalid)
@@ -267,6 +291,9 @@ func (s *Service) applyMove(ctx context.Context, r *Report, mv Move) error {
 	case StatusReopened:
 		r.Resolved = time.Time{}
 		r.Escalated = time.Time{}
+	}
+	if r.Status == StatusNew && r.Received.IsZero() {
+		r.Received = now
 	}
 	r.Status = mv.To
 	return nil

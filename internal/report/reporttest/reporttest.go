@@ -30,6 +30,13 @@ func (c *Clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
 // Locate is a fake geo enrichment: west of 106.35°E is Châu Thành (831), 106.35..106.42 is
 // Thành phố Bến Tre (829), east of it Giồng Trôm (834); all in province 83.
 func Locate(lon, lat float64) map[string]string {
