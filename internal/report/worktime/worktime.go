@@ -204,6 +204,37 @@ func (c *Calendar) Add(t time.Time, d time.Duration) time.Time {
 	}
 }
 
+// Sub returns the latest moment before t that leaves d of working time until t: when to warn d
+// ahead of a deadline t. Sub(t, 0) is t.
+func (c *Calendar) Sub(t time.Time, d time.Duration) time.Time {
+	t = t.In(c.loc)
+	if d <= 0 {
+		return t
+	}
+	day := DateOf(t)
+	for {
+		if c.WorkingDay(day) {
+			for i := len(c.hours) - 1; i >= 0; i-- {
+				start, end := c.at(day, c.hours[i].Start), c.at(day, c.hours[i].End)
+				if end.After(t) {
+					end = t
+				}
+				if !end.After(start) {
+					continue
+				}
+				if avail := end.Sub(start); d <= avail {
+					return end.Add(-d)
+				} else {
+					d -= avail
+				}
+			}
+		}
+		day = prev(day)
+	}
+}
+
+func prev(d Date) Date { return DateOf(time.Date(d.Year, d.Month, d.Day-1, 12, 0, 0, 0, time.UTC)) }
+
 // Between returns the working time in [a, b); zero when b is not after a.
 func (c *Calendar) Between(a, b time.Time) time.Duration {
 	a, b = a.In(c.loc), b.In(c.loc)

@@ -74,6 +74,27 @@ func TestAddWithRealDates(t *testing.T) {
 	}
 }
 
+func TestSubWithRealDates(t *testing.T) {
+	c := shipped(t)
+	for _, tc := range []struct {
+		name     string
+		deadline string
+		sub      time.Duration
+		want     string
+	}{
+		{"half an hour before", "2026-03-10 10:00", 30 * time.Minute, "2026-03-10 09:30"},
+		{"back over lunch", "2026-03-10 14:00", time.Hour, "2026-03-10 11:00"},
+		{"a day back from Monday morning is Friday morning", "2026-03-16 08:30", 7*time.Hour + 30*time.Minute, "2026-03-13 08:30"},
+		{"back over Tết Bính Ngọ", "2026-02-23 09:30", 4 * time.Hour, "2026-02-13 15:00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := c.Sub(at(tc.deadline), tc.sub); !got.Equal(at(tc.want)) {
+				t.Errorf("Sub(%s, %s) = %s, want %s", tc.deadline, tc.sub, got.Format(time.RFC3339), tc.want)
+			}
+		})
+	}
+}
+
 func TestUnitOverrides(t *testing.T) {
 	list, err := LoadList("../../../configs/holidays-vn.yaml")
 	if err != nil {
@@ -264,7 +285,7 @@ func randomMoment(r *rand.Rand) time.Time {
 	return day.Add(time.Duration(m) * time.Minute)
 }
 
-// TestPropertiesAgainstBruteForce checks Between and Add against a minute counter over random
+// TestPropertiesAgainstBruteForce checks Between, Add and Sub against a minute counter over random
 // intervals across weekends, holidays and make-up days, on random calendars and the shipped one.
 func TestPropertiesAgainstBruteForce(t *testing.T) {
 	r := rand.New(rand.NewPCG(20, 26))
@@ -289,6 +310,13 @@ func TestPropertiesAgainstBruteForce(t *testing.T) {
 			}
 			if n > 0 && !b.working(d.Add(-time.Minute)) {
 				t.Fatalf("round %d: Add(%s, %s) = %s is not the earliest: the minute before is not worked", round, a.Format(time.RFC3339), n, d.Format(time.RFC3339))
+			}
+			w := c.Sub(z, n)
+			if got := b.between(w, z); got != n || w.After(z) {
+				t.Fatalf("round %d: Sub(%s, %s) = %s leaves %s of working time", round, z.Format(time.RFC3339), n, w.Format(time.RFC3339), got)
+			}
+			if n > 0 && !b.working(w) {
+				t.Fatalf("round %d: Sub(%s, %s) = %s is not the latest: its minute is not worked", round, z.Format(time.RFC3339), n, w.Format(time.RFC3339))
 			}
 		}
 	}
