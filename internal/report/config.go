@@ -49,6 +49,8 @@ type Config struct {
 	// category that names none.
 	Severities      []Severity `yaml:"severities"`
 	DefaultSeverity string     `yaml:"default_severity"`
+	// Escalation names who is told of reports nearing or past a deadline.
+	Escalation EscalationConfig `yaml:"escalation"`
 }
 
 // PhotoDecodeConfig bounds photo decoding across all requests (docs/SECURITY.md).
@@ -105,6 +107,11 @@ func Defaults() Config {
 		Calendar:        worktime.Defaults(),
 		Severities:      DefaultSeverities(),
 		DefaultSeverity: "binh_thuong",
+		Escalation: EscalationConfig{
+			Supervisors: map[string]string{DefaultUnit: "Văn phòng UBND tỉnh / Provincial People's Committee office"},
+			IOC:         "Trung tâm IOC tỉnh / provincial IOC",
+			IOCAfter:    4 * time.Hour,
+		},
 	}
 }
 
@@ -205,5 +212,6 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Calendar.Validate("calendar"))
 	errs = append(errs, validateSeverities(c.Severities, c.DefaultSeverity)...)
+	errs = append(errs, c.Escalation.validate()...)
 	return errors.Join(errs...)
 }

@@ -49,6 +49,19 @@ type env struct {
 	mu      sync.Mutex
 	events  []stream.Event
 	overdue []Report
+	told    []Escalation // escalation steps the notifier took
+	refuse  error        // when set, the notifier refuses every step with it
+}
+
+// NotifyEscalation records a step, or refuses it with e.refuse.
+func (e *env) NotifyEscalation(_ context.Context, s Escalation) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.refuse != nil {
+		return e.refuse
+	}
+	e.told = append(e.told, s)
+	return nil
 }
 
 var testStart = time.Date(2025, 6, 10, 8, 0, 0, 0, time.UTC)
@@ -93,6 +106,7 @@ func newEnv(t testing.TB, driver string, edit func(*Config)) *env {
 			defer e.mu.Unlock()
 			e.overdue = append(e.overdue, r)
 		},
+		Notifier:   e,
 		Actor:      func(r *http.Request) string { return r.Header.Get("X-Test-Actor") },
 		Registerer: prometheus.NewRegistry(),
 		Now:        e.clock.Now,

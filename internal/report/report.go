@@ -130,8 +130,13 @@ type Report struct {
 	RespondDue  time.Time           `json:"respond_due"` // deadline to publish the result (close), in working time
 	Received    time.Time           `json:"received,omitzero"`
 	Resolved    time.Time           `json:"resolved,omitzero"`
-	Escalated   time.Time           `json:"escalated,omitzero"`
-	Version     int                 `json:"version"`
+	Escalated   time.Time           `json:"escalated,omitzero"` // first passed a deadline
+	// EscalationLevel is the last escalation step taken (StepUnit …) for the deadline
+	// EscalationFor; NextEscalation is when the next step is due (zero: none).
+	EscalationLevel int       `json:"escalation_level"`
+	EscalationFor   time.Time `json:"escalation_for,omitzero"`
+	NextEscalation  time.Time `json:"next_escalation,omitzero"`
+	Version         int       `json:"version"`
 }
 
 // Overdue reports whether the report is open past its due time at now, or still not received past

@@ -39,8 +39,11 @@ type Deps struct {
 	Locate func(lon, lat float64) map[string]string
 	// OnChange receives a stream.TypeReport event after every create and transition. It must not block.
 	OnChange func(stream.Event)
-	// OnOverdue is the escalation hook, called once per report when it passes its due time.
+	// OnOverdue is called once per deadline a report passes (with the supervisor step).
 	OnOverdue func(Report)
+	// Notifier tells units, supervisors and the IOC of escalation steps; nil: nobody is told
+	// (the steps are still recorded and announced).
+	Notifier Notifier
 	// Calendars is the working time deadlines are counted in; nil: built from cfg.Calendar (which
 	// reads its holiday list file).
 	Calendars *worktime.Calendars
@@ -96,6 +99,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	if d.OnOverdue == nil {
 		d.OnOverdue = func(Report) {}
+	}
+	if d.Notifier == nil {
+		d.Notifier = nopNotifier{}
 	}
 	if d.Actor == nil {
 		d.Actor = func(*http.Request) string { return "" }
@@ -211,6 +217,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Report, bool, err
 		Contact: sub.Contact, Created: now, Updated: now, Severity: s.categorySeverity(svc),
 	}
 	s.setDeadlines(&r)
+	s.planEscalation(&r)
 	first := Entry{At: now, Actor: "citizen:" + sub.Client, To: StatusNew, Note: "đã tiếp nhận / received", Unit: r.Unit, Public: true}
 	for range 5 {
 		r.Code = NewCode(s.cfg.CodePrefix)
@@ -291,6 +298,7 @@ func (s *Service) applyMove(ctx context.Context, r *Report, mv Move) error {
 	case StatusReopened:
 		r.Resolved = time.Time{}
 		r.Escalated = time.Time{}
+		s.setReopenDeadlines(r, now)
 	}
 	if r.Status == StatusNew && r.Received.IsZero() {
 		r.Received = now
@@ -311,6 +319,7 @@ func (s *Service) save(ctx context.Context, r Report, actor, note string, public
 	}
 	now := s.d.Now().UTC()
 	r.Updated = now
+	s.planEscalation(&r)
 	out, err := s.d.Store.Update(ctx, r, Entry{At: now, Actor: actor, From: prev.Status, To: r.Status, Note: note, Unit: r.Unit, Public: public})
 	if err != nil {
 		return Report{}, err
@@ -418,28 +427,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Escalate runs one escalation pass.
-func (s *Service) Escalate(ctx context.Context) error {
-	now := s.d.Now().UTC()
-	due, err := s.d.Store.Overdue(ctx, now, 500)
-	if err != nil {
-		return fmt.Errorf("find overdue reports: %w", err)
-	}
-	for _, r := range due {
-		r.Escalated = now
-		out, err := s.save(ctx, r, "system", "quá hạn xử lý, đã chuyển cấp trên / overdue, escalated", false)
-		if errors.Is(err, ErrConflict) {
-			continue // changed meanwhile; the next pass sees it again if still overdue
-		}
-		if err != nil {
-			return err
-		}
-		s.m.escalated.WithLabelValues(out.Service).Inc()
-		s.d.OnOverdue(out)
-	}
-	return nil
-}
-
 // EntityID is a report's entity ID on the live map and in the event store ("report-<id>": entity IDs
 // share one namespace with devices, cameras and alarms).
 func EntityID(id int64) string { return "report-" + strconv.FormatInt(id, 10) }
@@ -449,13 +436,15 @@ func EntityID(id int64) string { return "report-" + strconv.FormatInt(id, 10) }
 func (s *Service) announce(r Report) {
 	pub := r.Status.Public()
 	attrs := map[string]string{
-		"report_id": strconv.FormatInt(r.ID, 10),
-		"category":  r.Service,
-		"status":    string(r.Status),
-		"open311":   r.Status.Open311(),
-		"public":    strconv.FormatBool(pub),
-		"overdue":   strconv.FormatBool(r.Overdue(s.d.Now())),
-		"due":       r.Due.In(s.loc).Format(time.RFC3339),
+		"report_id":        strconv.FormatInt(r.ID, 10),
+		"category":         r.Service,
+		"status":           string(r.Status),
+		"open311":          r.Status.Open311(),
+		"public":           strconv.FormatBool(pub),
+		"overdue":          strconv.FormatBool(r.Overdue(s.d.Now())),
+		"due":              r.Due.In(s.loc).Format(time.RFC3339),
+		"severity":         r.Severity,
+		"escalation_level": strconv.Itoa(r.EscalationLevel),
 	}
 	if svc, ok := s.d.Catalogue.Category(r.Service); ok {
 		attrs["category_name"] = svc.Name

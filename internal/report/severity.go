@@ -75,6 +75,15 @@ func (s *Service) severity(code string) (Severity, bool) {
 	return Severity{}, false
 }
 
+// classOf is r's class, the default one for a class no longer configured.
+func (s *Service) classOf(r *Report) Severity {
+	if c, ok := s.severity(r.Severity); ok {
+		return c
+	}
+	c, _ := s.severity(s.cfg.DefaultSeverity)
+	return c
+}
+
 // calendar is the working-time calendar of a unit.
 func (s *Service) calendar(unit string) *worktime.Calendar { return s.cal.For(unit) }
 
@@ -82,10 +91,7 @@ func (s *Service) calendar(unit string) *worktime.Calendar { return s.cal.For(un
 // its unit's calendar. A category's own sla replaces the class's handling time (respond keeps its
 // margin after handling).
 func (s *Service) setDeadlines(r *Report) {
-	c, ok := s.severity(r.Severity)
-	if !ok {
-		c, _ = s.severity(s.cfg.DefaultSeverity)
-	}
+	c := s.classOf(r)
 	handle, respond := c.Handle, c.Respond
 	if cat, ok := s.d.Catalogue.Category(r.Service); ok && cat.SLA > 0 {
 		respond += cat.SLA - handle
@@ -96,6 +102,20 @@ func (s *Service) setDeadlines(r *Report) {
 	r.Due = cal.Add(r.Created, handle).UTC()
 	r.RespondDue = cal.Add(r.Created, max(respond, handle)).UTC()
 }
+
+// setReopenDeadlines gives a reopened report a fresh handling time from its reopening, on its
+// unit's calendar; receipt is already done.
+func (s *Service) setReopenDeadlines(r *Report, now time.Time) {
+	c := s.classOf(r)
+	cal := s.calendar(r.Unit)
+	r.Due = cal.Add(now, c.Handle).UTC()
+	r.RespondDue = cal.Add(now, c.Respond).UTC()
+}
+
+// nopNotifier tells nobody.
+type nopNotifier struct{}
+
+func (nopNotifier) NotifyEscalation(context.Context, Escalation) error { return nil }
 
 // categorySeverity is the class a new report of a category starts in.
 func (s *Service) categorySeverity(cat *Category) string {

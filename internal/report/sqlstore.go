@@ -124,18 +124,18 @@ func (s *sqlStore) bind(q string) string { return sqldb.Rebind(s.pg, q) }
 
 const reportCols = `id, code, service_code, status, description, lon, lat, address, address_id, areas, attributes,
 	photos, media_url, unit, duplicate_of, client, contact, created_us, updated_us, due_us, resolved_us, escalated_us, version,
-	severity, receive_due_us, respond_due_us, received_us`
+	severity, receive_due_us, respond_due_us, received_us, escalation_level, escalation_for_us, next_escalation_us`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanReport(sc scanner) (Report, error) {
 	var r Report
 	var areas, attrs, photos, contact string
-	var created, updated, due, resolved, escalated, receiveDue, respondDue, received int64
+	var created, updated, due, resolved, escalated, receiveDue, respondDue, received, escFor, nextEsc int64
 	err := sc.Scan(&r.ID, &r.Code, &r.Service, &r.Status, &r.Description, &r.Location[0], &r.Location[1],
 		&r.Address, &r.AddressID, &areas, &attrs, &photos, &r.MediaURL, &r.Unit, &r.DuplicateOf, &r.Client,
 		&contact, &created, &updated, &due, &resolved, &escalated, &r.Version,
-		&r.Severity, &receiveDue, &respondDue, &received)
+		&r.Severity, &receiveDue, &respondDue, &received, &r.EscalationLevel, &escFor, &nextEsc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
@@ -153,6 +153,7 @@ func scanReport(sc scanner) (Report, error) {
 	r.Created, r.Updated, r.Due = fromMicro(created), fromMicro(updated), fromMicro(due)
 	r.Resolved, r.Escalated = fromMicro(resolved), fromMicro(escalated)
 	r.ReceiveDue, r.RespondDue, r.Received = fromMicro(receiveDue), fromMicro(respondDue), fromMicro(received)
+	r.EscalationFor, r.NextEscalation = fromMicro(escFor), fromMicro(nextEsc)
 	return r, nil
 }
 
@@ -195,14 +196,15 @@ func (s *sqlStore) Create(ctx context.Context, r Report, idemKey string, first E
 	r.Version = 1
 	err = tx.QueryRowContext(ctx, s.bind(`INSERT INTO reports (code, idem_key, service_code, status, description,
 		lon, lat, address, address_id, areas, attributes, photos, media_url, unit, duplicate_of, client, contact,
-		created_us, updated_us, due_us, resolved_us, escalated_us, version, severity, receive_due_us, respond_due_us, received_us)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		created_us, updated_us, due_us, resolved_us, escalated_us, version, severity, receive_due_us, respond_due_us, received_us,
+		escalation_level, escalation_for_us, next_escalation_us)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (idem_key) DO NOTHING RETURNING id`),
 		r.Code, key, r.Service, r.Status, r.Description, r.Location[0], r.Location[1], r.Address, r.AddressID,
 		mustJSON(r.Areas), mustJSON(r.Attributes), mustJSON(r.Photos), r.MediaURL, r.Unit, r.DuplicateOf,
 		r.Client, mustJSON(r.Contact), toMicro(r.Created), toMicro(r.Updated), toMicro(r.Due),
 		toMicro(r.Resolved), toMicro(r.Escalated), r.Version, r.Severity, toMicro(r.ReceiveDue), toMicro(r.RespondDue),
-		toMicro(r.Received)).Scan(&r.ID)
+		toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor), toMicro(r.NextEscalation)).Scan(&r.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The key exists: a retry. Read the first report outside this transaction, after the
 		// competing insert committed (PostgreSQL made us wait for it).
@@ -266,11 +268,13 @@ func (s *sqlStore) Update(ctx context.Context, r Report, e Entry) (Report, error
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, s.bind(`UPDATE reports SET status = ?, description = ?, unit = ?, duplicate_of = ?,
 		areas = ?, photos = ?, updated_us = ?, due_us = ?, resolved_us = ?, escalated_us = ?, severity = ?,
-		receive_due_us = ?, respond_due_us = ?, received_us = ?, version = version + 1
+		receive_due_us = ?, respond_due_us = ?, received_us = ?, escalation_level = ?, escalation_for_us = ?,
+		next_escalation_us = ?, version = version + 1
 		WHERE id = ? AND version = ?`),
 		r.Status, r.Description, r.Unit, r.DuplicateOf, mustJSON(r.Areas), mustJSON(r.Photos), toMicro(r.Updated),
 		toMicro(r.Due), toMicro(r.Resolved), toMicro(r.Escalated), r.Severity, toMicro(r.ReceiveDue),
-		toMicro(r.RespondDue), toMicro(r.Received), r.ID, r.Version)
+		toMicro(r.RespondDue), toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor),
+		toMicro(r.NextEscalation), r.ID, r.Version)
 	if err != nil {
 		return r, fmt.Errorf("update report %d: %w", r.ID, err)
 	}
@@ -385,18 +389,9 @@ func (s *sqlStore) queryReports(ctx context.Context, stmt string, args ...any) (
 	return out, nil
 }
 
-func (s *sqlStore) Overdue(ctx context.Context, now time.Time, limit int) ([]Report, error) {
-	var open []string
-	var args []any
-	for _, st := range Statuses {
-		if st.Open() {
-			open = append(open, "?")
-			args = append(args, string(st))
-		}
-	}
-	args = append(args, now.UnixMicro(), limit)
-	return s.queryReports(ctx, `SELECT `+reportCols+` FROM reports WHERE status IN (`+strings.Join(open, ", ")+`)
-		AND due_us < ? AND escalated_us = 0 ORDER BY due_us LIMIT ?`, args...)
+func (s *sqlStore) Escalations(ctx context.Context, now time.Time, limit int) ([]Report, error) {
+	return s.queryReports(ctx, `SELECT `+reportCols+` FROM reports WHERE next_escalation_us > 0 AND next_escalation_us <= ?
+		ORDER BY next_escalation_us LIMIT ?`, now.UnixMicro(), limit)
 }
 
 func (s *sqlStore) AddKey(ctx context.Context, k APIKey, hash string) error {
