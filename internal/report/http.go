@@ -239,11 +239,10 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 		s.retryAfter(w, err)
 		return s.refuse("photo", apiError(err))
 	}
-	first, last, _ := strings.Cut(strings.TrimSpace(v.Get("name")), " ")
 	sub := Submission{
 		Service: v.Get("category"), Description: strings.TrimSpace(v.Get("description")), Location: p,
 		Address: v.Get("address"), Attributes: attributes(v), Photos: ids, Client: "web",
-		Contact: Contact{FirstName: first, LastName: last, Phone: v.Get("phone"), Email: v.Get("email"), DeviceID: device, IP: clientIP(r)},
+		Contact: Contact{Name: strings.Join(strings.Fields(v.Get("name")), " "), Phone: v.Get("phone"), Email: v.Get("email"), DeviceID: device, IP: clientIP(r)},
 	}
 	if key != "" {
 		sub.IdemKey = "web:" + key

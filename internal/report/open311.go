@@ -284,7 +284,7 @@ func (s *Service) o311Post(w http.ResponseWriter, r *http.Request, name, format 
 		Service: v.Get("service_code"), Description: strings.TrimSpace(v.Get("description")), Location: p,
 		Address: v.Get("address_string"), AddressID: v.Get("address_id"), Attributes: attributes(v), Photos: ids,
 		MediaURL: v.Get("media_url"), Client: key.Client,
-		Contact: Contact{FirstName: v.Get("first_name"), LastName: v.Get("last_name"), Phone: v.Get("phone"),
+		Contact: Contact{Name: FullName(v.Get("first_name"), v.Get("last_name")), Phone: v.Get("phone"),
 			Email: v.Get("email"), DeviceID: device, AccountID: v.Get("account_id"), IP: clientIP(r)},
 	}
 	if k := r.Header.Get("Idempotency-Key"); k != "" {

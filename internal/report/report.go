@@ -95,13 +95,33 @@ func (s Status) CanMove(to Status) error {
 
 // Contact is the reporter's private contact data. It never appears in a public response or event.
 type Contact struct {
-	FirstName string `json:"first_name,omitempty"`
-	LastName  string `json:"last_name,omitempty"`
+	// Name is the full name as written, family name first: "Trần Thị B" (family Trần, given Thị B).
+	Name      string `json:"name,omitempty"`
 	Phone     string `json:"phone,omitempty"`
 	Email     string `json:"email,omitempty"`
 	DeviceID  string `json:"device_id,omitempty"`
 	AccountID string `json:"account_id,omitempty"`
 	IP        string `json:"ip,omitempty"`
+}
+
+// FullName joins Open311's first_name (the given name, with any middle name) and last_name (the
+// family name) the Vietnamese way, family name first: ("Thị B", "Trần") → "Trần Thị B".
+func FullName(first, last string) string {
+	return strings.Join(strings.Fields(strings.TrimSpace(last)+" "+strings.TrimSpace(first)), " ")
+}
+
+// SplitName is FullName's inverse for a Vietnamese full name: the first word is the family name
+// (Open311 last_name), the rest the given name (first_name): "Trần Thị B" → ("Thị B", "Trần"). A
+// one-word name is a given name.
+func SplitName(full string) (first, last string) {
+	w := strings.Fields(full)
+	switch len(w) {
+	case 0:
+		return "", ""
+	case 1:
+		return w[0], ""
+	}
+	return strings.Join(w[1:], " "), w[0]
 }
 
 // Report is one citizen field report. Location is [lon, lat].

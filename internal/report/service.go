@@ -178,7 +178,7 @@ func (s *Service) check(sub *Submission) (*Category, error) {
 		v    string
 		max  int
 	}{{"description", sub.Description, 4000}, {"address_string", sub.Address, 500}, {"address_id", sub.AddressID, 100},
-		{"media_url", sub.MediaURL, 1000}, {"first_name", sub.Contact.FirstName, 100}, {"last_name", sub.Contact.LastName, 100},
+		{"media_url", sub.MediaURL, 1000}, {"name", sub.Contact.Name, 200},
 		{"phone", sub.Contact.Phone, 30}, {"email", sub.Contact.Email, 200}, {"device_id", sub.Contact.DeviceID, 200},
 		{"account_id", sub.Contact.AccountID, 200}} {
 		if !utf8.ValidString(f.v) || len(f.v) > f.max {

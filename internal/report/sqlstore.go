@@ -150,11 +150,31 @@ func scanReport(sc scanner) (Report, error) {
 			return r, fmt.Errorf("decode report %d: %w", r.ID, err)
 		}
 	}
+	if r.Contact.Name == "" {
+		r.Contact.Name = legacyName(contact, r.Client)
+	}
 	r.Created, r.Updated, r.Due = fromMicro(created), fromMicro(updated), fromMicro(due)
 	r.Resolved, r.Escalated = fromMicro(resolved), fromMicro(escalated)
 	r.ReceiveDue, r.RespondDue, r.Received = fromMicro(receiveDue), fromMicro(respondDue), fromMicro(received)
 	r.EscalationFor, r.NextEscalation = fromMicro(escFor), fromMicro(nextEsc)
 	return r, nil
+}
+
+// legacyName reads the name of a contact stored before the full-name field (#17.7): the web form
+// had cut it at the first space (first_name "Trần", last_name "Thị B"), Open311 clients sent
+// first_name as the given name and last_name as the family name.
+func legacyName(raw, client string) string {
+	var old struct {
+		First string `json:"first_name"`
+		Last  string `json:"last_name"`
+	}
+	if json.Unmarshal([]byte(raw), &old) != nil {
+		return "" // the contact decoded just before; this cannot fail
+	}
+	if client == "web" {
+		return strings.TrimSpace(old.First + " " + old.Last)
+	}
+	return FullName(old.First, old.Last)
 }
 
 func fromMicro(us int64) time.Time {
