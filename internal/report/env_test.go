@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ioc-vn/ioc/internal/httpapi"
@@ -96,6 +97,7 @@ func newEnv(t testing.TB, driver string, edit func(*Config)) *env {
 	svc, err := New(cfg, Deps{
 		Store: e.store, Catalogue: cat, Photos: &photo.Store{Blobs: &photo.Disk{Dir: cfg.PhotoDir}, Limits: lim},
 		Locate: reporttest.Locate,
+		Place:  NamePlacer(testPlaces),
 		OnChange: func(ev stream.Event) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -126,6 +128,17 @@ func newEnv(t testing.TB, driver string, edit func(*Config)) *env {
 	}))
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// testPlaces are the areas address-only requests are placed in: "Phường 3" is in two districts.
+var testPlaces = []PlaceArea{
+	{Code: "83", Name: "Bến Tre", Level: "province", Point: orb.Point{106.38, 10.24}},
+	{Code: "829", Name: "Thành phố Bến Tre", Level: "district", Parent: "83", Point: orb.Point{106.38, 10.24}},
+	{Code: "831", Name: "Huyện Châu Thành", Type: "Huyện", Level: "district", Parent: "83", Point: orb.Point{106.30, 10.28}},
+	{Code: "834", Name: "Giồng Trôm", Level: "district", Parent: "83", Point: orb.Point{106.50, 10.15}},
+	{Code: "82903", Name: "Phường 3", Level: "commune", Parent: "829", Point: orb.Point{106.3801, 10.2402}},
+	{Code: "83103", Name: "Tân Thạch", Level: "commune", Parent: "831", Point: orb.Point{106.3002, 10.2903}},
+	{Code: "83403", Name: "Phường 3", Level: "commune", Parent: "834", Point: orb.Point{106.5003, 10.1504}},
 }
 
 type resp struct {

@@ -153,7 +153,7 @@ type PublicView struct {
 	DistanceM    *float64  `json:"distance_m,omitempty"`
 }
 
-func (s *Service) public(r Report, full bool) PublicView {
+func (s *Service) public(base string, r Report, full bool) PublicView {
 	v := PublicView{ID: r.ID, Service: r.Service, Status: r.Status, Location: r.Location, Unit: r.Unit,
 		Created: r.Created.In(s.loc), Updated: r.Updated.In(s.loc), Due: r.Due.In(s.loc), Overdue: r.Overdue(s.d.Now()),
 		Severity: r.Severity, ReceiveDue: r.ReceiveDue.In(s.loc), RespondDue: r.RespondDue.In(s.loc)}
@@ -166,14 +166,25 @@ func (s *Service) public(r Report, full bool) PublicView {
 	if full || r.Status.Public() {
 		v.Description, v.Address = r.Description, r.Address
 		for _, id := range r.Photos {
-			v.Photos = append(v.Photos, s.photoURL(id))
+			v.Photos = append(v.Photos, s.photoURL(base, id))
 		}
 	}
 	return v
 }
 
-func (s *Service) photoURL(id string) string {
-	return strings.TrimSuffix(s.cfg.PublicURL, "/") + "/api/v1/reports/photos/" + id
+func (s *Service) photoURL(base, id string) string { return base + "/api/v1/reports/photos/" + id }
+
+// base is the absolute URL ioc is reached at: public_url when configured, else the scheme and
+// Host of the request (behind a proxy that rewrites Host, configure public_url).
+func (s *Service) base(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimSuffix(s.cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 func (s *Service) handleServices(w http.ResponseWriter, r *http.Request) error {
@@ -303,10 +314,10 @@ func (s *Service) handleTrack(w http.ResponseWriter, r *http.Request) error {
 		return apiError(err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	v := s.public(rep, false)
+	v := s.public(s.base(r), rep, false)
 	if !rep.Status.Public() { // the holder sees their photos before anyone else does, through links that expire
 		for _, id := range rep.Photos {
-			v.Photos = append(v.Photos, s.holderPhotoURL(id))
+			v.Photos = append(v.Photos, s.holderPhotoURL(s.base(r), id))
 		}
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, trackView{PublicView: v, Code: rep.Code, History: s.history(h)})
@@ -330,7 +341,7 @@ func (s *Service) handleReopen(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiError(err)
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, s.public(rep, false))
+	return httpapi.WriteJSON(w, http.StatusOK, s.public(s.base(r), rep, false))
 }
 
 func (s *Service) handleNearby(w http.ResponseWriter, r *http.Request) error {
@@ -351,7 +362,7 @@ func (s *Service) handleNearby(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]PublicView, 0, len(rs))
 	for _, rep := range rs {
-		v := s.public(rep, false)
+		v := s.public(s.base(r), rep, false)
 		d := geo.Distance(p, rep.Location)
 		v.DistanceM = &d
 		out = append(out, v)
@@ -377,7 +388,7 @@ func (s *Service) handleMap(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]PublicView, 0, len(rs))
 	for _, rep := range rs {
-		out = append(out, s.public(rep, false))
+		out = append(out, s.public(s.base(r), rep, false))
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, out)
 }

@@ -126,13 +126,16 @@ func SplitName(full string) (first, last string) {
 
 // Report is one citizen field report. Location is [lon, lat].
 type Report struct {
-	ID          int64               `json:"id"`
-	Code        string              `json:"code"` // tracking code, the citizen's secret handle (BT-7K3Q-9XAB-M4TZ)
-	Service     string              `json:"service_code"`
-	Status      Status              `json:"status"`
-	Description string              `json:"description"`
-	Location    orb.Point           `json:"location"` // [lon, lat]
-	Address     string              `json:"address,omitempty"`
+	ID          int64     `json:"id"`
+	Code        string    `json:"code"` // tracking code, the citizen's secret handle (BT-7K3Q-9XAB-M4TZ)
+	Service     string    `json:"service_code"`
+	Status      Status    `json:"status"`
+	Description string    `json:"description"`
+	Location    orb.Point `json:"location"` // [lon, lat]
+	Address     string    `json:"address,omitempty"`
+	// LocatedBy says where Location comes from: the reporter's position, or the commune named in
+	// an address-only request (an operator should check it).
+	LocatedBy   string              `json:"located_by"`
 	AddressID   string              `json:"address_id,omitempty"`
 	Areas       map[string]string   `json:"areas,omitempty"`
 	Attributes  map[string][]string `json:"attributes,omitempty"`
@@ -158,6 +161,12 @@ type Report struct {
 	NextEscalation  time.Time `json:"next_escalation,omitzero"`
 	Version         int       `json:"version"`
 }
+
+// Where a report's location comes from.
+const (
+	LocatedByGPS     = "gps"
+	LocatedByAddress = "address" // placed in the commune its address names: to be checked
+)
 
 // Overdue reports whether the report is open past its due time at now, or still not received past
 // its receive deadline.

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type Deps struct {
 	// Locate returns the area codes by level ("province", "district", "commune") of [lon, lat]; the
 	// district code picks the responsible unit. Nil means no areas.
 	Locate func(lon, lat float64) map[string]string
+	// Place finds where an address-only Open311 request is (NamePlacer over the admin areas); nil:
+	// such requests are refused.
+	Place Placer
 	// OnChange receives a stream.TypeReport event after every create and transition. It must not block.
 	OnChange func(stream.Event)
 	// OnOverdue is called once per deadline a report passes (with the supervisor step).
@@ -70,6 +74,7 @@ type Service struct {
 	uploads  *uploadPool
 	photoKey []byte // HMAC key of photo links for tracking-code holders
 	cal      *worktime.Calendars
+	locates  bool // Deps.Locate was given: a point in no area is outside the province
 }
 
 // New builds the service. cfg must be valid.
@@ -91,8 +96,12 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	locates := d.Locate != nil
 	if d.Locate == nil {
 		d.Locate = func(float64, float64) map[string]string { return nil }
+	}
+	if d.Place == nil {
+		d.Place = func(string) (orb.Point, string, bool) { return orb.Point{}, "", false }
 	}
 	if d.OnChange == nil {
 		d.OnChange = func(stream.Event) {}
@@ -136,7 +145,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return nil, err
 	}
 	return &Service{
-		cfg: cfg, d: d, loc: loc, m: m, cal: d.Calendars,
+		cfg: cfg, d: d, loc: loc, m: m, cal: d.Calendars, locates: locates,
 		limitIP:  newLimiter(cfg.RateIP, cfg.MaxClients),
 		limitDv:  newLimiter(cfg.RateDevice, cfg.MaxClients),
 		limitTr:  newLimiter(cfg.TrackFailures, cfg.MaxClients),
@@ -159,6 +168,7 @@ type Submission struct {
 	Contact     Contact
 	Client      string // "web" or the Open311 client name
 	IdemKey     string // retries with the same key return the first report
+	LocatedBy   string // LocatedByGPS (default) or LocatedByAddress
 }
 
 func (s *Service) check(sub *Submission) (*Category, error) {
@@ -215,6 +225,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Report, bool, err
 		Address: sub.Address, AddressID: sub.AddressID, Areas: areas, Attributes: sub.Attributes,
 		Photos: sub.Photos, MediaURL: sub.MediaURL, Unit: svc.Unit(areas["district"]), Client: sub.Client,
 		Contact: sub.Contact, Created: now, Updated: now, Severity: s.categorySeverity(svc),
+		LocatedBy: cmp.Or(sub.LocatedBy, LocatedByGPS),
 	}
 	s.setDeadlines(&r)
 	s.planEscalation(&r)

@@ -124,7 +124,7 @@ func (s *sqlStore) bind(q string) string { return sqldb.Rebind(s.pg, q) }
 
 const reportCols = `id, code, service_code, status, description, lon, lat, address, address_id, areas, attributes,
 	photos, media_url, unit, duplicate_of, client, contact, created_us, updated_us, due_us, resolved_us, escalated_us, version,
-	severity, receive_due_us, respond_due_us, received_us, escalation_level, escalation_for_us, next_escalation_us`
+	severity, receive_due_us, respond_due_us, received_us, escalation_level, escalation_for_us, next_escalation_us, located_by`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -135,7 +135,7 @@ func scanReport(sc scanner) (Report, error) {
 	err := sc.Scan(&r.ID, &r.Code, &r.Service, &r.Status, &r.Description, &r.Location[0], &r.Location[1],
 		&r.Address, &r.AddressID, &areas, &attrs, &photos, &r.MediaURL, &r.Unit, &r.DuplicateOf, &r.Client,
 		&contact, &created, &updated, &due, &resolved, &escalated, &r.Version,
-		&r.Severity, &receiveDue, &respondDue, &received, &r.EscalationLevel, &escFor, &nextEsc)
+		&r.Severity, &receiveDue, &respondDue, &received, &r.EscalationLevel, &escFor, &nextEsc, &r.LocatedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
@@ -217,14 +217,14 @@ func (s *sqlStore) Create(ctx context.Context, r Report, idemKey string, first E
 	err = tx.QueryRowContext(ctx, s.bind(`INSERT INTO reports (code, idem_key, service_code, status, description,
 		lon, lat, address, address_id, areas, attributes, photos, media_url, unit, duplicate_of, client, contact,
 		created_us, updated_us, due_us, resolved_us, escalated_us, version, severity, receive_due_us, respond_due_us, received_us,
-		escalation_level, escalation_for_us, next_escalation_us)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		escalation_level, escalation_for_us, next_escalation_us, located_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (idem_key) DO NOTHING RETURNING id`),
 		r.Code, key, r.Service, r.Status, r.Description, r.Location[0], r.Location[1], r.Address, r.AddressID,
 		mustJSON(r.Areas), mustJSON(r.Attributes), mustJSON(r.Photos), r.MediaURL, r.Unit, r.DuplicateOf,
 		r.Client, mustJSON(r.Contact), toMicro(r.Created), toMicro(r.Updated), toMicro(r.Due),
 		toMicro(r.Resolved), toMicro(r.Escalated), r.Version, r.Severity, toMicro(r.ReceiveDue), toMicro(r.RespondDue),
-		toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor), toMicro(r.NextEscalation)).Scan(&r.ID)
+		toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor), toMicro(r.NextEscalation), r.LocatedBy).Scan(&r.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The key exists: a retry. Read the first report outside this transaction, after the
 		// competing insert committed (PostgreSQL made us wait for it).
@@ -289,12 +289,12 @@ func (s *sqlStore) Update(ctx context.Context, r Report, e Entry) (Report, error
 	res, err := tx.ExecContext(ctx, s.bind(`UPDATE reports SET status = ?, description = ?, unit = ?, duplicate_of = ?,
 		areas = ?, photos = ?, updated_us = ?, due_us = ?, resolved_us = ?, escalated_us = ?, severity = ?,
 		receive_due_us = ?, respond_due_us = ?, received_us = ?, escalation_level = ?, escalation_for_us = ?,
-		next_escalation_us = ?, version = version + 1
+		next_escalation_us = ?, located_by = ?, version = version + 1
 		WHERE id = ? AND version = ?`),
 		r.Status, r.Description, r.Unit, r.DuplicateOf, mustJSON(r.Areas), mustJSON(r.Photos), toMicro(r.Updated),
 		toMicro(r.Due), toMicro(r.Resolved), toMicro(r.Escalated), r.Severity, toMicro(r.ReceiveDue),
 		toMicro(r.RespondDue), toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor),
-		toMicro(r.NextEscalation), r.ID, r.Version)
+		toMicro(r.NextEscalation), r.LocatedBy, r.ID, r.Version)
 	if err != nil {
 		return r, fmt.Errorf("update report %d: %w", r.ID, err)
 	}
