@@ -154,6 +154,7 @@ func (a *App) objectChecks() map[string]auth.ObjectCheck {
 	return map[string]auth.ObjectCheck{
 		"GET /api/v1/reports/{id}":             reportByID,
 		"POST /api/v1/reports/{id}/transition": reportByID,
+		"POST /api/v1/reports/{id}/severity":   reportByID,
 		"/api/v1/alarms/":                      alarmByID,
 	}
 }

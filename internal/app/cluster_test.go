@@ -132,7 +132,7 @@ http: {addr: "%s"}
 broker: {enabled: false}
 store: {path: "%s"}
 alarm: {store: {path: "%s/alarms.db"}}
-reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml"}
+reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml", calendar: {holidays: "../../configs/holidays-vn.yaml"}}
 geo: {admin_files: ["../../configs/admin/83.geojson"]}
 cluster: {node_id: "%s", nats_url: "%s"}
 collectors:

@@ -98,6 +98,7 @@ func (a *App) startReports(ctx context.Context, reg prometheus.Registerer, check
 		Photos:   &photo.Store{Blobs: &photo.Disk{Dir: rc.PhotoDir}, Limits: lim},
 		OnChange: a.feed.push,
 		Locate:   a.Geo.Codes,
+		Place:    a.placeByName,
 		Actor:    a.actor,
 		Sees:     seesReport,
 		Log:      a.log.With("component", "reports"), Registerer: reg})

@@ -229,7 +229,7 @@ broker: {enabled: true, listen: "%s"}
 store: {path: "%s/ioc.db"}
 %s
 alarm: {store: {path: "%s/alarms.db"}}
-reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml"}
+reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml", calendar: {holidays: "../../configs/holidays-vn.yaml"}}
 geo: {admin_files: ["../../configs/admin/83.geojson"]}
 webhook: {enabled: true, collapse_window: 0s, sources: [{name: kt, auth: {mode: bearer, secret: %q}}]}
 collectors:%s

@@ -46,7 +46,7 @@ broker: {enabled: false}
 collectors: []
 store: {path: "%s/ioc.db"}
 alarm: {store: {path: "%s/alarms.db"}}
-reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml"}
+reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "../../configs/services.yaml", calendar: {holidays: "../../configs/holidays-vn.yaml"}}
 geo: {admin_files: ["%s"]}
 `, httpAddr, dir, dir, dir, dir, areas)), 0o644); err != nil {
 		t.Fatal(err)

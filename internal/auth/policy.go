@@ -165,6 +165,7 @@ func DefaultPolicy() Policy {
 		"GET /api/v1/reports/kpi":                {Read: Staff, Scope: ScopeAreaSet},
 		"GET /api/v1/reports/{id}":               get(Handlers),
 		"POST /api/v1/reports/{id}/transition":   post(Handlers),
+		"POST /api/v1/reports/{id}/severity":     post(Desk), // the intake operators
 		"GET /api/v1/admin/open311/keys":         get(Admin),
 		"POST /api/v1/admin/open311/keys":        post(Admin),
 		"DELETE /api/v1/admin/open311/keys/{id}": post(Admin),

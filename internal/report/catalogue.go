@@ -30,7 +30,8 @@ type Category struct {
 	Group       string            `yaml:"group"`       // Open311 group
 	Keywords    []string          `yaml:"keywords"`    // Open311 keywords
 	Notice      string            `yaml:"notice"`      // Open311 service_notice returned after a POST
-	SLA         time.Duration     `yaml:"sla"`         // expected time from receipt to resolution
+	Severity    string            `yaml:"severity"`    // class a new report starts in (default_severity when empty)
+	SLA         time.Duration     `yaml:"sla"`         // optional: replaces the class's handling time (working time)
 	Units       map[string]string `yaml:"units"`       // responsible unit by district code, plus "default"
 	Attributes  []Attribute       `yaml:"attributes"`  // Open311 attribute definitions
 }
@@ -79,21 +80,12 @@ func (c *Catalogue) Validate() error {
 	seen := map[string]bool{}
 	for i, s := range c.Services {
 		p := fmt.Sprintf("services[%d] (%s)", i, s.Code)
-		switch {
-		case !codeRE.MatchString(s.Code):
-			bad("%s: code: must be 1-40 letters, digits, _ or -", p)
-		case seen[s.Code]:
-			bad("%s: code: duplicate", p)
-		}
-		seen[s.Code] = true
-		if s.Name == "" {
-			bad("%s: name: required", p)
-		}
+		errs = append(errs, checkNamed(p, s.Code, s.Name, seen)...)
 		if s.Group == "" {
 			bad("%s: group: required", p)
 		}
-		if s.SLA <= 0 {
-			bad("%s: sla: must be a positive duration", p)
+		if s.SLA < 0 {
+			bad("%s: sla: must not be negative", p)
 		}
 		if s.Units[DefaultUnit] == "" {
 			bad("%s: units: a %q unit is required", p, DefaultUnit)
@@ -128,6 +120,23 @@ func (c *Catalogue) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkNamed checks the code and name of a catalogue or config entry at key path p; seen holds the
+// codes before it.
+func checkNamed(p, code, name string, seen map[string]bool) []error {
+	var errs []error
+	switch {
+	case !codeRE.MatchString(code):
+		errs = append(errs, fmt.Errorf("%s: code: must be 1-40 letters, digits, _ or -", p))
+	case seen[code]:
+		errs = append(errs, fmt.Errorf("%s: code: duplicate", p))
+	}
+	seen[code] = true
+	if name == "" {
+		errs = append(errs, fmt.Errorf("%s: name: required", p))
+	}
+	return errs
 }
 
 // Category returns the category with the given service code.

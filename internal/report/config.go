@@ -3,8 +3,13 @@ package report
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
+	"strings"
 	"time"
+	"unicode"
+
+	"github.com/ioc-vn/ioc/internal/report/worktime"
 )
 
 // Config configures the report component. Defaults() holds every default value.
@@ -12,7 +17,7 @@ type Config struct {
 	Catalogue     string        `yaml:"catalogue"`       // service catalogue file (configs/services.yaml)
 	Store         StoreConfig   `yaml:"store"`           // where reports are kept
 	PhotoDir      string        `yaml:"photo_dir"`       // directory of cleaned photos and thumbnails
-	PublicURL     string        `yaml:"public_url"`      // absolute base URL used in Open311 media_url
+	PublicURL     string        `yaml:"public_url"`      // absolute base URL of links (Open311, photos); empty: from each request
 	CodePrefix    string        `yaml:"code_prefix"`     // tracking code prefix: BT → BT-7K3Q9X
 	Timezone      string        `yaml:"timezone"`        // zone of Open311 datetimes
 	MaxPhotos     int           `yaml:"max_photos"`      // photos per report
@@ -41,6 +46,14 @@ type Config struct {
 	// timeout while it arrives at UploadMinRate bytes a second after UploadGrace (then it is cut).
 	UploadMinRate int64         `yaml:"upload_min_rate"`
 	UploadGrace   time.Duration `yaml:"upload_grace"`
+	// Calendar is the working time deadlines are counted in (docs/REPORTS.md).
+	Calendar worktime.Config `yaml:"calendar"`
+	// Severities are the report classes with their deadlines; DefaultSeverity is the class of a
+	// category that names none.
+	Severities      []Severity `yaml:"severities"`
+	DefaultSeverity string     `yaml:"default_severity"`
+	// Escalation names who is told of reports nearing or past a deadline.
+	Escalation EscalationConfig `yaml:"escalation"`
 }
 
 // PhotoDecodeConfig bounds photo decoding across all requests (docs/SECURITY.md).
@@ -58,9 +71,10 @@ type RateConfig struct {
 
 // Open311Config fills the Open311 discovery document.
 type Open311Config struct {
-	Contact    string `yaml:"contact"`     // who to contact about the API
-	KeyService string `yaml:"key_service"` // how to get an api_key
-	Changeset  string `yaml:"changeset"`   // RFC 3339 time of the last change to the endpoints
+	JurisdictionID string `yaml:"jurisdiction_id"` // the jurisdiction served; another one in a request is 404
+	Contact        string `yaml:"contact"`         // who to contact about the API
+	KeyService     string `yaml:"key_service"`     // how to get an api_key
+	Changeset      string `yaml:"changeset"`       // RFC 3339 time of the last change to the endpoints
 }
 
 // Defaults returns the default configuration.
@@ -69,7 +83,6 @@ func Defaults() Config {
 		Catalogue:     "configs/services.yaml",
 		Store:         StoreConfig{Driver: DriverSQLite, Path: "data/reports.db"},
 		PhotoDir:      "data/photos",
-		PublicURL:     "http://localhost:8080",
 		CodePrefix:    "BT",
 		Timezone:      "Asia/Ho_Chi_Minh",
 		MaxPhotos:     5,
@@ -86,14 +99,23 @@ func Defaults() Config {
 		MinFillTime:   3 * time.Second,
 		FormMaxAge:    2 * time.Hour,
 		Open311: Open311Config{
-			Contact:    "Trung tâm IOC tỉnh Bến Tre / Bến Tre IOC, ioc@bentre.gov.vn",
-			KeyService: "Liên hệ Trung tâm IOC để được cấp api_key / contact the IOC for an api_key",
-			Changeset:  "2025-01-01T00:00:00+07:00",
+			JurisdictionID: "bentre.gov.vn",
+			Contact:        "Trung tâm IOC tỉnh Bến Tre / Bến Tre IOC, ioc@bentre.gov.vn",
+			KeyService:     "Liên hệ Trung tâm IOC để được cấp api_key / contact the IOC for an api_key",
+			Changeset:      "2025-01-01T00:00:00+07:00",
 		},
 		PhotoDecode:     PhotoDecodeConfig{MaxBytes: 512 << 20, MaxConcurrent: 4, Wait: 10 * time.Second},
 		UploadMinRate:   16 << 10,
 		MaxUploadMemory: 512 << 20,
 		UploadGrace:     30 * time.Second,
+		Calendar:        worktime.Defaults(),
+		Severities:      DefaultSeverities(),
+		DefaultSeverity: "binh_thuong",
+		Escalation: EscalationConfig{
+			Supervisors: map[string]string{DefaultUnit: "Văn phòng UBND tỉnh / Provincial People's Committee office"},
+			IOC:         "Trung tâm IOC tỉnh / provincial IOC",
+			IOCAfter:    4 * time.Hour,
+		},
 	}
 }
 
@@ -121,14 +143,17 @@ func (c *Config) Validate() error {
 	if c.PhotoDir == "" {
 		bad("photo_dir: required")
 	}
-	if c.PublicURL == "" {
-		bad("public_url: required")
+	if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "") {
+		bad("public_url: must be an absolute http(s) URL without query, got %q", c.PublicURL)
 	}
 	if !prefixRE.MatchString(c.CodePrefix) {
 		bad("code_prefix: must be 1-4 capital letters, got %q", c.CodePrefix)
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
 		bad("timezone: unknown zone %q", c.Timezone)
+	}
+	if c.Open311.JurisdictionID == "" || strings.ContainsFunc(c.Open311.JurisdictionID, unicode.IsSpace) {
+		bad("open311.jurisdiction_id: required, without spaces")
 	}
 	if c.MaxPhotos < 0 || c.MaxPhotos > 20 {
 		bad("max_photos: must be 0..20")
@@ -192,5 +217,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("bot_check: must be on or off, got %q", c.BotCheck)
 	}
+	errs = append(errs, c.Calendar.Validate("calendar"))
+	errs = append(errs, validateSeverities(c.Severities, c.DefaultSeverity)...)
+	errs = append(errs, c.Escalation.validate()...)
 	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ioc-vn/ioc/internal/httpapi"
@@ -49,6 +50,19 @@ type env struct {
 	mu      sync.Mutex
 	events  []stream.Event
 	overdue []Report
+	told    []Escalation // escalation steps the notifier took
+	refuse  error        // when set, the notifier refuses every step with it
+}
+
+// NotifyEscalation records a step, or refuses it with e.refuse.
+func (e *env) NotifyEscalation(_ context.Context, s Escalation) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.refuse != nil {
+		return e.refuse
+	}
+	e.told = append(e.told, s)
+	return nil
 }
 
 var testStart = time.Date(2025, 6, 10, 8, 0, 0, 0, time.UTC)
@@ -56,6 +70,7 @@ var testStart = time.Date(2025, 6, 10, 8, 0, 0, 0, time.UTC)
 func testConfig(t testing.TB) Config {
 	cfg := Defaults()
 	cfg.Catalogue = "../../configs/services.yaml"
+	cfg.Calendar.Holidays = "../../configs/holidays-vn.yaml"
 	cfg.PhotoDir = t.TempDir()
 	cfg.PublicURL = "https://ioc.example.vn"
 	cfg.BotCheck = "off"
@@ -82,6 +97,7 @@ func newEnv(t testing.TB, driver string, edit func(*Config)) *env {
 	svc, err := New(cfg, Deps{
 		Store: e.store, Catalogue: cat, Photos: &photo.Store{Blobs: &photo.Disk{Dir: cfg.PhotoDir}, Limits: lim},
 		Locate: reporttest.Locate,
+		Place:  NamePlacer(testPlaces),
 		OnChange: func(ev stream.Event) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -92,6 +108,7 @@ func newEnv(t testing.TB, driver string, edit func(*Config)) *env {
 			defer e.mu.Unlock()
 			e.overdue = append(e.overdue, r)
 		},
+		Notifier:   e,
 		Actor:      func(r *http.Request) string { return r.Header.Get("X-Test-Actor") },
 		Registerer: prometheus.NewRegistry(),
 		Now:        e.clock.Now,
@@ -111,6 +128,17 @@ func newEnv(t testing.TB, driver string, edit func(*Config)) *env {
 	}))
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// testPlaces are the areas address-only requests are placed in: "Phường 3" is in two districts.
+var testPlaces = []PlaceArea{
+	{Code: "83", Name: "Bến Tre", Level: "province", Point: orb.Point{106.38, 10.24}},
+	{Code: "829", Name: "Thành phố Bến Tre", Level: "district", Parent: "83", Point: orb.Point{106.38, 10.24}},
+	{Code: "831", Name: "Huyện Châu Thành", Type: "Huyện", Level: "district", Parent: "83", Point: orb.Point{106.30, 10.28}},
+	{Code: "834", Name: "Giồng Trôm", Level: "district", Parent: "83", Point: orb.Point{106.50, 10.15}},
+	{Code: "82903", Name: "Phường 3", Level: "commune", Parent: "829", Point: orb.Point{106.3801, 10.2402}},
+	{Code: "83103", Name: "Tân Thạch", Level: "commune", Parent: "831", Point: orb.Point{106.3002, 10.2903}},
+	{Code: "83403", Name: "Phường 3", Level: "commune", Parent: "834", Point: orb.Point{106.5003, 10.1504}},
 }
 
 type resp struct {

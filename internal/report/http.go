@@ -46,6 +46,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/reports/kpi", op(s.handleKPI))
 	mux.Handle("GET /api/v1/reports/{id}", op(s.handleGet))
 	mux.Handle("POST /api/v1/reports/{id}/transition", op(s.handleTransition))
+	mux.Handle("POST /api/v1/reports/{id}/severity", op(s.handleSeverity))
 	mux.Handle("GET /api/v1/admin/open311/keys", op(s.handleKeys))
 	mux.Handle("POST /api/v1/admin/open311/keys", op(s.handleCreateKey))
 	mux.Handle("DELETE /api/v1/admin/open311/keys/{id}", op(s.handleRevokeKey))
@@ -132,39 +133,58 @@ func (s *Service) refuse(reason string, err error) error {
 // address and photos only once the report is public (after triage) unless full is asked for by the
 // holder of the tracking code.
 type PublicView struct {
-	ID          int64     `json:"id"`
-	Service     string    `json:"service_code"`
-	ServiceName string    `json:"service_name"`
-	Status      Status    `json:"status"`
-	Description string    `json:"description,omitempty"`
-	Location    orb.Point `json:"location"` // [lon, lat]
-	Address     string    `json:"address,omitempty"`
-	Unit        string    `json:"unit,omitempty"`
-	Photos      []string  `json:"photos,omitempty"` // photo URLs
-	Created     time.Time `json:"created"`
-	Updated     time.Time `json:"updated"`
-	Due         time.Time `json:"due"`
-	Overdue     bool      `json:"overdue"`
-	DistanceM   *float64  `json:"distance_m,omitempty"`
+	ID           int64     `json:"id"`
+	Service      string    `json:"service_code"`
+	ServiceName  string    `json:"service_name"`
+	Status       Status    `json:"status"`
+	Description  string    `json:"description,omitempty"`
+	Location     orb.Point `json:"location"` // [lon, lat]
+	Address      string    `json:"address,omitempty"`
+	Unit         string    `json:"unit,omitempty"`
+	Photos       []string  `json:"photos,omitempty"` // photo URLs
+	Created      time.Time `json:"created"`
+	Updated      time.Time `json:"updated"`
+	Severity     string    `json:"severity"`             // class code
+	SeverityName string    `json:"severity_name"`        // its name
+	ReceiveDue   time.Time `json:"receive_due,omitzero"` // deadlines in working time
+	Due          time.Time `json:"due"`
+	RespondDue   time.Time `json:"respond_due,omitzero"`
+	Overdue      bool      `json:"overdue"`
+	DistanceM    *float64  `json:"distance_m,omitempty"`
 }
 
-func (s *Service) public(r Report, full bool) PublicView {
+func (s *Service) public(base string, r Report, full bool) PublicView {
 	v := PublicView{ID: r.ID, Service: r.Service, Status: r.Status, Location: r.Location, Unit: r.Unit,
-		Created: r.Created.In(s.loc), Updated: r.Updated.In(s.loc), Due: r.Due.In(s.loc), Overdue: r.Overdue(s.d.Now())}
+		Created: r.Created.In(s.loc), Updated: r.Updated.In(s.loc), Due: r.Due.In(s.loc), Overdue: r.Overdue(s.d.Now()),
+		Severity: r.Severity, ReceiveDue: r.ReceiveDue.In(s.loc), RespondDue: r.RespondDue.In(s.loc)}
+	if c, ok := s.severity(r.Severity); ok {
+		v.SeverityName = c.Name
+	}
 	if c, ok := s.d.Catalogue.Category(r.Service); ok {
 		v.ServiceName = c.Name
 	}
 	if full || r.Status.Public() {
 		v.Description, v.Address = r.Description, r.Address
 		for _, id := range r.Photos {
-			v.Photos = append(v.Photos, s.photoURL(id))
+			v.Photos = append(v.Photos, s.photoURL(base, id))
 		}
 	}
 	return v
 }
 
-func (s *Service) photoURL(id string) string {
-	return strings.TrimSuffix(s.cfg.PublicURL, "/") + "/api/v1/reports/photos/" + id
+func (s *Service) photoURL(base, id string) string { return base + "/api/v1/reports/photos/" + id }
+
+// base is the absolute URL ioc is reached at: public_url when configured, else the scheme and
+// Host of the request (behind a proxy that rewrites Host, configure public_url).
+func (s *Service) base(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimSuffix(s.cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 func (s *Service) handleServices(w http.ResponseWriter, r *http.Request) error {
@@ -230,11 +250,10 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 		s.retryAfter(w, err)
 		return s.refuse("photo", apiError(err))
 	}
-	first, last, _ := strings.Cut(strings.TrimSpace(v.Get("name")), " ")
 	sub := Submission{
 		Service: v.Get("category"), Description: strings.TrimSpace(v.Get("description")), Location: p,
 		Address: v.Get("address"), Attributes: attributes(v), Photos: ids, Client: "web",
-		Contact: Contact{FirstName: first, LastName: last, Phone: v.Get("phone"), Email: v.Get("email"), DeviceID: device, IP: clientIP(r)},
+		Contact: Contact{Name: strings.Join(strings.Fields(v.Get("name")), " "), Phone: v.Get("phone"), Email: v.Get("email"), DeviceID: device, IP: clientIP(r)},
 	}
 	if key != "" {
 		sub.IdemKey = "web:" + key
@@ -295,10 +314,10 @@ func (s *Service) handleTrack(w http.ResponseWriter, r *http.Request) error {
 		return apiError(err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	v := s.public(rep, false)
+	v := s.public(s.base(r), rep, false)
 	if !rep.Status.Public() { // the holder sees their photos before anyone else does, through links that expire
 		for _, id := range rep.Photos {
-			v.Photos = append(v.Photos, s.holderPhotoURL(id))
+			v.Photos = append(v.Photos, s.holderPhotoURL(s.base(r), id))
 		}
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, trackView{PublicView: v, Code: rep.Code, History: s.history(h)})
@@ -322,7 +341,7 @@ func (s *Service) handleReopen(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiError(err)
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, s.public(rep, false))
+	return httpapi.WriteJSON(w, http.StatusOK, s.public(s.base(r), rep, false))
 }
 
 func (s *Service) handleNearby(w http.ResponseWriter, r *http.Request) error {
@@ -343,7 +362,7 @@ func (s *Service) handleNearby(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]PublicView, 0, len(rs))
 	for _, rep := range rs {
-		v := s.public(rep, false)
+		v := s.public(s.base(r), rep, false)
 		d := geo.Distance(p, rep.Location)
 		v.DistanceM = &d
 		out = append(out, v)
@@ -369,7 +388,7 @@ func (s *Service) handleMap(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]PublicView, 0, len(rs))
 	for _, rep := range rs {
-		out = append(out, s.public(rep, false))
+		out = append(out, s.public(s.base(r), rep, false))
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, out)
 }
@@ -460,6 +479,27 @@ func (s *Service) handleTransition(w http.ResponseWriter, r *http.Request, actor
 		return err
 	}
 	rep, err := s.Transition(r.Context(), id, actor, mv)
+	if err != nil {
+		return apiError(err)
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, rep)
+}
+
+// handleSeverity changes a report's class: {"severity": "khan", "reason": "…"}; the reason is
+// required and kept in the history.
+func (s *Service) handleSeverity(w http.ResponseWriter, r *http.Request, actor string) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Severity string `json:"severity"`
+		Reason   string `json:"reason"`
+	}
+	if err := httpapi.DecodeJSON(w, r, maxFieldBytes, &body); err != nil {
+		return err
+	}
+	rep, err := s.SetSeverity(r.Context(), id, actor, body.Severity, strings.TrimSpace(body.Reason))
 	if err != nil {
 		return apiError(err)
 	}

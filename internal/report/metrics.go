@@ -7,12 +7,13 @@ import (
 )
 
 type metrics struct {
-	received      *prometheus.CounterVec // by service code (bounded by the catalogue)
-	transitions   *prometheus.CounterVec // by new status
-	escalated     *prometheus.CounterVec // by service code
-	replays       prometheus.Counter
-	refused       *prometheus.CounterVec // by reason
-	trackFailures prometheus.Counter     // tracking-code lookups that found nothing
+	received         *prometheus.CounterVec // by service code (bounded by the catalogue)
+	transitions      *prometheus.CounterVec // by new status
+	escalated        *prometheus.CounterVec // by service code and recipient
+	escalationFailed prometheus.Counter
+	replays          prometheus.Counter
+	refused          *prometheus.CounterVec // by reason
+	trackFailures    prometheus.Counter     // tracking-code lookups that found nothing
 
 	photoRefused   *prometheus.CounterVec // by reason (bytes, pixels, memory, media_type, corrupt, busy)
 	decodeBytes    prometheus.Histogram   // estimated memory per photo decode
@@ -31,8 +32,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ioc_report_transitions_total", Help: "Workflow transitions, by the status moved to.",
 		}, []string{"status"}),
 		escalated: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ioc_report_escalated_total", Help: "Reports escalated for passing their SLA due time, by service code.",
-		}, []string{"service"}),
+			Name: "ioc_report_escalated_total", Help: "Escalation steps taken for reports nearing or past a deadline, by service code and recipient (unit, supervisor, ioc).",
+		}, []string{"service", "to"}),
+		escalationFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ioc_report_escalation_failures_total", Help: "Escalation steps the notifier did not take (retried at the next pass).",
+		}),
 		replays: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ioc_report_idempotent_replays_total", Help: "Submissions answered with an earlier report because the idempotency key was seen.",
 		}),
@@ -67,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.received, m.transitions, m.escalated, m.replays, m.refused, m.trackFailures,
+	for _, c := range []prometheus.Collector{m.received, m.transitions, m.escalated, m.escalationFailed, m.replays, m.refused, m.trackFailures,
 		m.photoRefused, m.decodeBytes, m.decodeInflight, m.decodeWait, m.requestBytes, m.uploadInflight} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("report metrics: %w", err)

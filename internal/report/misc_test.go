@@ -40,6 +40,7 @@ func serveForDurability(path string) error {
 	}
 	cfg := Defaults()
 	cfg.BotCheck = "off"
+	cfg.Calendar.Holidays = "../../configs/holidays-vn.yaml"
 	cat, err := LoadCatalogue("../../configs/services.yaml")
 	if err != nil {
 		return err
@@ -178,17 +179,20 @@ func TestKPI(t *testing.T) {
 					}
 				}
 			}
-			resolveAfter("RAC_THAI", "106.3759", 10*time.Hour)                                                  // 829, within 48 h
-			resolveAfter("RAC_THAI", "106.3759", 60*time.Hour)                                                  // 829, late
-			resolveAfter("NGAP_NUOC", "106.30", 20*time.Hour)                                                   // 831, within 24 h
+			// Deadlines count working time (Mon–Fri 07:30–11:30, 13:30–17:00 +07:00): garbage is a
+			// normal report (37.5 working hours), flooding an urgent one (4 working hours).
+			resolveAfter("RAC_THAI", "106.3759", 10*time.Hour)  // 829, Tue 10 Jun 15:00 → Wed 01:00: 2 working hours, within
+			resolveAfter("RAC_THAI", "106.3759", 200*time.Hour) // 829, → Thu 19 Jun 09:00: 6 working days, late
+			// 831, Thu 09:00 → 13:30: 4.5 wall-clock hours but 2.5 working hours, within the 4 h
+			resolveAfter("NGAP_NUOC", "106.30", 4*time.Hour+30*time.Minute)
 			e.submit(map[string]string{"category": "NGAP_NUOC", "attribute[volume]": "", "lon": "106.30"}, nil) // backlog
-			e.clock.Advance(30 * time.Hour)                                                                     // … and overdue
+			e.clock.Advance(30 * time.Hour)                                                                     // … and overdue (11 working hours)
 			from, to := testStart, e.clock.Now().Add(time.Hour)
 
 			r := e.operator("GET", "/api/v1/reports/kpi?from="+from.Format(time.RFC3339)+"&to="+to.Format(time.RFC3339), "")
 			var total []KPIRow
 			mustJSONDecode(t, r.body, &total)
-			want := KPIRow{Received: 4, Resolved: 3, Backlog: 1, Overdue: 1, WithinSLAPct: 200.0 / 3, MedianHours: 20}
+			want := KPIRow{Received: 4, Resolved: 3, Backlog: 1, Overdue: 1, WithinSLAPct: 200.0 / 3, MedianHours: 10}
 			if len(total) != 1 || total[0] != want {
 				t.Fatalf("total: %s, want %+v", r.body, want)
 			}
@@ -203,7 +207,7 @@ func TestKPI(t *testing.T) {
 			}
 			byArea, err := e.svc.KPI(t.Context(), from, to, ByArea)
 			if err != nil || len(byArea) != 2 || byArea[0].Key != "829" || byArea[0].Resolved != 2 || byArea[0].WithinSLAPct != 50 ||
-				byArea[0].MedianHours != 35 || byArea[1].Key != "831" || byArea[1].Backlog != 1 {
+				byArea[0].MedianHours != 105 || byArea[1].Key != "831" || byArea[1].Backlog != 1 {
 				t.Fatalf("by area: %+v %v", byArea, err)
 			}
 			byCat, err := e.svc.KPI(t.Context(), from, to, ByCategory)
@@ -279,13 +283,13 @@ services:
   - code: A
     name: x
     group: g
-    sla: 0s
+    sla: -1h
     units: {"829": u}
     attributes:
       - {code: c, datatype: singlevaluelist, description: d}
       - {code: c, datatype: blob, description: d}
   - {code: A, name: "", group: g, sla: 1h, units: {default: u}}`, []string{
-			"services[0] (A): sla: must be a positive duration",
+			"services[0] (A): sla: must not be negative",
 			`services[0] (A): units: a "default" unit is required`,
 			"services[0] (A): attributes[0] (c): values: required for singlevaluelist",
 			"services[0] (A): attributes[1] (c): code: duplicate",

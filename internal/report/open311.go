@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ioc-vn/ioc/internal/httpapi"
+	"github.com/ioc-vn/ioc/stream"
 )
 
 // Open311 GeoReport v2 (wiki.open311.org/GeoReport_v2): every resource in .json and .xml, errors as
@@ -45,14 +47,23 @@ func (s *Service) open311(fn o311Func) http.Handler {
 			s.writeO311(w, "xml", http.StatusNotFound, []*o311Err{o311Errorf(404, "unknown resource %q: use .json or .xml", file)})
 			return
 		}
-		err := fn(w, r, name, format)
+		var err error
+		if j := r.URL.Query().Get("jurisdiction_id"); r.Method == http.MethodGet && j != "" && j != s.cfg.Open311.JurisdictionID {
+			err = o311Errorf(404, "jurisdiction_id %q was not found: this endpoint serves %q", j, s.cfg.Open311.JurisdictionID)
+		} else {
+			err = fn(w, r, name, format)
+		}
 		if err == nil {
 			return
 		}
 		var oe *o311Err
+		var many o311Errs
 		var mbe *http.MaxBytesError
 		var he *httpapi.Error
 		switch {
+		case errors.As(err, &many) && len(many) > 0:
+			s.writeO311(w, format, many[0].Code, []*o311Err(many))
+			return
 		case errors.As(err, &oe):
 		case errors.As(err, &mbe):
 			oe = o311Errorf(413, "request body larger than %d bytes", mbe.Limit)
@@ -108,7 +119,7 @@ func (s *Service) registerOpen311(mux *http.ServeMux) {
 func (s *Service) o311Root(w http.ResponseWriter, r *http.Request, name, format string) error {
 	switch name {
 	case "discovery":
-		return s.o311Discovery(w, format)
+		return s.o311Discovery(w, r, format)
 	case "services":
 		return s.o311Services(w, format)
 	case "requests":
@@ -133,11 +144,11 @@ type endpoint struct {
 	Formats       []string `json:"formats" xml:"formats>format"`
 }
 
-func (s *Service) o311Discovery(w http.ResponseWriter, format string) error {
+func (s *Service) o311Discovery(w http.ResponseWriter, r *http.Request, format string) error {
 	c := s.cfg.Open311
 	s.writeO311(w, format, http.StatusOK, discovery{
 		Changeset: c.Changeset, Contact: c.Contact, KeyService: c.KeyService,
-		Endpoints: []endpoint{{Specification: open311Spec, URL: strings.TrimSuffix(s.cfg.PublicURL, "/") + "/open311/v2",
+		Endpoints: []endpoint{{Specification: open311Spec, URL: s.base(r) + "/open311/v2",
 			Changeset: c.Changeset, Type: "production", Formats: []string{"text/xml", "application/json"}}},
 	})
 	return nil
@@ -257,36 +268,28 @@ func (s *Service) o311Post(w http.ResponseWriter, r *http.Request, name, format 
 		}
 		return err
 	}
-	if v.Get("service_code") == "" {
-		return o311Errorf(400, "service_code was not provided")
-	}
-	if _, ok := s.d.Catalogue.Category(v.Get("service_code")); !ok {
-		return o311Errorf(400, "service_code %q is not a known service", v.Get("service_code"))
-	}
-	if v.Get("lat") == "" || v.Get("long") == "" {
-		return o311Errorf(400, "lat and long are required: this jurisdiction locates requests by coordinates")
-	}
 	device := v.Get("device_id")
+	sub := Submission{
+		Service: v.Get("service_code"), Description: strings.TrimSpace(v.Get("description")),
+		Address: v.Get("address_string"), AddressID: v.Get("address_id"), Attributes: attributes(v),
+		MediaURL: v.Get("media_url"), Client: key.Client,
+		Contact: Contact{Name: FullName(v.Get("first_name"), v.Get("last_name")), Phone: v.Get("phone"),
+			Email: v.Get("email"), DeviceID: device, AccountID: v.Get("account_id"), IP: clientIP(r)},
+	}
+	if errs := s.o311Check(v, &sub); len(errs) > 0 {
+		s.m.refused.WithLabelValues("invalid").Inc()
+		return errs
+	}
 	if device != "" && !s.limitDv.allow(device, s.d.Now()) {
 		s.m.refused.WithLabelValues("rate_device").Inc()
 		return o311Errorf(429, "too many requests from this device_id")
-	}
-	p, err := point(v.Get("long"), v.Get("lat"))
-	if err != nil {
-		return s.o311Input(err)
 	}
 	ids, err := s.savePhotos(r.Context(), f.files)
 	if err != nil {
 		s.retryAfter(w, err)
 		return s.o311Input(err)
 	}
-	sub := Submission{
-		Service: v.Get("service_code"), Description: strings.TrimSpace(v.Get("description")), Location: p,
-		Address: v.Get("address_string"), AddressID: v.Get("address_id"), Attributes: attributes(v), Photos: ids,
-		MediaURL: v.Get("media_url"), Client: key.Client,
-		Contact: Contact{FirstName: v.Get("first_name"), LastName: v.Get("last_name"), Phone: v.Get("phone"),
-			Email: v.Get("email"), DeviceID: device, AccountID: v.Get("account_id"), IP: clientIP(r)},
-	}
+	sub.Photos = ids
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
 		if !idemRE.MatchString(k) {
 			return o311Errorf(400, "Idempotency-Key: 8-128 printable ASCII characters")
@@ -312,6 +315,90 @@ func (s *Service) o311Post(w http.ResponseWriter, r *http.Request, name, format 
 		s.writeO311(w, format, status, []o311Created{out})
 	}
 	return nil
+}
+
+// o311Check checks a request all at once and places it: it answers one error object per problem
+// (the spec's error array). Without lat and long, the address_string is placed by the names of the
+// areas it holds (Deps.Place) and the report is flagged for an operator to check the place.
+func (s *Service) o311Check(v url.Values, sub *Submission) o311Errs {
+	var errs o311Errs
+	if j := v.Get("jurisdiction_id"); j != "" && j != s.cfg.Open311.JurisdictionID {
+		errs = append(errs, o311Errorf(404, "jurisdiction_id %q was not found: this endpoint serves %q", j, s.cfg.Open311.JurisdictionID))
+	}
+	switch c := v.Get("service_code"); {
+	case c == "":
+		errs = append(errs, o311Errorf(400, "service_code was not provided"))
+	default:
+		if _, ok := s.d.Catalogue.Category(c); !ok {
+			errs = append(errs, o311Errorf(400, "service_code %q is not a known service", c))
+		}
+	}
+	located := false
+	switch lat, long := v.Get("lat"), v.Get("long"); {
+	case lat == "" && long == "" && strings.TrimSpace(sub.Address) == "":
+		errs = append(errs, o311Errorf(400, "lat and long, or address_string, are required"))
+	case lat == "" && long == "":
+		p, _, ok := s.d.Place(sub.Address)
+		if !ok {
+			errs = append(errs, o311Errorf(400, "address_string: no single commune of %s is named in it: send lat and long, or name the commune (xã/phường) and its district", s.cfg.Open311.JurisdictionID))
+			break
+		}
+		sub.Location, sub.LocatedBy, located = p, LocatedByAddress, true
+	case lat == "" || long == "":
+		errs = append(errs, o311Errorf(400, "lat and long must be given together"))
+	default:
+		p, err := point(long, lat)
+		if err == nil {
+			err = stream.CheckLonLat(p[0], p[1])
+		}
+		if err != nil {
+			errs = append(errs, o311Errorf(400, "lat, long: not a valid WGS84 position"))
+			break
+		}
+		sub.Location, located = p, true
+	}
+	if located && s.locates && len(s.d.Locate(sub.Location[0], sub.Location[1])) == 0 {
+		errs = append(errs, o311Errorf(400, "lat, long: the location is outside %s", s.cfg.Open311.JurisdictionID))
+		located = false
+	}
+	if _, err := s.check(sub); err != nil {
+		for _, msg := range leafErrors(err) {
+			if !located && strings.HasPrefix(msg, "location:") {
+				continue // already told
+			}
+			if strings.HasPrefix(msg, "service_code:") {
+				continue
+			}
+			errs = append(errs, o311Errorf(400, "%s", msg))
+		}
+	}
+	return errs
+}
+
+// leafErrors lists the messages of the errors joined in err, without the ErrInvalid marker.
+func leafErrors(err error) []string {
+	if err == nil || err == ErrInvalid {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []string{strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")}
+}
+
+// o311Errs is several problems of one request, answered together.
+type o311Errs []*o311Err
+
+func (e o311Errs) Error() string {
+	msgs := make([]string, len(e))
+	for i, x := range e {
+		msgs[i] = x.Description
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // o311Input turns a domain error into the Open311 error with the matching HTTP status.
@@ -366,9 +453,9 @@ type o311Requests struct {
 	Requests []o311Request `xml:"request"`
 }
 
-func (s *Service) o311View(r Report, h []Entry, ext bool) o311Request {
+func (s *Service) o311View(base string, r Report, h []Entry, ext bool) o311Request {
 	c, _ := s.d.Catalogue.Category(r.Service)
-	pub := s.public(r, false)
+	pub := s.public(base, r, false)
 	out := o311Request{
 		ID: strconv.FormatInt(r.ID, 10), Status: r.Status.Open311(), ServiceName: pub.ServiceName, ServiceCode: r.Service,
 		Description: pub.Description, Agency: r.Unit, Requested: s.ts(r.Created), Updated: s.ts(r.Updated),
@@ -457,7 +544,7 @@ func (s *Service) o311Requests(w http.ResponseWriter, r *http.Request, format st
 		if err != nil {
 			return err
 		}
-		out = append(out, s.o311View(rep, h, ext))
+		out = append(out, s.o311View(s.base(r), rep, h, ext))
 	}
 	s.writeRequests(w, format, out)
 	return nil
@@ -499,7 +586,7 @@ func (s *Service) o311Request(w http.ResponseWriter, r *http.Request, idS, forma
 	if err != nil {
 		return err
 	}
-	s.writeRequests(w, format, []o311Request{s.o311View(rep, h, r.URL.Query().Get("extensions") == "true")})
+	s.writeRequests(w, format, []o311Request{s.o311View(s.base(r), rep, h, r.URL.Query().Get("extensions") == "true")})
 	return nil
 }
 

@@ -209,9 +209,10 @@ func TestOpen311(t *testing.T) {
 				var out []o311Request
 				mustJSONDecode(t, r.body, &out)
 				got := out[0]
+				// A pothole is a complex report: 10 working days (75 h) from Tue 10 Jun 15:00.
 				if got.Status != "closed" || got.StatusNotes != "bước resolved" || got.ServiceCode != "O_GA" ||
 					got.Agency != "Phòng Quản lý đô thị Thành phố Bến Tre" || got.Lat != 10.2415 || got.Long != 106.3759 ||
-					got.Requested != "2025-06-10T15:00:00+07:00" || got.Expected != "2025-06-17T15:00:00+07:00" ||
+					got.Requested != "2025-06-10T15:00:00+07:00" || got.Expected != "2025-06-24T15:00:00+07:00" ||
 					got.Description != "Ổ gà lớn trước số 120" || got.Extended == nil || got.Extended.DetailedStatus != "resolved" ||
 					len(got.Extended.Notes) != 5 {
 					t.Fatalf("request: %+v", got)

@@ -41,9 +41,9 @@ func (s *Service) photoMAC(id string, expires int64) string {
 // holderPhotoURL is the URL of a photo of a report that is not public yet, for the holder of its
 // tracking code: ?t=<expiry>.<HMAC> lets this one photo (and its thumbnail) be read until expiry,
 // between one and two hours from now.
-func (s *Service) holderPhotoURL(id string) string {
+func (s *Service) holderPhotoURL(base, id string) string {
 	exp := s.d.Now().Truncate(photoLinkTTL).Add(2 * photoLinkTTL).Unix()
-	return s.photoURL(id) + "?t=" + strconv.FormatInt(exp, 10) + "." + s.photoMAC(id, exp)
+	return s.photoURL(base, id) + "?t=" + strconv.FormatInt(exp, 10) + "." + s.photoMAC(id, exp)
 }
 
 // photoLinkOK checks the ?t= of a photo request.

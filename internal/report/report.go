@@ -95,8 +95,8 @@ func (s Status) CanMove(to Status) error {
 
 // Contact is the reporter's private contact data. It never appears in a public response or event.
 type Contact struct {
-	FirstName string `json:"first_name,omitempty"`
-	LastName  string `json:"last_name,omitempty"`
+	// Name is the full name as written, family name first: "Trần Thị B" (family Trần, given Thị B).
+	Name      string `json:"name,omitempty"`
 	Phone     string `json:"phone,omitempty"`
 	Email     string `json:"email,omitempty"`
 	DeviceID  string `json:"device_id,omitempty"`
@@ -104,15 +104,38 @@ type Contact struct {
 	IP        string `json:"ip,omitempty"`
 }
 
+// FullName joins Open311's first_name (the given name, with any middle name) and last_name (the
+// family name) the Vietnamese way, family name first: ("Thị B", "Trần") → "Trần Thị B".
+func FullName(first, last string) string {
+	return strings.Join(strings.Fields(strings.TrimSpace(last)+" "+strings.TrimSpace(first)), " ")
+}
+
+// SplitName is FullName's inverse for a Vietnamese full name: the first word is the family name
+// (Open311 last_name), the rest the given name (first_name): "Trần Thị B" → ("Thị B", "Trần"). A
+// one-word name is a given name.
+func SplitName(full string) (first, last string) {
+	w := strings.Fields(full)
+	switch len(w) {
+	case 0:
+		return "", ""
+	case 1:
+		return w[0], ""
+	}
+	return strings.Join(w[1:], " "), w[0]
+}
+
 // Report is one citizen field report. Location is [lon, lat].
 type Report struct {
-	ID          int64               `json:"id"`
-	Code        string              `json:"code"` // tracking code, the citizen's secret handle (BT-7K3Q-9XAB-M4TZ)
-	Service     string              `json:"service_code"`
-	Status      Status              `json:"status"`
-	Description string              `json:"description"`
-	Location    orb.Point           `json:"location"` // [lon, lat]
-	Address     string              `json:"address,omitempty"`
+	ID          int64     `json:"id"`
+	Code        string    `json:"code"` // tracking code, the citizen's secret handle (BT-7K3Q-9XAB-M4TZ)
+	Service     string    `json:"service_code"`
+	Status      Status    `json:"status"`
+	Description string    `json:"description"`
+	Location    orb.Point `json:"location"` // [lon, lat]
+	Address     string    `json:"address,omitempty"`
+	// LocatedBy says where Location comes from: the reporter's position, or the commune named in
+	// an address-only request (an operator should check it).
+	LocatedBy   string              `json:"located_by"`
 	AddressID   string              `json:"address_id,omitempty"`
 	Areas       map[string]string   `json:"areas,omitempty"`
 	Attributes  map[string][]string `json:"attributes,omitempty"`
@@ -124,15 +147,35 @@ type Report struct {
 	Contact     Contact             `json:"contact"`
 	Created     time.Time           `json:"created"`
 	Updated     time.Time           `json:"updated"`
-	Due         time.Time           `json:"due"` // Created + SLA
+	Severity    string              `json:"severity"`    // class code (Config.Severities)
+	ReceiveDue  time.Time           `json:"receive_due"` // deadline to receive (leave "new"), in working time
+	Due         time.Time           `json:"due"`         // deadline to resolve, in working time (the SLA)
+	RespondDue  time.Time           `json:"respond_due"` // deadline to publish the result (close), in working time
+	Received    time.Time           `json:"received,omitzero"`
 	Resolved    time.Time           `json:"resolved,omitzero"`
-	Escalated   time.Time           `json:"escalated,omitzero"`
-	Version     int                 `json:"version"`
+	Escalated   time.Time           `json:"escalated,omitzero"` // first passed a deadline
+	// EscalationLevel is the last escalation step taken (StepUnit …) for the deadline
+	// EscalationFor; NextEscalation is when the next step is due (zero: none).
+	EscalationLevel int       `json:"escalation_level"`
+	EscalationFor   time.Time `json:"escalation_for,omitzero"`
+	NextEscalation  time.Time `json:"next_escalation,omitzero"`
+	Version         int       `json:"version"`
 }
 
-// Overdue reports whether the report is open past its due time at now.
+// Where a report's location comes from.
+const (
+	LocatedByGPS     = "gps"
+	LocatedByAddress = "address" // placed in the commune its address names: to be checked
+)
+
+// Overdue reports whether the report is open past its due time at now, or still not received past
+// its receive deadline.
 func (r *Report) Overdue(now time.Time) bool {
-	return r.Status.Open() && !r.Due.IsZero() && now.After(r.Due)
+	if !r.Status.Open() {
+		return false
+	}
+	late := func(t time.Time) bool { return !t.IsZero() && now.After(t) }
+	return late(r.Due) || (r.Status == StatusNew && late(r.ReceiveDue))
 }
 
 // Entry is one line of a report's history: a transition with who, when and why.

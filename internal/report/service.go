@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ioc-vn/ioc/internal/report/photo"
+	"github.com/ioc-vn/ioc/internal/report/worktime"
 	"github.com/ioc-vn/ioc/stream"
 )
 
@@ -36,10 +38,19 @@ type Deps struct {
 	// Locate returns the area codes by level ("province", "district", "commune") of [lon, lat]; the
 	// district code picks the responsible unit. Nil means no areas.
 	Locate func(lon, lat float64) map[string]string
+	// Place finds where an address-only Open311 request is (NamePlacer over the admin areas); nil:
+	// such requests are refused.
+	Place Placer
 	// OnChange receives a stream.TypeReport event after every create and transition. It must not block.
 	OnChange func(stream.Event)
-	// OnOverdue is the escalation hook, called once per report when it passes its due time.
+	// OnOverdue is called once per deadline a report passes (with the supervisor step).
 	OnOverdue func(Report)
+	// Notifier tells units, supervisors and the IOC of escalation steps; nil: nobody is told
+	// (the steps are still recorded and announced).
+	Notifier Notifier
+	// Calendars is the working time deadlines are counted in; nil: built from cfg.Calendar (which
+	// reads its holiday list file).
+	Calendars *worktime.Calendars
 	// Actor names the signed-in operator of an operator route, or "" when there is none (401).
 	Actor func(*http.Request) string
 	// Sees reports whether the caller is staff who may open the report (role and scope): they may
@@ -62,6 +73,8 @@ type Service struct {
 	decodes  *decodePool
 	uploads  *uploadPool
 	photoKey []byte // HMAC key of photo links for tracking-code holders
+	cal      *worktime.Calendars
+	locates  bool // Deps.Locate was given: a point in no area is outside the province
 }
 
 // New builds the service. cfg must be valid.
@@ -83,14 +96,21 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	locates := d.Locate != nil
 	if d.Locate == nil {
 		d.Locate = func(float64, float64) map[string]string { return nil }
+	}
+	if d.Place == nil {
+		d.Place = func(string) (orb.Point, string, bool) { return orb.Point{}, "", false }
 	}
 	if d.OnChange == nil {
 		d.OnChange = func(stream.Event) {}
 	}
 	if d.OnOverdue == nil {
 		d.OnOverdue = func(Report) {}
+	}
+	if d.Notifier == nil {
+		d.Notifier = nopNotifier{}
 	}
 	if d.Actor == nil {
 		d.Actor = func(*http.Request) string { return "" }
@@ -103,12 +123,29 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return nil, fmt.Errorf("report config: photo_decode.max_bytes (%d) must be at least the per-photo decode limit (%d)",
 			cfg.PhotoDecode.MaxBytes, d.Photos.Limits.MaxDecodeBytes)
 	}
+	if err := checkCategorySeverities(d.Catalogue, cfg); err != nil {
+		return nil, err
+	}
+	if d.Calendars == nil {
+		list, err := worktime.LoadList(cfg.Calendar.Holidays)
+		if err != nil {
+			return nil, fmt.Errorf("report calendar: %w", err)
+		}
+		if d.Calendars, err = worktime.Build(cfg.Calendar, list, loc); err != nil {
+			return nil, fmt.Errorf("report calendar: %w", err)
+		}
+	}
+	year := d.Now().In(loc).Year()
+	if missing := d.Calendars.Default.Missing(year, year+1); len(missing) > 0 {
+		d.Log.Warn("no holiday list for these years: deadlines count holidays as working days; add them to the holiday list",
+			"years", worktime.YearString(missing), "file", cfg.Calendar.Holidays)
+	}
 	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	return &Service{
-		cfg: cfg, d: d, loc: loc, m: m,
+		cfg: cfg, d: d, loc: loc, m: m, cal: d.Calendars, locates: locates,
 		limitIP:  newLimiter(cfg.RateIP, cfg.MaxClients),
 		limitDv:  newLimiter(cfg.RateDevice, cfg.MaxClients),
 		limitTr:  newLimiter(cfg.TrackFailures, cfg.MaxClients),
@@ -131,6 +168,7 @@ type Submission struct {
 	Contact     Contact
 	Client      string // "web" or the Open311 client name
 	IdemKey     string // retries with the same key return the first report
+	LocatedBy   string // LocatedByGPS (default) or LocatedByAddress
 }
 
 func (s *Service) check(sub *Submission) (*Category, error) {
@@ -150,7 +188,7 @@ func (s *Service) check(sub *Submission) (*Category, error) {
 		v    string
 		max  int
 	}{{"description", sub.Description, 4000}, {"address_string", sub.Address, 500}, {"address_id", sub.AddressID, 100},
-		{"media_url", sub.MediaURL, 1000}, {"first_name", sub.Contact.FirstName, 100}, {"last_name", sub.Contact.LastName, 100},
+		{"media_url", sub.MediaURL, 1000}, {"name", sub.Contact.Name, 200},
 		{"phone", sub.Contact.Phone, 30}, {"email", sub.Contact.Email, 200}, {"device_id", sub.Contact.DeviceID, 200},
 		{"account_id", sub.Contact.AccountID, 200}} {
 		if !utf8.ValidString(f.v) || len(f.v) > f.max {
@@ -186,8 +224,11 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Report, bool, err
 		Service: svc.Code, Status: StatusNew, Description: sub.Description, Location: sub.Location,
 		Address: sub.Address, AddressID: sub.AddressID, Areas: areas, Attributes: sub.Attributes,
 		Photos: sub.Photos, MediaURL: sub.MediaURL, Unit: svc.Unit(areas["district"]), Client: sub.Client,
-		Contact: sub.Contact, Created: now, Updated: now, Due: now.Add(svc.SLA),
+		Contact: sub.Contact, Created: now, Updated: now, Severity: s.categorySeverity(svc),
+		LocatedBy: cmp.Or(sub.LocatedBy, LocatedByGPS),
 	}
+	s.setDeadlines(&r)
+	s.planEscalation(&r)
 	first := Entry{At: now, Actor: "citizen:" + sub.Client, To: StatusNew, Note: "đã tiếp nhận / received", Unit: r.Unit, Public: true}
 	for range 5 {
 		r.Code = NewCode(s.cfg.CodePrefix)
@@ -248,8 +289,9 @@ func (s *Service) applyMove(ctx context.Context, r *Report, mv Move) error {
 	now := s.d.Now().UTC()
 	switch mv.To {
 	case StatusAssigned:
-		if mv.Unit != "" {
+		if mv.Unit != "" && mv.Unit != r.Unit {
 			r.Unit = mv.Unit
+			s.setDeadlines(r) // the new unit's calendar
 		}
 		if r.Unit == "" {
 			return fmt.Errorf("%w: unit: required to assign", ErrInvalid)
@@ -267,6 +309,10 @@ func (s *Service) applyMove(ctx context.Context, r *Report, mv Move) error {
 	case StatusReopened:
 		r.Resolved = time.Time{}
 		r.Escalated = time.Time{}
+		s.setReopenDeadlines(r, now)
+	}
+	if r.Status == StatusNew && r.Received.IsZero() {
+		r.Received = now
 	}
 	r.Status = mv.To
 	return nil
@@ -284,6 +330,7 @@ func (s *Service) save(ctx context.Context, r Report, actor, note string, public
 	}
 	now := s.d.Now().UTC()
 	r.Updated = now
+	s.planEscalation(&r)
 	out, err := s.d.Store.Update(ctx, r, Entry{At: now, Actor: actor, From: prev.Status, To: r.Status, Note: note, Unit: r.Unit, Public: public})
 	if err != nil {
 		return Report{}, err
@@ -391,28 +438,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Escalate runs one escalation pass.
-func (s *Service) Escalate(ctx context.Context) error {
-	now := s.d.Now().UTC()
-	due, err := s.d.Store.Overdue(ctx, now, 500)
-	if err != nil {
-		return fmt.Errorf("find overdue reports: %w", err)
-	}
-	for _, r := range due {
-		r.Escalated = now
-		out, err := s.save(ctx, r, "system", "quá hạn xử lý, đã chuyển cấp trên / overdue, escalated", false)
-		if errors.Is(err, ErrConflict) {
-			continue // changed meanwhile; the next pass sees it again if still overdue
-		}
-		if err != nil {
-			return err
-		}
-		s.m.escalated.WithLabelValues(out.Service).Inc()
-		s.d.OnOverdue(out)
-	}
-	return nil
-}
-
 // EntityID is a report's entity ID on the live map and in the event store ("report-<id>": entity IDs
 // share one namespace with devices, cameras and alarms).
 func EntityID(id int64) string { return "report-" + strconv.FormatInt(id, 10) }
@@ -422,13 +447,15 @@ func EntityID(id int64) string { return "report-" + strconv.FormatInt(id, 10) }
 func (s *Service) announce(r Report) {
 	pub := r.Status.Public()
 	attrs := map[string]string{
-		"report_id": strconv.FormatInt(r.ID, 10),
-		"category":  r.Service,
-		"status":    string(r.Status),
-		"open311":   r.Status.Open311(),
-		"public":    strconv.FormatBool(pub),
-		"overdue":   strconv.FormatBool(r.Overdue(s.d.Now())),
-		"due":       r.Due.In(s.loc).Format(time.RFC3339),
+		"report_id":        strconv.FormatInt(r.ID, 10),
+		"category":         r.Service,
+		"status":           string(r.Status),
+		"open311":          r.Status.Open311(),
+		"public":           strconv.FormatBool(pub),
+		"overdue":          strconv.FormatBool(r.Overdue(s.d.Now())),
+		"due":              r.Due.In(s.loc).Format(time.RFC3339),
+		"severity":         r.Severity,
+		"escalation_level": strconv.Itoa(r.EscalationLevel),
 	}
 	if svc, ok := s.d.Catalogue.Category(r.Service); ok {
 		attrs["category_name"] = svc.Name

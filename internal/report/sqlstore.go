@@ -123,17 +123,19 @@ func (s *sqlStore) apply(ctx context.Context, version int, file string) error {
 func (s *sqlStore) bind(q string) string { return sqldb.Rebind(s.pg, q) }
 
 const reportCols = `id, code, service_code, status, description, lon, lat, address, address_id, areas, attributes,
-	photos, media_url, unit, duplicate_of, client, contact, created_us, updated_us, due_us, resolved_us, escalated_us, version`
+	photos, media_url, unit, duplicate_of, client, contact, created_us, updated_us, due_us, resolved_us, escalated_us, version,
+	severity, receive_due_us, respond_due_us, received_us, escalation_level, escalation_for_us, next_escalation_us, located_by`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanReport(sc scanner) (Report, error) {
 	var r Report
 	var areas, attrs, photos, contact string
-	var created, updated, due, resolved, escalated int64
+	var created, updated, due, resolved, escalated, receiveDue, respondDue, received, escFor, nextEsc int64
 	err := sc.Scan(&r.ID, &r.Code, &r.Service, &r.Status, &r.Description, &r.Location[0], &r.Location[1],
 		&r.Address, &r.AddressID, &areas, &attrs, &photos, &r.MediaURL, &r.Unit, &r.DuplicateOf, &r.Client,
-		&contact, &created, &updated, &due, &resolved, &escalated, &r.Version)
+		&contact, &created, &updated, &due, &resolved, &escalated, &r.Version,
+		&r.Severity, &receiveDue, &respondDue, &received, &r.EscalationLevel, &escFor, &nextEsc, &r.LocatedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
@@ -148,14 +150,36 @@ func scanReport(sc scanner) (Report, error) {
 			return r, fmt.Errorf("decode report %d: %w", r.ID, err)
 		}
 	}
+	if r.Contact.Name == "" {
+		r.Contact.Name = legacyName(contact, r.Client)
+	}
 	r.Created, r.Updated, r.Due = fromMicro(created), fromMicro(updated), fromMicro(due)
 	r.Resolved, r.Escalated = fromMicro(resolved), fromMicro(escalated)
+	r.ReceiveDue, r.RespondDue, r.Received = fromMicro(receiveDue), fromMicro(respondDue), fromMicro(received)
+	r.EscalationFor, r.NextEscalation = fromMicro(escFor), fromMicro(nextEsc)
 	return r, nil
 }
 
 // apiZone is Asia/Ho_Chi_Minh (UTC+7, no daylight saving time): stored times are read back in it, so API
 // answers carry the +07:00 offset, never Z.
 var apiZone = time.FixedZone("Asia/Ho_Chi_Minh", 7*3600)
+
+// legacyName reads the name of a contact stored before the full-name field (#17.7): the web form
+// had cut it at the first space (first_name "Trần", last_name "Thị B"), Open311 clients sent
+// first_name as the given name and last_name as the family name.
+func legacyName(raw, client string) string {
+	var old struct {
+		First string `json:"first_name"`
+		Last  string `json:"last_name"`
+	}
+	if json.Unmarshal([]byte(raw), &old) != nil {
+		return "" // the contact decoded just before; this cannot fail
+	}
+	if client == "web" {
+		return strings.TrimSpace(old.First + " " + old.Last)
+	}
+	return FullName(old.First, old.Last)
+}
 
 func fromMicro(us int64) time.Time {
 	if us == 0 {
@@ -196,13 +220,15 @@ func (s *sqlStore) Create(ctx context.Context, r Report, idemKey string, first E
 	r.Version = 1
 	err = tx.QueryRowContext(ctx, s.bind(`INSERT INTO reports (code, idem_key, service_code, status, description,
 		lon, lat, address, address_id, areas, attributes, photos, media_url, unit, duplicate_of, client, contact,
-		created_us, updated_us, due_us, resolved_us, escalated_us, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		created_us, updated_us, due_us, resolved_us, escalated_us, version, severity, receive_due_us, respond_due_us, received_us,
+		escalation_level, escalation_for_us, next_escalation_us, located_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (idem_key) DO NOTHING RETURNING id`),
 		r.Code, key, r.Service, r.Status, r.Description, r.Location[0], r.Location[1], r.Address, r.AddressID,
 		mustJSON(r.Areas), mustJSON(r.Attributes), mustJSON(r.Photos), r.MediaURL, r.Unit, r.DuplicateOf,
 		r.Client, mustJSON(r.Contact), toMicro(r.Created), toMicro(r.Updated), toMicro(r.Due),
-		toMicro(r.Resolved), toMicro(r.Escalated), r.Version).Scan(&r.ID)
+		toMicro(r.Resolved), toMicro(r.Escalated), r.Version, r.Severity, toMicro(r.ReceiveDue), toMicro(r.RespondDue),
+		toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor), toMicro(r.NextEscalation), r.LocatedBy).Scan(&r.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The key exists: a retry. Read the first report outside this transaction, after the
 		// competing insert committed (PostgreSQL made us wait for it).
@@ -265,10 +291,14 @@ func (s *sqlStore) Update(ctx context.Context, r Report, e Entry) (Report, error
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, s.bind(`UPDATE reports SET status = ?, description = ?, unit = ?, duplicate_of = ?,
-		areas = ?, photos = ?, updated_us = ?, due_us = ?, resolved_us = ?, escalated_us = ?, version = version + 1
+		areas = ?, photos = ?, updated_us = ?, due_us = ?, resolved_us = ?, escalated_us = ?, severity = ?,
+		receive_due_us = ?, respond_due_us = ?, received_us = ?, escalation_level = ?, escalation_for_us = ?,
+		next_escalation_us = ?, located_by = ?, version = version + 1
 		WHERE id = ? AND version = ?`),
 		r.Status, r.Description, r.Unit, r.DuplicateOf, mustJSON(r.Areas), mustJSON(r.Photos), toMicro(r.Updated),
-		toMicro(r.Due), toMicro(r.Resolved), toMicro(r.Escalated), r.ID, r.Version)
+		toMicro(r.Due), toMicro(r.Resolved), toMicro(r.Escalated), r.Severity, toMicro(r.ReceiveDue),
+		toMicro(r.RespondDue), toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor),
+		toMicro(r.NextEscalation), r.LocatedBy, r.ID, r.Version)
 	if err != nil {
 		return r, fmt.Errorf("update report %d: %w", r.ID, err)
 	}
@@ -383,18 +413,9 @@ func (s *sqlStore) queryReports(ctx context.Context, stmt string, args ...any) (
 	return out, nil
 }
 
-func (s *sqlStore) Overdue(ctx context.Context, now time.Time, limit int) ([]Report, error) {
-	var open []string
-	var args []any
-	for _, st := range Statuses {
-		if st.Open() {
-			open = append(open, "?")
-			args = append(args, string(st))
-		}
-	}
-	args = append(args, now.UnixMicro(), limit)
-	return s.queryReports(ctx, `SELECT `+reportCols+` FROM reports WHERE status IN (`+strings.Join(open, ", ")+`)
-		AND due_us < ? AND escalated_us = 0 ORDER BY due_us LIMIT ?`, args...)
+func (s *sqlStore) Escalations(ctx context.Context, now time.Time, limit int) ([]Report, error) {
+	return s.queryReports(ctx, `SELECT `+reportCols+` FROM reports WHERE next_escalation_us > 0 AND next_escalation_us <= ?
+		ORDER BY next_escalation_us LIMIT ?`, now.UnixMicro(), limit)
 }
 
 func (s *sqlStore) AddKey(ctx context.Context, k APIKey, hash string) error {

@@ -56,8 +56,8 @@ type Store interface {
 	History(ctx context.Context, id int64) ([]Entry, error)
 	// List returns the reports matching q, newest first.
 	List(ctx context.Context, q Query) ([]Report, error)
-	// Overdue returns open reports due before now that were not escalated yet.
-	Overdue(ctx context.Context, now time.Time, limit int) ([]Report, error)
+	// Escalations returns the reports whose next escalation step is due at now, earliest first.
+	Escalations(ctx context.Context, now time.Time, limit int) ([]Report, error)
 
 	// AddKey stores an API key with the SHA-256 hash of its secret.
 	AddKey(ctx context.Context, k APIKey, hash string) error

@@ -29,6 +29,7 @@ func Config(t testing.TB, root string) config.Config {
 	cfg.Reports.Store.Path = filepath.Join(dir, "reports.db")
 	cfg.Reports.PhotoDir = filepath.Join(dir, "photos")
 	cfg.Reports.Catalogue = filepath.Join(root, "configs", "services.yaml")
+	cfg.Reports.Calendar.Holidays = filepath.Join(root, "configs", "holidays-vn.yaml")
 	cfg.Geo.AdminFiles = []string{filepath.Join(root, "configs", "admin", "83.geojson")}
 	cfg.Auth.Store.Path = filepath.Join(dir, "auth.db")
 	cfg.Auth.RateLimitIP, cfg.Auth.RateLimitToken = "", ""
