@@ -344,7 +344,7 @@ geo: {admin_files: ["%s/configs/admin/83.geojson"]}
 alarm:
   store: {path: "%s/alarms.db"}
   rules:
-%sreports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "%s/configs/services.yaml"}
+%sreports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "%s/configs/services.yaml", calendar: {holidays: "%s/configs/holidays-vn.yaml"}}
 collectors:
   - name: telemetry
     type: mqtt
@@ -357,7 +357,7 @@ collectors:
     keep_alive: 30s
     topics:
       - {filter: "%s/devices/+/telemetry", format: thingsboard}
-`, httpAddr, dir, db.URL, database, dir, benchToken, root, dir, rules.String(), dir, dir, root, m.URL, l.Root, l.Root)
+`, httpAddr, dir, db.URL, database, dir, benchToken, root, dir, rules.String(), dir, dir, root, root, m.URL, l.Root, l.Root)
 	path := filepath.Join(dir, "ioc.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)

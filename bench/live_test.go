@@ -36,7 +36,7 @@ broker: {enabled: false}
 store: {path: "%s/ioc.db"}
 geo: {admin_files: ["%s/configs/admin/83.geojson"]}
 alarm: {store: {path: "%s/alarms.db"}}
-reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "%s/configs/services.yaml"}
+reports: {store: {path: "%s/reports.db"}, photo_dir: "%s/photos", catalogue: "%s/configs/services.yaml", calendar: {holidays: "%s/configs/holidays-vn.yaml"}}
 live: {flush_interval: 10ms}
 admin: {password: "bench-mật-khẩu-2026", token: "%s"}
 auth: {rate_limit_ip: "1000000:1", rate_limit_token: "1000000:1"}
@@ -52,7 +52,7 @@ collectors:
     keep_alive: 30s
     topics:
       - {filter: "live/devices/+/telemetry", format: thingsboard}
-`, httpAddr, dir, root, dir, dir, dir, root, benchToken, m.URL)
+`, httpAddr, dir, root, dir, dir, dir, root, root, benchToken, m.URL)
 	path := filepath.Join(dir, "ioc.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
