@@ -18,6 +18,10 @@ type Config struct {
 	QueueSize int `yaml:"queue_size"`
 	// TickInterval is how often offline rules, count windows and escalations are checked.
 	TickInterval time.Duration `yaml:"tick_interval"`
+	// MaxEventAge: an event older than this by its own time (a backlog after a long outage, a device's
+	// stored history, the demo's past) is kept as history but raises and clears nothing, so operators are
+	// not paged for conditions of days ago; offline rules still see the device. 0 evaluates every event.
+	MaxEventAge time.Duration `yaml:"max_event_age"`
 	// Cooldown is the default time a condition must stay clear after a clear before the same rule may
 	// raise a new alarm for the same source.
 	Cooldown time.Duration `yaml:"cooldown"`
@@ -79,6 +83,7 @@ func Defaults() Config {
 		Store:         StoreConfig{Type: "sqlite", Path: "data/alarms.db"},
 		QueueSize:     4096,
 		TickInterval:  15 * time.Second,
+		MaxEventAge:   6 * time.Hour,
 		Cooldown:      5 * time.Minute,
 		EscalateAfter: 15 * time.Minute,
 		Fields:        DefaultFields(),
@@ -121,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if c.TickInterval <= 0 {
 		add("tick_interval", "must be positive")
+	}
+	if c.MaxEventAge < 0 {
+		add("max_event_age", "must not be negative (0 evaluates every event)")
 	}
 	if c.Cooldown < 0 {
 		add("cooldown", "must not be negative")

@@ -201,6 +201,10 @@ func (e *Engine) Process(_ context.Context, ev *stream.Event) error {
 			e.settle(c, st, ev.Entity, false, st.lastSeen, observation{"offline_seconds", 0})
 		}
 	}
+	if e.cfg.MaxEventAge > 0 && e.now().Sub(ev.Time) > e.cfg.MaxEventAge {
+		e.m.stale.Inc()
+		return nil
+	}
 	if e.perSource[ev.Entity] == 0 && !e.noQuiet {
 		// The usual case: a source no rule is watching. Only rules this event can start watching it
 		// for are evaluated (with 1,000 threshold rules, a handful instead of all of them).

@@ -3,6 +3,7 @@ package alarm
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -265,6 +266,29 @@ func TestRuleEvaluation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStaleEventsRaiseNothing: a reading older than max_event_age (a backlog, a device's stored history)
+// is not evaluated; a current one is, and the stale one is counted.
+func TestStaleEventsRaiseNothing(t *testing.T) {
+	salinity := Rule{ID: "sal", Severity: SeverityMajor, When: Condition{Threshold: &Threshold{Field: "salinity", Op: ">", Value: 4}}}
+	clock := &fakeClock{t: t0}
+	cfg := testConfig(salinity)
+	cfg.MaxEventAge = 6 * time.Hour
+	e := newEngine(t, cfg, sqliteStore(t), clock)
+	old := tele("sal-1", "salinity", -7*time.Hour, "salinity", 9)
+	e.Process(context.Background(), &old)
+	if got := strings.Join(drain(e), ","); got != "" {
+		t.Fatalf("a 7-hour-old reading raised %q", got)
+	}
+	if n := testutil.ToFloat64(e.m.stale); n != 1 {
+		t.Fatalf("stale events counted %v, want 1", n)
+	}
+	now := tele("sal-1", "salinity", -time.Minute, "salinity", 9)
+	e.Process(context.Background(), &now)
+	if got := strings.Join(drain(e), ","); got != "raise:sal-1:major" {
+		t.Fatalf("a current reading: %q, want a raise", got)
 	}
 }
 

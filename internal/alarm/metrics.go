@@ -6,6 +6,7 @@ type metrics struct {
 	transitions   *prometheus.CounterVec
 	dropped       *prometheus.CounterVec
 	suppressed    prometheus.Counter
+	stale         prometheus.Counter
 	storeErrors   *prometheus.CounterVec
 	notifications *prometheus.CounterVec
 	rules         prometheus.Gauge
@@ -19,6 +20,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Items dropped because an alarm queue was full or the pipeline refused them, by queue."}, []string{"queue"}),
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_alarm_suppressed_total",
 			Help: "Evaluations whose condition held but raised nothing because the cooldown after a clear had not passed."}),
+		stale: prometheus.NewCounter(prometheus.CounterOpts{Name: "ioc_alarm_stale_events_total",
+			Help: "Events older than alarm.max_event_age by their own time: stored as history, evaluated by no rule."}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_alarm_store_errors_total",
 			Help: "Failed alarm store operations, by operation."}, []string{"op"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ioc_alarm_notifications_total",
@@ -27,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Enabled alarm rules loaded."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.transitions, m.dropped, m.suppressed, m.storeErrors, m.notifications, m.rules)
+		reg.MustRegister(m.transitions, m.dropped, m.suppressed, m.stale, m.storeErrors, m.notifications, m.rules)
 	}
 	return m
 }
