@@ -355,11 +355,16 @@ func History(fleet []Device, from time.Time, step time.Duration, to time.Time, r
 	return n, nil
 }
 
-// publishHistory publishes History at QoS 1, waiting for each acknowledgement so the broker's
-// in-flight window is never overrun.
+// historyWindow bounds the history publishes awaiting their acknowledgement. ioc's broker acknowledges
+// a publish once ioc stored it, so waiting for each in turn would take a store commit per reading; a
+// window keeps the store's batches full while staying far below the broker's in-flight limit.
+const historyWindow = 512
+
+// publishHistory publishes History at QoS 1 with at most historyWindow unacknowledged, and waits for
+// every acknowledgement before it returns.
 func publishHistory(ctx context.Context, client paho.Client, fleet []Device, from time.Time, step time.Duration, to time.Time, rng *rand.Rand) (int, error) {
-	return History(fleet, from, step, to, rng, func(topic string, payload []byte) error {
-		tok := client.Publish(topic, 1, false, payload)
+	var pending []paho.Token
+	wait := func(tok paho.Token) error {
 		select {
 		case <-tok.Done():
 			if err := tok.Error(); err != nil {
@@ -369,5 +374,21 @@ func publishHistory(ctx context.Context, client paho.Client, fleet []Device, fro
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	n, err := History(fleet, from, step, to, rng, func(topic string, payload []byte) error {
+		if len(pending) == historyWindow {
+			if err := wait(pending[0]); err != nil {
+				return err
+			}
+			pending = pending[1:]
+		}
+		pending = append(pending, client.Publish(topic, 1, false, payload))
+		return nil
 	})
+	for _, tok := range pending {
+		if werr := wait(tok); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return n, err
 }
