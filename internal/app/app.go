@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -144,8 +145,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts Option
 		if cfg.Frigate.Enabled && cfg.Frigate.Broker == "embedded" {
 			watch = append(watch, cfg.Frigate.ClientID)
 		}
-		b, err := broker.New(broker.Config{Listen: cfg.Broker.Listen, MaxInflight: cfg.Broker.MaxInflight, Watch: watch,
-			Username: cfg.Broker.Username, Password: cfg.Broker.Password}, log, reg)
+		b, err := openBroker(broker.Config{Listen: cfg.Broker.Listen, MaxInflight: cfg.Broker.MaxInflight, Watch: watch,
+			Username: cfg.Broker.Username, Password: cfg.Broker.Password}, cfg.Broker.OnTaken, log, reg)
 		if err != nil {
 			return closeOnErr(err)
 		}
@@ -385,4 +386,37 @@ func (a *App) scheme() string {
 		return "https://"
 	}
 	return "http://"
+}
+
+// openBroker starts the embedded broker on bc.Listen; with onTaken "next_free" a taken port moves it to
+// the first free one of the next 20 ports (the same one at every start while they stay free), and then
+// to any free port, saying so in the log.
+func openBroker(bc broker.Config, onTaken string, log *slog.Logger, reg prometheus.Registerer) (*broker.Broker, error) {
+	b, err := broker.New(bc, log, reg)
+	if err == nil || onTaken != "next_free" || !errors.Is(err, broker.ErrAddrInUse) {
+		return b, err
+	}
+	host, portText, serr := net.SplitHostPort(bc.Listen)
+	port, perr := strconv.Atoi(portText)
+	if serr != nil || perr != nil {
+		return nil, err
+	}
+	tries := make([]string, 0, 21)
+	for p := port + 1; p <= port+20 && p < 65536; p++ {
+		tries = append(tries, net.JoinHostPort(host, strconv.Itoa(p)))
+	}
+	tries = append(tries, net.JoinHostPort(host, "0"))
+	for _, addr := range tries {
+		next := bc
+		next.Listen = addr
+		if b, err = broker.New(next, log, reg); err == nil {
+			log.Warn("embedded MQTT broker: port taken, listening on another", "component", "broker",
+				"wanted", bc.Listen, "addr", b.Addr())
+			return b, nil
+		}
+		if !errors.Is(err, broker.ErrAddrInUse) {
+			return nil, err
+		}
+	}
+	return nil, err
 }

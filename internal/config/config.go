@@ -132,6 +132,9 @@ type Admin struct {
 type Broker struct {
 	Enabled bool   `yaml:"enabled"`
 	Listen  string `yaml:"listen"` // host:port; port 0 picks a free one
+	// OnTaken says what to do when listen's port is taken: fail, or next_free — the first free one of the
+	// next 20 ports (stable from one start to the next while they stay free), else any free port.
+	OnTaken string `yaml:"on_taken"`
 	// MaxInflight bounds unacknowledged QoS 1 messages toward one subscriber before publishers are slowed down.
 	MaxInflight int `yaml:"max_inflight"`
 	// Username and Password are required from every client when listen is not a loopback address.
@@ -324,7 +327,7 @@ func Default() Config {
 	return Config{
 		Log:        Log{Level: "info", Format: "text"},
 		HTTP:       HTTP{Addr: ":8080", MaxBody: 1 << 20},
-		Broker:     Broker{Enabled: true, Listen: "127.0.0.1:1883", MaxInflight: 4096},
+		Broker:     Broker{Enabled: true, Listen: "127.0.0.1:1883", OnTaken: "fail", MaxInflight: 4096},
 		Collectors: []Collector{defaultCollector()},
 		Pipeline: Pipeline{QueueSize: 8192, OnFull: "block", MaxFuture: time.Hour, SinkQueueSize: 8192,
 			SinkBatch: 2000, FlushInterval: 20 * time.Millisecond},
@@ -452,6 +455,7 @@ func (c Config) Validate() error {
 		if c.Broker.Listen == "" {
 			add("broker.listen", "must be set when the embedded broker is enabled")
 		}
+		oneOf(add, "broker.on_taken", c.Broker.OnTaken, "fail", "next_free")
 		if c.Broker.MaxInflight < 16 || c.Broker.MaxInflight > 60000 {
 			add("broker.max_inflight", "must be between 16 and 60000")
 		}
