@@ -24,6 +24,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -999,5 +1000,36 @@ func TestLoadClientKey(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSingleSignOnRevalidationConcurrent: requests of one session arriving together when its
+// revalidation is due share one refresh at the provider (which rotates refresh tokens and would
+// refuse the old one used twice), and all of them are let in.
+func TestSingleSignOnRevalidationConcurrent(t *testing.T) {
+	s := newSSO(t, false, nil)
+	s.addUser(User{Name: "op.lan", Role: RoleOperator, Areas: []string{"831"}}, "mật-khẩu-cục-bộ-op.lan")
+	c, _ := s.ssoBrowser()
+	for round := range 3 {
+		s.clock.Add(6 * time.Minute)
+		var wg sync.WaitGroup
+		status := make([]int, 8)
+		for i := range status {
+			wg.Go(func() {
+				if resp, err := c.Get(s.base + "/api/v1/auth/me"); err == nil {
+					resp.Body.Close()
+					status[i] = resp.StatusCode
+				}
+			})
+		}
+		wg.Wait()
+		for i, code := range status {
+			if code != http.StatusOK {
+				t.Fatalf("round %d, request %d: %d, want 200", round, i, code)
+			}
+		}
+		if n := testutil.ToFloat64(s.svc.m.revalidations.WithLabelValues("ok")); n != float64(round+1) {
+			t.Fatalf("round %d: %v revalidations, want one per round", round, n)
+		}
 	}
 }

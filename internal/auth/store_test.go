@@ -151,3 +151,55 @@ func TestStoreContract(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreSSOSessions: the SSO record of a session is read back, updated, deleted with its session,
+// and DeleteSSOSessions ends exactly the sessions of a provider session (sid) or of a subject.
+func TestStoreSSOSessions(t *testing.T) {
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			st := openTestStore(t, driver)
+			t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+			hash := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+			for i, r := range []struct{ sid, sub string }{{"sid-a", "sub-1"}, {"sid-a", "sub-1"}, {"sid-b", "sub-1"}, {"sid-c", "sub-2"}} {
+				h := hash(byte(i + 1))
+				if err := st.CreateSession(ctx, Session{Hash: h, User: "op.lan", Created: t0, Expires: t0.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.CreateSSOSession(ctx, SSOSession{Hash: h, SID: r.sid, Subject: r.sub, IDToken: "id", RefreshToken: "rt", Checked: t0}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.UpdateSSOSession(ctx, SSOSession{Hash: hash(1), IDToken: "id2", RefreshToken: "rt2", Checked: t0.Add(time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.SSOSession(ctx, hash(1))
+			if err != nil || got.SID != "sid-a" || got.Subject != "sub-1" || got.IDToken != "id2" || got.RefreshToken != "rt2" || !got.Checked.Equal(t0.Add(time.Minute)) {
+				t.Errorf("SSO record read back as %+v, %v", got, err)
+			}
+			if err := st.UpdateSSOSession(ctx, SSOSession{Hash: hash(9)}); !errors.Is(err, ErrNotFound) {
+				t.Errorf("update of an unknown record: %v, want ErrNotFound", err)
+			}
+			alive := func() (n int) {
+				for i := byte(1); i <= 4; i++ {
+					if _, err := st.Session(ctx, hash(i)); err == nil {
+						n++
+					}
+				}
+				return n
+			}
+			if n, err := st.DeleteSSOSessions(ctx, "sid-a", "sub-1"); err != nil || n != 2 || alive() != 2 {
+				t.Errorf("DeleteSSOSessions(sid-a) = %d, %v; %d sessions left, want 2 ended and 2 left", n, err, alive())
+			}
+			if n, err := st.DeleteSSOSessions(ctx, "", "sub-2"); err != nil || n != 1 || alive() != 1 {
+				t.Errorf("DeleteSSOSessions(sub-2) = %d, %v; %d sessions left, want 1 left", n, err, alive())
+			}
+			if err := st.DeleteSession(ctx, hash(3)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.SSOSession(ctx, hash(3)); !errors.Is(err, ErrNotFound) {
+				t.Errorf("the SSO record outlived its session: %v", err)
+			}
+		})
+	}
+}
