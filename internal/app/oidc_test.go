@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/ioc-vn/ioc/dashboard"
 	"github.com/ioc-vn/ioc/internal/auth"
@@ -129,4 +132,49 @@ func getJSONWith(t *testing.T, client *http.Client, url string, v any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// TestOIDCBackchannelLogoutClosesLive: a user signed in through SSO with the live map open signs
+// out at the provider (not in ioc); the provider's back-channel logout ends the ioc session and the
+// websocket is closed by the server (1008), through the whole of ioc.
+func TestOIDCBackchannelLogoutClosesLive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	base := "http://" + addr
+	op := oidctest.Start(t, []oidctest.Client{{ID: "ioc-bentre", Secret: "ioc-bentre-client-secret-2026",
+		RedirectURIs: []string{base + "/auth/oidc/callback"}, BackchannelLogoutURI: base + "/auth/oidc/backchannel-logout", SessionRequired: true}},
+		[]oidctest.Account{{Subject: "5f0c2a", Claims: map[string]any{"preferred_username": "op.ba-tri", "groups": []string{"ioc-ba-tri"}}}})
+	cfg := testConfig(t)
+	cfg.HTTP.Addr = addr
+	cfg.Auth.OIDC = oidcConfig(op.Issuer, addr)
+	cfg.Live.PingInterval = time.Second // the shortest allowed: the credential is rechecked at every ping
+	startAppWith(t, cfg, Options{Web: dashboard.Web(), AdminFile: filepath.Join("..", "..", "configs", "admin", "83.geojson")})
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar}
+	op.Next(t, oidctest.Next{Account: "5f0c2a"})
+	resp, err := browser.Get(base + "/auth/oidc/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	u, _ := url.Parse(base)
+	var cookies []string
+	for _, c := range jar.Cookies(u) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	conn := dialAs(t, base, http.Header{"Cookie": {strings.Join(cookies, "; ")}, "Origin": {base}})
+	op.SignOut(t, browser, "")
+	if err := readUntilClosed(conn); !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+		t.Fatalf("connection ended with %v, want a 1008 close from the server", err)
+	}
+	if code := getJSONWith(t, browser, base+"/api/v1/auth/me", nil); code != http.StatusUnauthorized {
+		t.Errorf("after the provider's back-channel logout /me answers %d, want 401", code)
+	}
 }

@@ -126,6 +126,9 @@ func (o *oidcFlow) end(ctx context.Context, ss SSOSession, u User, reason string
 	if err := o.a.s.st.DeleteSession(ctx, ss.Hash); err != nil {
 		return err
 	}
+	o.rv.mu.Lock()
+	delete(o.rv.failed, string(ss.Hash))
+	o.rv.mu.Unlock()
 	o.a.s.m.revalidations.WithLabelValues("ended").Inc()
 	o.a.s.log.Info("sso session ended by revalidation", "user", u.Name, "reason", reason)
 	o.a.s.Audit(ctx, AuditEntry{Actor: u.Name, Role: u.Role, Action: "logout", Status: http.StatusUnauthorized,

@@ -13,7 +13,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net"
 	"net/http"
@@ -23,9 +22,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -576,37 +575,6 @@ func (s *sso) signOut(c *http.Client) string {
 	return body.LogoutURL
 }
 
-var (
-	logoutActionRE = regexp.MustCompile(`<form id="op.logoutForm" method="post" action="([^"]+)"`)
-	logoutXSRFRE   = regexp.MustCompile(`name="xsrf" value="([^"]+)"`)
-)
-
-// providerLogout opens the provider's end-session page at u in the browser and says yes, as a
-// user would; it returns the URL the browser ends at.
-func (s *sso) providerLogout(c *http.Client, u string) *url.URL {
-	s.t.Helper()
-	c.CheckRedirect = nil
-	resp, err := c.Get(u)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	action, xsrf := logoutActionRE.FindSubmatch(page), logoutXSRFRE.FindSubmatch(page)
-	if action == nil || xsrf == nil {
-		s.t.Fatalf("no logout form at the provider: %s\n%.2000s", resp.Status, page)
-	}
-	target, err := resp.Request.URL.Parse(html.UnescapeString(string(action[1])))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if resp, err = c.PostForm(target.String(), url.Values{"xsrf": {string(xsrf[1])}, "logout": {"yes"}}); err != nil {
-		s.t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.Request.URL
-}
-
 // TestSingleSignOnLogout: signing out of an SSO session sends the browser to the provider's
 // end_session_endpoint (id_token_hint, post_logout_redirect_uri), which ends the provider's session
 // too, so the next SSO click has to sign in at the provider again instead of silently signing the
@@ -634,7 +602,7 @@ func TestSingleSignOnLogout(t *testing.T) {
 		u.Query().Get("post_logout_redirect_uri") != s.base+"/" || u.Query().Get("client_id") != "ioc" {
 		t.Fatalf("sign-out of an SSO session answers logout_url %q, want the provider's end_session_endpoint with id_token_hint and post_logout_redirect_uri", logoutURL)
 	}
-	if end := s.providerLogout(c, logoutURL); end.String() != s.base+"/" {
+	if end := s.op.SignOut(t, c, logoutURL); end.String() != s.base+"/" {
 		t.Errorf("after the provider's sign-out the browser is at %s, want ioc's root", end)
 	}
 	resp, body := s.signIn(c, "application/json", nil)
@@ -705,19 +673,7 @@ func TestSingleSignOnBackchannelLogout(t *testing.T) {
 	if !live(context.Background()) {
 		t.Fatal("recheck fails while the session lives")
 	}
-	var disc struct {
-		EndSession string `json:"end_session_endpoint"`
-	}
-	resp, err := http.Get(s.op.Issuer + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = json.NewDecoder(resp.Body).Decode(&disc)
-	resp.Body.Close()
-	if err != nil || disc.EndSession == "" {
-		t.Fatalf("discovery: %v %+v", err, disc)
-	}
-	s.providerLogout(c, disc.EndSession) // at the provider: no ioc page is involved
+	s.op.SignOut(t, c, "") // at the provider: no ioc page is involved
 	waitFor(t, "the back-channel logout ends the ioc session", func() bool { return s.me(c) == nil })
 	if live(context.Background()) {
 		t.Error("the websocket recheck still passes after back-channel logout")
@@ -1044,5 +1000,36 @@ func TestLoadClientKey(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSingleSignOnRevalidationConcurrent: requests of one session arriving together when its
+// revalidation is due share one refresh at the provider (which rotates refresh tokens and would
+// refuse the old one used twice), and all of them are let in.
+func TestSingleSignOnRevalidationConcurrent(t *testing.T) {
+	s := newSSO(t, false, nil)
+	s.addUser(User{Name: "op.lan", Role: RoleOperator, Areas: []string{"831"}}, "mật-khẩu-cục-bộ-op.lan")
+	c, _ := s.ssoBrowser()
+	for round := range 3 {
+		s.clock.Add(6 * time.Minute)
+		var wg sync.WaitGroup
+		status := make([]int, 8)
+		for i := range status {
+			wg.Go(func() {
+				if resp, err := c.Get(s.base + "/api/v1/auth/me"); err == nil {
+					resp.Body.Close()
+					status[i] = resp.StatusCode
+				}
+			})
+		}
+		wg.Wait()
+		for i, code := range status {
+			if code != http.StatusOK {
+				t.Fatalf("round %d, request %d: %d, want 200", round, i, code)
+			}
+		}
+		if n := testutil.ToFloat64(s.svc.m.revalidations.WithLabelValues("ok")); n != float64(round+1) {
+			t.Fatalf("round %d: %v revalidations, want one per round", round, n)
+		}
 	}
 }

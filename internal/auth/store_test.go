@@ -148,6 +148,49 @@ func TestStoreContract(t *testing.T) {
 			if es, err := st.Audit(ctx, AuditQuery{From: t0.Add(time.Minute), To: t0.Add(2 * time.Minute)}); err != nil || len(es) != 1 || es[0].Action != "POST /api/v1/alarms/" {
 				t.Errorf("audit by time %+v, %v", es, err)
 			}
+
+			// SSO records: read back, updated, deleted with their session; DeleteSSOSessions ends
+			// exactly the sessions of a provider session (sid) or of a subject.
+			hash := func(b byte) []byte { return bytes.Repeat([]byte{0x10 + b}, 32) }
+			for i, r := range []struct{ sid, sub string }{{"sid-a", "sub-1"}, {"sid-a", "sub-1"}, {"sid-b", "sub-1"}, {"sid-c", "sub-2"}} {
+				h := hash(byte(i + 1))
+				if err := st.CreateSession(ctx, Session{Hash: h, User: "op.lan", Created: t0, Expires: t0.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.CreateSSOSession(ctx, SSOSession{Hash: h, SID: r.sid, Subject: r.sub, IDToken: "id", RefreshToken: "rt", Checked: t0}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.UpdateSSOSession(ctx, SSOSession{Hash: hash(1), IDToken: "id2", RefreshToken: "rt2", Checked: t0.Add(time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := st.SSOSession(ctx, hash(1))
+			if err != nil || rec.SID != "sid-a" || rec.Subject != "sub-1" || rec.IDToken != "id2" || rec.RefreshToken != "rt2" || !rec.Checked.Equal(t0.Add(time.Minute)) {
+				t.Errorf("SSO record read back as %+v, %v", rec, err)
+			}
+			if err := st.UpdateSSOSession(ctx, SSOSession{Hash: hash(9)}); !errors.Is(err, ErrNotFound) {
+				t.Errorf("update of an unknown record: %v, want ErrNotFound", err)
+			}
+			alive := func() (n int) {
+				for i := byte(1); i <= 4; i++ {
+					if _, err := st.Session(ctx, hash(i)); err == nil {
+						n++
+					}
+				}
+				return n
+			}
+			if n, err := st.DeleteSSOSessions(ctx, "sid-a", "sub-1"); err != nil || n != 2 || alive() != 2 {
+				t.Errorf("DeleteSSOSessions(sid-a) = %d, %v; %d sessions left, want 2 ended and 2 left", n, err, alive())
+			}
+			if n, err := st.DeleteSSOSessions(ctx, "", "sub-2"); err != nil || n != 1 || alive() != 1 {
+				t.Errorf("DeleteSSOSessions(sub-2) = %d, %v; %d sessions left, want 1 left", n, err, alive())
+			}
+			if err := st.DeleteSession(ctx, hash(3)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.SSOSession(ctx, hash(3)); !errors.Is(err, ErrNotFound) {
+				t.Errorf("the SSO record outlived its session: %v", err)
+			}
 		})
 	}
 }

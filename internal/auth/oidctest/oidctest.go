@@ -9,11 +9,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -173,6 +176,43 @@ func (p *Provider) SetAccount(t testing.TB, a Account, disabled bool) {
 func (p *Provider) Down(t testing.TB, down bool) {
 	t.Helper()
 	p.call(t, "/test/down", map[string]any{"down": down}, http.StatusNoContent)
+}
+
+var (
+	logoutActionRE = regexp.MustCompile(`<form id="op.logoutForm" method="post" action="([^"]+)"`)
+	logoutXSRFRE   = regexp.MustCompile(`name="xsrf" value="([^"]+)"`)
+)
+
+// SignOut signs the user of browser (its cookie jar holds the provider's session) out at the
+// provider as a person would: it opens the end-session page — at u, a relying party's logout URL,
+// or the provider's own end_session_endpoint when u is "" — and answers yes. It returns the URL
+// the browser ends at. The provider then ends its session and posts back-channel logout tokens.
+func (p *Provider) SignOut(t testing.TB, browser *http.Client, u string) *url.URL {
+	t.Helper()
+	if u == "" {
+		u = p.Issuer + "/session/end"
+	}
+	b := *browser
+	b.CheckRedirect = nil
+	resp, err := b.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	action, xsrf := logoutActionRE.FindSubmatch(page), logoutXSRFRE.FindSubmatch(page)
+	if action == nil || xsrf == nil {
+		t.Fatalf("oidctest: no sign-out form at the provider: %s\n%.2000s", resp.Status, page)
+	}
+	target, err := resp.Request.URL.Parse(html.UnescapeString(string(action[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err = b.PostForm(target.String(), url.Values{"xsrf": {string(xsrf[1])}, "logout": {"yes"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Request.URL
 }
 
 // call posts v as JSON to one of the harness's own routes and returns the answer, failing the test
