@@ -261,7 +261,7 @@ func (b *batch) sensors(ctx context.Context, f Formula, a *geo.Area) (*float64, 
 	switch f.Kind {
 	case SensorMax:
 		agg = "max"
-	case CompletenessPct:
+	case CompletenessPct, DevicesReportingPct: // one read of the counts serves both
 		agg = "count"
 	}
 	expected := float64(b.upTo.Sub(b.span.Start)) / float64(max(f.Interval, time.Second)) // readings per device
