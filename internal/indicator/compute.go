@@ -257,11 +257,14 @@ func median(xs []float64) float64 {
 }
 
 func (b *batch) sensors(ctx context.Context, f Formula, a *geo.Area) (*float64, map[string]int, error) {
+	if f.Kind == OutOfRangePct {
+		return b.outOfRange(ctx, f, a)
+	}
 	agg := "mean"
 	switch f.Kind {
 	case SensorMax:
 		agg = "max"
-	case CompletenessPct:
+	case CompletenessPct, DevicesReportingPct: // one read of the counts serves both
 		agg = "count"
 	}
 	expected := float64(b.upTo.Sub(b.span.Start)) / float64(max(f.Interval, time.Second)) // readings per device
@@ -271,13 +274,7 @@ func (b *batch) sensors(ctx context.Context, f Formula, a *geo.Area) (*float64, 
 	var hours int
 	have := false
 	above := map[int64]bool{} // hours (Unix) in which some device was above the limit
-	if b.devices == nil {
-		b.devices = b.src.Devices()
-	}
-	for _, e := range b.devices {
-		if _, ok := e.Values[f.Field]; !ok || e.Areas[a.Level] != a.Code {
-			continue
-		}
+	for _, e := range b.inArea(f.Field, a) {
 		devices++
 		ss, err := b.hourly(ctx, e.ID, f.Field, agg)
 		if err != nil {
@@ -352,4 +349,53 @@ func (b *batch) hourly(ctx context.Context, device, field, agg string) ([]stream
 	}
 	b.samples[k] = ss
 	return ss, nil
+}
+
+// inArea lists the devices of area a that measure field.
+func (b *batch) inArea(field string, a *geo.Area) []registry.Entity {
+	if b.devices == nil {
+		b.devices = b.src.Devices()
+	}
+	var out []registry.Entity
+	for _, e := range b.devices {
+		if _, ok := e.Values[field]; ok && e.Areas[a.Level] == a.Code {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// outOfRange is the share of device-hours with data whose hourly minimum or maximum lies outside
+// [f.Min, f.Max].
+func (b *batch) outOfRange(ctx context.Context, f Formula, a *geo.Area) (*float64, map[string]int, error) {
+	devices := b.inArea(f.Field, a)
+	var hours, out int
+	for _, e := range devices {
+		lo, err := b.hourly(ctx, e.ID, f.Field, "min")
+		if err != nil {
+			return nil, nil, err
+		}
+		hi, err := b.hourly(ctx, e.ID, f.Field, "max")
+		if err != nil {
+			return nil, nil, err
+		}
+		bad := map[int64]bool{}
+		for _, s := range lo {
+			bad[s.Time.Unix()] = s.Value < *f.Min
+		}
+		for _, s := range hi {
+			bad[s.Time.Unix()] = bad[s.Time.Unix()] || s.Value > *f.Max
+		}
+		hours += len(bad)
+		for _, x := range bad {
+			if x {
+				out++
+			}
+		}
+	}
+	inputs := map[string]int{"devices": len(devices), "device_hours": hours, "device_hours_out_of_range": out}
+	if hours == 0 {
+		return nil, inputs, nil
+	}
+	return ptr(100 * float64(out) / float64(hours)), inputs, nil
 }

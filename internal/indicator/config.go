@@ -54,16 +54,17 @@ const (
 	SensorHoursAbove    = "sensor_hours_above"    // hours in which some device's hourly mean of a field was above a limit
 	DevicesReportingPct = "devices_reporting_pct" // share of the area's telemetry devices that sent at least one reading of field
 	CompletenessPct     = "completeness_pct"      // readings received over readings expected at interval ("đủ"), over the area's devices
+	OutOfRangePct       = "out_of_range_pct"      // share of device-hours with a reading outside [min, max] ("đúng": plausibility)
 )
 
 // Formulas lists the accepted formula kinds.
 var Formulas = []string{ReportsReceived, ReportsResolved, ReportsOnTimePct, ReportsMedianHours, AlarmsRaised,
-	AlarmsOpen, AlarmsMedianAckMin, SensorMax, SensorMean, SensorHoursAbove, DevicesReportingPct, CompletenessPct}
+	AlarmsOpen, AlarmsMedianAckMin, SensorMax, SensorMean, SensorHoursAbove, DevicesReportingPct, CompletenessPct, OutOfRangePct}
 
 // needsField reports whether a formula kind reads a sensor field.
 func needsField(kind string) bool {
 	return kind == SensorMax || kind == SensorMean || kind == SensorHoursAbove || kind == DevicesReportingPct ||
-		kind == CompletenessPct
+		kind == CompletenessPct || kind == OutOfRangePct
 }
 
 // Config is the indicators: section.
@@ -113,6 +114,9 @@ type Formula struct {
 	Severity string  `yaml:"severity,omitempty" json:"severity,omitempty"` // alarm formulas: one severity only
 	// Interval is the expected reporting interval of each device (completeness_pct).
 	Interval time.Duration `yaml:"interval,omitempty" json:"interval_ns,omitempty"`
+	// Min and Max are the plausible range of the field (out_of_range_pct).
+	Min *float64 `yaml:"min,omitempty" json:"min,omitempty"`
+	Max *float64 `yaml:"max,omitempty" json:"max,omitempty"`
 }
 
 var (
@@ -243,6 +247,14 @@ func (d Definition) problems() []problem {
 	}
 	if f.Kind != CompletenessPct && f.Interval != 0 {
 		add("formula.interval", "is only used by %s", CompletenessPct)
+	}
+	switch {
+	case f.Kind == OutOfRangePct && (f.Min == nil || f.Max == nil):
+		add("formula.min", "min and max must be set for %s", OutOfRangePct)
+	case f.Kind == OutOfRangePct && *f.Max <= *f.Min:
+		add("formula.max", "must be above min")
+	case f.Kind != OutOfRangePct && (f.Min != nil || f.Max != nil):
+		add("formula.min", "min and max are only used by %s", OutOfRangePct)
 	}
 	if f.Category != "" && !isReportKind(f.Kind) {
 		add("formula.category", "is only used by report formulas")

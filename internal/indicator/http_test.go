@@ -30,13 +30,13 @@ func TestHTTP(t *testing.T) {
 	svc.Register(mux)
 
 	rec := serve(t, mux, http.MethodPost, "/api/v1/indicators/recompute?periods=1")
-	if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"stored":60`)) {
+	if rec.Code != http.StatusOK || !bytes.Contains(rec.Body.Bytes(), []byte(`"stored":65`)) {
 		t.Fatalf("recompute: %d %s", rec.Code, rec.Body)
 	}
 
 	var defs struct{ Definitions []indicator.Definition }
 	rec = serve(t, mux, http.MethodGet, "/api/v1/indicators")
-	if err := json.Unmarshal(rec.Body.Bytes(), &defs); err != nil || len(defs.Definitions) != 12 ||
+	if err := json.Unmarshal(rec.Body.Bytes(), &defs); err != nil || len(defs.Definitions) != 13 ||
 		defs.Definitions[2].NameVI != "Tỉ lệ phản ánh xử lý đúng hạn" || *defs.Definitions[2].Target != 90 {
 		t.Fatalf("definitions: %v %s", err, rec.Body)
 	}

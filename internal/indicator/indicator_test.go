@@ -44,6 +44,10 @@ func TestValidate(t *testing.T) {
 		{"completeness without interval", func(d *indicator.Definition) {
 			d.Formula = indicator.Formula{Kind: indicator.CompletenessPct, Field: "pm25"}
 		}, []string{"indicators.definitions[0] (reports_received).formula.interval: must be between 1s and 24h for completeness_pct"}},
+		{"range the wrong way", func(d *indicator.Definition) {
+			lo, hi := 5.0, 1.0
+			d.Formula = indicator.Formula{Kind: indicator.OutOfRangePct, Field: "salinity", Min: &lo, Max: &hi}
+		}, []string{"indicators.definitions[0] (reports_received).formula.max: must be above min"}},
 		{"duplicate code", func(d *indicator.Definition) { d.Code = "reports_resolved" },
 			[]string{`indicators.definitions[1] (reports_resolved).code: duplicate code "reports_resolved"`}},
 	}
@@ -142,6 +146,9 @@ func TestComputeDay(t *testing.T) {
 		{"pm25_hours", "83", 2, ""}, {"pm25_hours", "831", 2, ""}, {"pm25_hours", "829", 0, ""},
 		{"pm25_reporting", "83", 50, ""}, {"pm25_reporting", "829", 0, ""}, {"pm25_reporting", "831", 100, ""},
 		// aq-1 sent 3 of the 18 hourly readings expected by 18:00, pm-quiet none.
+		// salinity in [0, 5]: sal-1's 09:00 hour (6.1) is out of its three device-hours with data.
+		{"salinity_plausible", "83", 100.0 / 3, ""}, {"salinity_plausible", "829", 50, ""}, {"salinity_plausible", "831", 0, ""},
+		{"salinity_plausible", "31001", 0, ""},
 		{"pm25_complete", "831", 100.0 * 3 / 18, ""}, {"pm25_complete", "829", 0, ""}, {"pm25_complete", "83", 100.0 * 3 / 36, ""},
 	}
 	for _, tc := range tests {

@@ -227,6 +227,8 @@ func Definitions() []indicator.Definition {
 			indicator.Formula{Kind: indicator.DevicesReportingPct, Field: "pm25"}),
 		def("pm25_complete", "Độ đầy đủ số liệu PM2.5", "PM2.5 data completeness", "%", indicator.HigherBetter,
 			indicator.Formula{Kind: indicator.CompletenessPct, Field: "pm25", Interval: time.Hour}),
+		def("salinity_plausible", "Tỉ lệ giờ đo mặn ngoài ngưỡng hợp lý", "Salinity hours out of range", "%", indicator.LowerBetter,
+			indicator.Formula{Kind: indicator.OutOfRangePct, Field: "salinity", Min: f(0), Max: f(5)}),
 	}
 }
 
