@@ -255,15 +255,22 @@ func (c *Collector) drain() {
 
 // batches counts the batches handed to the pipeline and not yet done.
 type batches struct {
-	mu   sync.Mutex
-	n    int
-	wait chan struct{} // closed when n drops to zero; nil when nobody waits
+	mu      sync.Mutex
+	n       int
+	stopped bool          // no batch may be added any more
+	wait    chan struct{} // closed when n drops to zero; nil when nobody waits
 }
 
-func (b *batches) add() {
+// add counts a batch about to be handed over; false once idle was called (stopping): the message is
+// then left unacknowledged for the broker to redeliver to the next run.
+func (b *batches) add() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.stopped {
+		return false
+	}
 	b.n++
+	return true
 }
 
 func (b *batches) done() {
@@ -276,10 +283,11 @@ func (b *batches) done() {
 	}
 }
 
-// idle returns a channel closed once no batch is pending.
+// idle stops adding and returns a channel closed once no batch is pending.
 func (b *batches) idle() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.stopped = true
 	ch := make(chan struct{})
 	if b.n == 0 {
 		close(ch)
@@ -403,7 +411,9 @@ func (c *Collector) handle(ctx context.Context, emit stream.Emit, msg paho.Messa
 	for i := range events {
 		events[i].Source = c.cfg.Name
 	}
-	c.pending.add()
+	if !c.pending.add() {
+		return // stopping (see Run): unacknowledged, so the broker redelivers it to the next run
+	}
 	done := func() {
 		ack()
 		c.pending.done()
