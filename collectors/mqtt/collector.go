@@ -208,9 +208,15 @@ func (c *Collector) Run(ctx context.Context, emit stream.Emit) error {
 		}
 		c.subscribe(ctx, cl, gen, filters, handler)
 	})
-	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		c.h.down(err)
+	// paho calls the lost handler in a goroutine that may run after the next connection is up, so the
+	// state changes in the reconnecting handler, which runs before every reconnection attempt; the lost
+	// handler only gives the cause.
+	opts.SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+		c.h.down(nil)
 		c.gauge()
+	})
+	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		c.h.fail(err)
 		c.m.conns.WithLabelValues(c.cfg.Name, eventLost).Inc()
 		c.log.Warn("connection lost; reconnecting", "broker", c.cfg.Broker, "error", err)
 	})
