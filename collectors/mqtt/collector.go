@@ -208,9 +208,15 @@ func (c *Collector) Run(ctx context.Context, emit stream.Emit) error {
 		}
 		c.subscribe(ctx, cl, gen, filters, handler)
 	})
-	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		c.h.down(err)
+	// paho calls the lost handler in a goroutine that may run after the next connection is up, so the
+	// state changes in the reconnecting handler, which runs before every reconnection attempt; the lost
+	// handler only gives the cause.
+	opts.SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+		c.h.down(nil)
 		c.gauge()
+	})
+	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		c.h.fail(err)
 		c.m.conns.WithLabelValues(c.cfg.Name, eventLost).Inc()
 		c.log.Warn("connection lost; reconnecting", "broker", c.cfg.Broker, "error", err)
 	})
@@ -255,15 +261,22 @@ func (c *Collector) drain() {
 
 // batches counts the batches handed to the pipeline and not yet done.
 type batches struct {
-	mu   sync.Mutex
-	n    int
-	wait chan struct{} // closed when n drops to zero; nil when nobody waits
+	mu      sync.Mutex
+	n       int
+	stopped bool          // no batch may be added any more
+	wait    chan struct{} // closed when n drops to zero; nil when nobody waits
 }
 
-func (b *batches) add() {
+// add counts a batch about to be handed over; false once idle was called (stopping): the message is
+// then left unacknowledged for the broker to redeliver to the next run.
+func (b *batches) add() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.stopped {
+		return false
+	}
 	b.n++
+	return true
 }
 
 func (b *batches) done() {
@@ -276,10 +289,11 @@ func (b *batches) done() {
 	}
 }
 
-// idle returns a channel closed once no batch is pending.
+// idle stops adding and returns a channel closed once no batch is pending.
 func (b *batches) idle() <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.stopped = true
 	ch := make(chan struct{})
 	if b.n == 0 {
 		close(ch)
@@ -403,7 +417,9 @@ func (c *Collector) handle(ctx context.Context, emit stream.Emit, msg paho.Messa
 	for i := range events {
 		events[i].Source = c.cfg.Name
 	}
-	c.pending.add()
+	if !c.pending.add() {
+		return // stopping (see Run): unacknowledged, so the broker redelivers it to the next run
+	}
 	done := func() {
 		ack()
 		c.pending.done()

@@ -2,9 +2,11 @@ package mqtt
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,5 +171,45 @@ func BenchmarkHandleThingsBoard(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		c.handle(context.Background(), emit, msgs[i%len(msgs)])
+	}
+}
+
+// TestHealthStates: not ready before the first subscription; ready once subscribed or when the broker
+// kept the durable session; degraded within the grace after a loss, with its cause whichever of the
+// two paho callbacks comes first; not ready after the grace.
+func TestHealthStates(t *testing.T) {
+	t0 := time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)
+	clock := t0
+	h := newHealth(30*time.Second, func() time.Time { return clock })
+	lost := errors.New("EOF")
+	steps := []struct {
+		name string
+		do   func()
+		want string // "ok", "degraded" or "not_ready"
+		text string // in the error
+	}{
+		{"at start", func() {}, "not_ready", "not connected yet"},
+		{"connected, no SUBACK", func() { h.up(true) }, "not_ready", "waiting for the SUBACK"},
+		{"subscribed", func() { h.suback(1) }, "ok", ""},
+		{"lost, cause first", func() { h.fail(lost); clock = clock.Add(10 * time.Second); h.down(nil) }, "degraded", "EOF"},
+		{"after the grace", func() { clock = clock.Add(30 * time.Second) }, "not_ready", "EOF"},
+		{"session present", func() { h.connack(true); h.up(true) }, "ok", ""},
+		{"lost, cause later", func() { h.down(nil); h.fail(lost) }, "degraded", "EOF"},
+		// paho may report a loss after the next connection is up: it changes nothing.
+		{"late report of the old connection", func() { h.connack(true); h.up(true); h.fail(lost) }, "ok", ""},
+	}
+	for _, st := range steps {
+		st.do()
+		err := h.check()
+		got := "ok"
+		switch {
+		case errors.Is(err, stream.ErrDegraded):
+			got = "degraded"
+		case err != nil:
+			got = "not_ready"
+		}
+		if got != st.want || err != nil && !strings.Contains(err.Error(), st.text) {
+			t.Errorf("%s: %s (%v), want %s with %q", st.name, got, err, st.want, st.text)
+		}
 	}
 }

@@ -31,6 +31,7 @@ type health struct {
 	everSub    bool      // a SUBACK arrived on some connection since Run started
 	since      time.Time // when it stopped receiving (or started)
 	lastErr    error     // why it is not receiving: the last connect, subscribe or connection error
+	cause      error     // a loss reported while still receiving, for down
 }
 
 func newHealth(grace time.Duration, now func() time.Time) *health {
@@ -71,24 +72,35 @@ func (h *health) suback(gen uint64) {
 	}
 }
 
-// fail records why the collector is not receiving (a failed connect or subscribe) without changing
-// the connection state.
+// fail records why the collector is not receiving (a failed connect or subscribe, a lost connection)
+// without changing the connection state; ignored while it receives (a late report of an old
+// connection).
 func (h *health) fail(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.receiving {
+		h.cause = err // the connection is going down: down gives it as the reason
+		return
+	}
 	h.lastErr = err
 }
 
-// down records a lost connection.
+// down records that the connection is down; err, when not nil, is why (else the cause already
+// recorded, or "connection closed").
 func (h *health) down(err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.connected, h.subscribed, h.session = false, false, false
-	if err == nil {
-		err = errors.New("connection closed")
-	}
-	h.lastErr = err
 	h.update()
+	switch {
+	case err != nil:
+		h.lastErr = err
+	case h.cause != nil:
+		h.lastErr = h.cause
+	case h.lastErr == nil:
+		h.lastErr = errors.New("connection closed")
+	}
+	h.cause = nil
 }
 
 // current reports whether gen is the connection that is up now.
