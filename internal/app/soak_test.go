@@ -34,8 +34,13 @@ func TestSoak(t *testing.T) {
 	iocBinary(t)
 	dir := t.TempDir()
 	// Mosquitto keeps ioc's session across its restarts only if it can save it: it drops root for its
-	// own user, so the directory must be writable by that user.
-	mdir := t.TempDir()
+	// own user, so the directory (and the path to it: not under t.TempDir, which is 0700) must be
+	// writable by that user.
+	mdir, err := os.MkdirTemp("", "ioc-soak-mosquitto-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(mdir) })
 	if err := os.Chmod(mdir, 0o777); err != nil {
 		t.Fatal(err)
 	}

@@ -150,6 +150,10 @@ func (h *ackHook) route(cl *mqtt.Client, pk packets.Packet, targets int) *pendin
 		return nil
 	}
 	h.mu.Lock()
+	if cl.Closed() { // its queue would outlive OnDisconnect; the publisher sends it again anyway
+		h.mu.Unlock()
+		return nil
+	}
 	h.next++
 	p := &pendingAck{tag: strconv.FormatUint(h.next, 36), pub: cl, done: make(chan struct{}), since: time.Now(),
 		ack: packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID}}
@@ -169,6 +173,7 @@ func (h *ackHook) route(cl *mqtt.Client, pk packets.Packet, targets int) *pendin
 	out := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: pk.FixedHeader.Qos,
 		Retain: pk.FixedHeader.Retain}, TopicName: pk.TopicName, Payload: pk.Payload, PacketID: 1,
 		Properties: pk.Properties.Copy(true)}
+	out.Properties.TopicAlias, out.Properties.TopicAliasFlag = 0, false // resolved already; the alias is the publisher's
 	out.Properties.User = append(out.Properties.User, packets.UserProperty{Key: ackKey, Val: p.tag})
 	err := h.b.srv.InjectPacket(inline, out)
 
