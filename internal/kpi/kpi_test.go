@@ -114,6 +114,7 @@ func newReports(tb testing.TB, dir string, locate func(lon, lat float64) map[str
 	cfg := report.Defaults()
 	cfg.Store.Path = filepath.Join(dir, "reports.db")
 	cfg.Catalogue = filepath.Join("..", "..", "configs", "services.yaml")
+	cfg.Calendar.Holidays = filepath.Join("..", "..", "configs", "holidays-vn.yaml")
 	cfg.FormSecret = "kpi-test-secret-kpi-test-secret-0123456789"
 	cat, err := report.LoadCatalogue(cfg.Catalogue)
 	if err != nil {

@@ -37,6 +37,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/reports", h(s.handleSubmit))
 	mux.Handle("GET /api/v1/reports/track/{code}", h(s.handleTrack))
 	mux.Handle("POST /api/v1/reports/track/{code}/reopen", h(s.handleReopen))
+	mux.Handle("POST /api/v1/reports/track/{code}/rating", h(s.handleRate))
 	mux.Handle("GET /api/v1/reports/nearby", h(s.handleNearby))
 	mux.Handle("GET /api/v1/reports/map", h(s.handleMap))
 	mux.Handle("GET /api/v1/reports/photos/{id}", h(s.handlePhoto))
@@ -150,6 +151,8 @@ type PublicView struct {
 	Due          time.Time `json:"due"`
 	RespondDue   time.Time `json:"respond_due,omitzero"`
 	Overdue      bool      `json:"overdue"`
+	Result       string    `json:"result,omitempty"` // the published outcome, once resolved
+	Rating       string    `json:"rating,omitempty"` // the citizen's rating of it
 	DistanceM    *float64  `json:"distance_m,omitempty"`
 }
 
@@ -159,6 +162,9 @@ func (s *Service) public(base string, r Report, full bool) PublicView {
 		Severity: r.Severity, ReceiveDue: r.ReceiveDue.In(s.loc), RespondDue: r.RespondDue.In(s.loc)}
 	if c, ok := s.severity(r.Severity); ok {
 		v.SeverityName = c.Name
+	}
+	if !r.Status.Open() && r.Status != StatusRejected && r.Status != StatusDuplicate {
+		v.Result, v.Rating = r.Result, r.Rating
 	}
 	if c, ok := s.d.Catalogue.Category(r.Service); ok {
 		v.ServiceName = c.Name

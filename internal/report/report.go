@@ -153,7 +153,12 @@ type Report struct {
 	RespondDue  time.Time           `json:"respond_due"` // deadline to publish the result (close), in working time
 	Received    time.Time           `json:"received,omitzero"`
 	Resolved    time.Time           `json:"resolved,omitzero"`
-	Escalated   time.Time           `json:"escalated,omitzero"` // first passed a deadline
+	// Result is the outcome text the operator published on resolving (the public note of the move
+	// to resolved): the only result text citizens see.
+	Result    string    `json:"result,omitempty"`
+	Rating    string    `json:"rating,omitempty"` // the citizen's rating of this resolution (RatingSatisfied …)
+	Rated     time.Time `json:"rated,omitzero"`
+	Escalated time.Time `json:"escalated,omitzero"` // first passed a deadline
 	// EscalationLevel is the last escalation step taken (StepUnit …) for the deadline
 	// EscalationFor; NextEscalation is when the next step is due (zero: none).
 	EscalationLevel int       `json:"escalation_level"`

@@ -306,6 +306,10 @@ func (s *Service) applyMove(ctx context.Context, r *Report, mv Move) error {
 		r.DuplicateOf = mv.DuplicateOf
 	case StatusResolved:
 		r.Resolved = now
+		r.Result, r.Rating, r.Rated = "", "", time.Time{} // a new resolution is rated anew
+		if mv.PublicNote {
+			r.Result = strings.TrimSpace(mv.Note) // approved for publication by the operator
+		}
 	case StatusReopened:
 		r.Resolved = time.Time{}
 		r.Escalated = time.Time{}
@@ -354,6 +358,9 @@ func (s *Service) byCode(ctx context.Context, code string) (Report, error) {
 // Reopen lets the citizen who holds the tracking code reopen a resolved or closed report within the
 // reopen window after its resolution.
 func (s *Service) Reopen(ctx context.Context, code, note string) (Report, error) {
+	if strings.TrimSpace(note) == "" {
+		return Report{}, fmt.Errorf("%w: note: lý do mở lại là bắt buộc / a reason is required to reopen", ErrInvalid)
+	}
 	r, err := s.byCode(ctx, code)
 	if err != nil {
 		return Report{}, fmt.Errorf("report %s: %w", code, err)
