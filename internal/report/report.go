@@ -102,7 +102,13 @@ type Contact struct {
 	DeviceID  string `json:"device_id,omitempty"`
 	AccountID string `json:"account_id,omitempty"`
 	IP        string `json:"ip,omitempty"`
+	// Share says the reporter allowed the units handling the report to see who they are; without
+	// it only the intake role does (Deps.SeesContact) and units see "ẩn danh".
+	Share bool `json:"share,omitempty"`
 }
+
+// Anonymous is what a unit sees of a reporter who did not allow sharing.
+const Anonymous = "ẩn danh / anonymous"
 
 // FullName joins Open311's first_name (the given name, with any middle name) and last_name (the
 // family name) the Vietnamese way, family name first: ("Thị B", "Trần") → "Trần Thị B".

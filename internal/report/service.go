@@ -53,6 +53,9 @@ type Deps struct {
 	Calendars *worktime.Calendars
 	// Actor names the signed-in operator of an operator route, or "" when there is none (401).
 	Actor func(*http.Request) string
+	// SeesContact reports whether the caller is the intake role, who sees every reporter's identity
+	// and contact; others see them only when the reporter allowed sharing. Nil: every operator.
+	SeesContact func(*http.Request) bool
 	// Sees reports whether the caller is staff who may open the report (role and scope): they may
 	// see its photos before it is public. Nil: whoever Actor names.
 	Sees       func(*http.Request, Report) bool
@@ -114,6 +117,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	if d.Actor == nil {
 		d.Actor = func(*http.Request) string { return "" }
+	}
+	if d.SeesContact == nil {
+		d.SeesContact = func(*http.Request) bool { return true }
 	}
 	if d.Sees == nil {
 		actor := d.Actor
