@@ -465,3 +465,54 @@ test("the map lists the open alarms of both areas of an operator scoped to two d
   assert.deepEqual(listed, theirs, "the alarms of 829 and 836, none of 834");
   await page.context().close();
 });
+
+// fileResolved files a report through the citizen API and has the admin resolve it with a
+// published result; it returns the tracking code.
+async function fileResolved(description, result) {
+  const tok = await getJSON("/api/v1/reports/form-token");
+  const form = new FormData();
+  for (const [k, v] of Object.entries({ category: "RAC_THAI", "attribute[volume]": "small", description, lon: String(where.lon), lat: String(where.lat), form_token: tok.token })) form.set(k, v);
+  const resp = await fetch(base + "/api/v1/reports", { method: "POST", body: form });
+  assert.equal(resp.status, 201, await resp.clone().text());
+  const { id, code } = await resp.json();
+  for (const to of ["triaged", "assigned", "resolved"]) {
+    const body = to === "resolved" ? { to, note: result, public_note: true } : { to };
+    const r = await fetch(base + `/api/v1/reports/${id}/transition`, {
+      method: "POST", headers: { Authorization: "Bearer " + process.env.IOC_TOKEN, "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    assert.equal(r.status, 200, await r.text());
+  }
+  return code;
+}
+
+test("a citizen rates a resolved report on /track, and reopens it with a reason when not satisfied", async () => {
+  const page = await newPage({ viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true });
+  const happy = await fileResolved("Rác tồn đọng đầu hẻm 12", "Đã thu gom rác lúc 9 giờ sáng");
+  await page.goto(base + "/track/" + encodeURIComponent(happy));
+  await page.waitForSelector("#rate");
+  assert.equal((await page.locator("#track-result").textContent()).trim(), "Đã thu gom rác lúc 9 giờ sáng");
+  assert.equal(await page.locator("#track-severity").getAttribute("data-severity"), "binh_thuong");
+  assert.equal((await page.locator("#track-severity").textContent()).trim(), "Bình thường");
+  assert.doesNotMatch(await page.locator("#track").textContent(), /null|undefined/, "no absent part is written out");
+  await page.screenshot({ path: join(artifacts, "citizen-rate.png"), fullPage: true });
+  await page.click("#rate-yes");
+  await page.waitForSelector('#track-rating[data-rating="hai_long"]');
+  assert.equal(await page.locator("#rate").count(), 0, "rated once: no more choices");
+  assert.equal((await getJSON("/api/v1/reports/track/" + encodeURIComponent(happy))).rating, "hai_long");
+
+  const unhappy = await fileResolved("Rác tồn đọng cạnh chợ", "Đã thu gom");
+  await page.goto(base + "/track/" + encodeURIComponent(unhappy));
+  await page.waitForSelector("#rate");
+  await page.click("#rate-no");
+  await page.waitForSelector("#reopen-note");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "reopen-note", "focus moves to the reason");
+  await page.click("#reopen-send");
+  await page.waitForFunction(() => /lý do/.test(document.getElementById("rate-msg")?.textContent || ""));
+  assert.equal(await page.locator("#track-status").getAttribute("data-status"), "resolved", "no reason, nothing sent");
+  await page.fill("#reopen-note", "Rác vẫn còn sau chợ chiều");
+  await page.click("#reopen-send");
+  await page.waitForSelector('#track-status[data-status="reopened"]', { timeout: 5000 });
+  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 360, "no horizontal scrolling at 360 px");
+  await page.screenshot({ path: join(artifacts, "citizen-reopened.png"), fullPage: true });
+  await page.context().close();
+});

@@ -219,7 +219,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST POST /api/v1/auth/login", "POST POST /api/v1/auth/logout",
 		"GET GET /auth/oidc/login", "GET GET /auth/oidc/callback", // single sign-on; 404 unless configured
 		"GET GET /api/v1/reports/services", "GET GET /api/v1/reports/form-token", "POST POST /api/v1/reports",
-		"GET GET /api/v1/reports/track/{code}", "POST POST /api/v1/reports/track/{code}/reopen",
+		"GET GET /api/v1/reports/track/{code}", "POST POST /api/v1/reports/track/{code}/reopen", "POST POST /api/v1/reports/track/{code}/rating",
 		"GET GET /api/v1/reports/nearby", "GET GET /api/v1/reports/map",
 		"GET GET /api/v1/reports/photos/{id}", "GET GET /api/v1/reports/photos/{id}/thumb",
 		"GET GET /open311/v2/{file}", "POST POST /open311/v2/{file}", "GET GET /open311/v2/services/{file}",

@@ -101,7 +101,11 @@ func (a *App) startReports(ctx context.Context, reg prometheus.Registerer, check
 		Place:    a.placeByName,
 		Actor:    a.actor,
 		Sees:     seesReport,
-		Log:      a.log.With("component", "reports"), Registerer: reg})
+		SeesContact: func(r *http.Request) bool { // the intake role: the IOC's operators and admins
+			p := auth.From(r.Context())
+			return p != nil && (p.Role == auth.RoleAdmin || p.Role == auth.RoleOperator)
+		},
+		Log: a.log.With("component", "reports"), Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("reports: %w", err)
 	}

@@ -156,6 +156,7 @@ func DefaultPolicy() Policy {
 		"POST /api/v1/reports":                     post(Anyone),
 		"GET /api/v1/reports/track/{code}":         get(Anyone),
 		"POST /api/v1/reports/track/{code}/reopen": post(Anyone),
+		"POST /api/v1/reports/track/{code}/rating": post(Anyone),
 		"GET /api/v1/reports/nearby":               get(Anyone),
 		"GET /api/v1/reports/map":                  get(Anyone),
 		"GET /api/v1/reports/photos/{id}":          get(Anyone),

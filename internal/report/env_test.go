@@ -108,10 +108,12 @@ func newEnv(t testing.TB, driver string, edit func(*Config)) *env {
 			defer e.mu.Unlock()
 			e.overdue = append(e.overdue, r)
 		},
-		Notifier:   e,
-		Actor:      func(r *http.Request) string { return r.Header.Get("X-Test-Actor") },
-		Registerer: prometheus.NewRegistry(),
-		Now:        e.clock.Now,
+		Notifier: e,
+		// X-Test-Role: unit stands in for staff of a handling unit, who see reporters only when shared.
+		SeesContact: func(r *http.Request) bool { return r.Header.Get("X-Test-Role") != "unit" },
+		Actor:       func(r *http.Request) string { return r.Header.Get("X-Test-Actor") },
+		Registerer:  prometheus.NewRegistry(),
+		Now:         e.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/reports", h(s.handleSubmit))
 	mux.Handle("GET /api/v1/reports/track/{code}", h(s.handleTrack))
 	mux.Handle("POST /api/v1/reports/track/{code}/reopen", h(s.handleReopen))
+	mux.Handle("POST /api/v1/reports/track/{code}/rating", h(s.handleRate))
 	mux.Handle("GET /api/v1/reports/nearby", h(s.handleNearby))
 	mux.Handle("GET /api/v1/reports/map", h(s.handleMap))
 	mux.Handle("GET /api/v1/reports/photos/{id}", h(s.handlePhoto))
@@ -150,6 +151,8 @@ type PublicView struct {
 	Due          time.Time `json:"due"`
 	RespondDue   time.Time `json:"respond_due,omitzero"`
 	Overdue      bool      `json:"overdue"`
+	Result       string    `json:"result,omitempty"` // the published outcome, once resolved
+	Rating       string    `json:"rating,omitempty"` // the citizen's rating of it
 	DistanceM    *float64  `json:"distance_m,omitempty"`
 }
 
@@ -159,6 +162,9 @@ func (s *Service) public(base string, r Report, full bool) PublicView {
 		Severity: r.Severity, ReceiveDue: r.ReceiveDue.In(s.loc), RespondDue: r.RespondDue.In(s.loc)}
 	if c, ok := s.severity(r.Severity); ok {
 		v.SeverityName = c.Name
+	}
+	if !r.Status.Open() && r.Status != StatusRejected && r.Status != StatusDuplicate {
+		v.Result, v.Rating = r.Result, r.Rating
 	}
 	if c, ok := s.d.Catalogue.Category(r.Service); ok {
 		v.ServiceName = c.Name
@@ -253,7 +259,7 @@ func (s *Service) handleSubmit(w http.ResponseWriter, r *http.Request) error {
 	sub := Submission{
 		Service: v.Get("category"), Description: strings.TrimSpace(v.Get("description")), Location: p,
 		Address: v.Get("address"), Attributes: attributes(v), Photos: ids, Client: "web",
-		Contact: Contact{Name: strings.Join(strings.Fields(v.Get("name")), " "), Phone: v.Get("phone"), Email: v.Get("email"), DeviceID: device, IP: clientIP(r)},
+		Contact: Contact{Name: strings.Join(strings.Fields(v.Get("name")), " "), Share: v.Get("share_contact") == "on", Phone: v.Get("phone"), Email: v.Get("email"), DeviceID: device, IP: clientIP(r)},
 	}
 	if key != "" {
 		sub.IdemKey = "web:" + key
@@ -420,6 +426,9 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ string) e
 	if rs == nil {
 		rs = []Report{}
 	}
+	for i := range rs {
+		rs[i] = s.staffView(r, rs[i])
+	}
 	return httpapi.WriteJSON(w, http.StatusOK, rs)
 }
 
@@ -466,7 +475,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request, _ string) er
 	if err != nil {
 		return apiError(err)
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"report": rep, "history": h, "overdue": rep.Overdue(s.d.Now())})
+	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"report": s.staffView(r, rep), "history": h, "overdue": rep.Overdue(s.d.Now())})
 }
 
 func (s *Service) handleTransition(w http.ResponseWriter, r *http.Request, actor string) error {
@@ -482,7 +491,16 @@ func (s *Service) handleTransition(w http.ResponseWriter, r *http.Request, actor
 	if err != nil {
 		return apiError(err)
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, rep)
+	return httpapi.WriteJSON(w, http.StatusOK, s.staffView(r, rep))
+}
+
+// staffView is a report as a staff caller may see it: the reporter's identity and contact only for
+// the intake role or when the reporter allowed sharing; else "ẩn danh".
+func (s *Service) staffView(r *http.Request, rep Report) Report {
+	if !rep.Contact.Share && !s.d.SeesContact(r) {
+		rep.Contact = Contact{Name: Anonymous}
+	}
+	return rep
 }
 
 // handleSeverity changes a report's class: {"severity": "khan", "reason": "…"}; the reason is
@@ -503,7 +521,7 @@ func (s *Service) handleSeverity(w http.ResponseWriter, r *http.Request, actor s
 	if err != nil {
 		return apiError(err)
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, rep)
+	return httpapi.WriteJSON(w, http.StatusOK, s.staffView(r, rep))
 }
 
 func (s *Service) handleKPI(w http.ResponseWriter, r *http.Request, _ string) error {

@@ -14,6 +14,8 @@ const (
 	ByTotal    = ""
 	ByCategory = "category"
 	ByArea     = "area" // district code
+	ByCommune  = "commune"
+	ByUnit     = "unit" // the unit handling the report
 )
 
 // KPIRow is one line of the leaders' scorecard for [From, To).
@@ -25,6 +27,9 @@ type KPIRow struct {
 	Overdue      int     `json:"overdue"`             // of the backlog, past due now
 	WithinSLAPct float64 `json:"within_sla_pct"`      // of Resolved, share resolved by the due time (0..100)
 	MedianHours  float64 `json:"median_resolution_h"` // of Resolved, median hours from receipt to resolution
+	Satisfied    int     `json:"satisfied"`           // rated hài lòng in the range
+	Unsatisfied  int     `json:"unsatisfied"`         // rated chưa hài lòng in the range
+	SatisfiedPct float64 `json:"satisfied_pct"`       // of the ratings, share hài lòng (0..100)
 }
 
 // KPI computes the scorecard for [from, to) grouped by ByTotal, ByCategory or ByArea. It reads the
@@ -79,8 +84,8 @@ func InArea(areas map[string]string, code string) bool {
 // Rows computes the scorecard for [from, to) grouped by ByTotal, ByCategory or ByArea; to must not be
 // after the time the set was read up to.
 func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
-	if by != ByTotal && by != ByCategory && by != ByArea {
-		return nil, fmt.Errorf("%w: by: must be %q, %q or empty", ErrInvalid, ByCategory, ByArea)
+	if !slices.Contains([]string{ByTotal, ByCategory, ByArea, ByCommune, ByUnit}, by) {
+		return nil, fmt.Errorf("%w: by: must be %q, %q, %q, %q or empty", ErrInvalid, ByCategory, ByArea, ByCommune, ByUnit)
 	}
 	if !to.After(from) {
 		return nil, fmt.Errorf("%w: to must be after from", ErrInvalid)
@@ -102,11 +107,17 @@ func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
 		switch by {
 		case ByCategory:
 			key = r.Service
-		case ByArea:
-			key = r.Areas["district"]
+		case ByArea, ByCommune:
+			level := "district"
+			if by == ByCommune {
+				level = "commune"
+			}
+			key = r.Areas[level]
 			if key == "" {
 				key = stream.AreaOutside
 			}
+		case ByUnit:
+			key = r.Unit
 		}
 		g := groups[key]
 		if g == nil {
@@ -123,6 +134,14 @@ func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
 			}
 			g.times = append(g.times, r.Resolved.Sub(r.Created).Hours())
 		}
+		if !r.Rated.IsZero() && !r.Rated.Before(from) && r.Rated.Before(to) {
+			switch r.Rating {
+			case RatingSatisfied:
+				g.row.Satisfied++
+			case RatingUnsatisfied:
+				g.row.Unsatisfied++
+			}
+		}
 		if r.Status.Open() {
 			g.row.Backlog++
 			if r.Overdue(k.now) {
@@ -132,6 +151,9 @@ func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
 	}
 	out := make([]KPIRow, 0, len(groups))
 	for _, g := range groups {
+		if n := g.row.Satisfied + g.row.Unsatisfied; n > 0 {
+			g.row.SatisfiedPct = 100 * float64(g.row.Satisfied) / float64(n)
+		}
 		if g.row.Resolved > 0 {
 			g.row.WithinSLAPct = 100 * float64(g.inSLA) / float64(g.row.Resolved)
 			g.row.MedianHours = median(g.times)

@@ -11,6 +11,7 @@ type metrics struct {
 	transitions      *prometheus.CounterVec // by new status
 	escalated        *prometheus.CounterVec // by service code and recipient
 	escalationFailed prometheus.Counter
+	ratings          *prometheus.CounterVec // by rating
 	replays          prometheus.Counter
 	refused          *prometheus.CounterVec // by reason
 	trackFailures    prometheus.Counter     // tracking-code lookups that found nothing
@@ -34,6 +35,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		escalated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ioc_report_escalated_total", Help: "Escalation steps taken for reports nearing or past a deadline, by service code and recipient (unit, supervisor, ioc).",
 		}, []string{"service", "to"}),
+		ratings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ioc_report_ratings_total", Help: "Citizens' ratings of resolved reports, by rating (hai_long, chua_hai_long).",
+		}, []string{"rating"}),
 		escalationFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ioc_report_escalation_failures_total", Help: "Escalation steps the notifier did not take (retried at the next pass).",
 		}),
@@ -71,7 +75,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.received, m.transitions, m.escalated, m.escalationFailed, m.replays, m.refused, m.trackFailures,
+	for _, c := range []prometheus.Collector{m.received, m.transitions, m.escalated, m.escalationFailed, m.ratings, m.replays, m.refused, m.trackFailures,
 		m.photoRefused, m.decodeBytes, m.decodeInflight, m.decodeWait, m.requestBytes, m.uploadInflight} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("report metrics: %w", err)

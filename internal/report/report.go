@@ -102,7 +102,13 @@ type Contact struct {
 	DeviceID  string `json:"device_id,omitempty"`
 	AccountID string `json:"account_id,omitempty"`
 	IP        string `json:"ip,omitempty"`
+	// Share says the reporter allowed the units handling the report to see who they are; without
+	// it only the intake role does (Deps.SeesContact) and units see "ẩn danh".
+	Share bool `json:"share,omitempty"`
 }
+
+// Anonymous is what a unit sees of a reporter who did not allow sharing.
+const Anonymous = "ẩn danh / anonymous"
 
 // FullName joins Open311's first_name (the given name, with any middle name) and last_name (the
 // family name) the Vietnamese way, family name first: ("Thị B", "Trần") → "Trần Thị B".
@@ -153,7 +159,12 @@ type Report struct {
 	RespondDue  time.Time           `json:"respond_due"` // deadline to publish the result (close), in working time
 	Received    time.Time           `json:"received,omitzero"`
 	Resolved    time.Time           `json:"resolved,omitzero"`
-	Escalated   time.Time           `json:"escalated,omitzero"` // first passed a deadline
+	// Result is the outcome text the operator published on resolving (the public note of the move
+	// to resolved): the only result text citizens see.
+	Result    string    `json:"result,omitempty"`
+	Rating    string    `json:"rating,omitempty"` // the citizen's rating of this resolution (RatingSatisfied …)
+	Rated     time.Time `json:"rated,omitzero"`
+	Escalated time.Time `json:"escalated,omitzero"` // first passed a deadline
 	// EscalationLevel is the last escalation step taken (StepUnit …) for the deadline
 	// EscalationFor; NextEscalation is when the next step is due (zero: none).
 	EscalationLevel int       `json:"escalation_level"`

@@ -53,6 +53,9 @@ type Deps struct {
 	Calendars *worktime.Calendars
 	// Actor names the signed-in operator of an operator route, or "" when there is none (401).
 	Actor func(*http.Request) string
+	// SeesContact reports whether the caller is the intake role, who sees every reporter's identity
+	// and contact; others see them only when the reporter allowed sharing. Nil: every operator.
+	SeesContact func(*http.Request) bool
 	// Sees reports whether the caller is staff who may open the report (role and scope): they may
 	// see its photos before it is public. Nil: whoever Actor names.
 	Sees       func(*http.Request, Report) bool
@@ -114,6 +117,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	if d.Actor == nil {
 		d.Actor = func(*http.Request) string { return "" }
+	}
+	if d.SeesContact == nil {
+		d.SeesContact = func(*http.Request) bool { return true }
 	}
 	if d.Sees == nil {
 		actor := d.Actor
@@ -306,6 +312,10 @@ func (s *Service) applyMove(ctx context.Context, r *Report, mv Move) error {
 		r.DuplicateOf = mv.DuplicateOf
 	case StatusResolved:
 		r.Resolved = now
+		r.Result, r.Rating, r.Rated = "", "", time.Time{} // a new resolution is rated anew
+		if mv.PublicNote {
+			r.Result = strings.TrimSpace(mv.Note) // approved for publication by the operator
+		}
 	case StatusReopened:
 		r.Resolved = time.Time{}
 		r.Escalated = time.Time{}
@@ -354,6 +364,9 @@ func (s *Service) byCode(ctx context.Context, code string) (Report, error) {
 // Reopen lets the citizen who holds the tracking code reopen a resolved or closed report within the
 // reopen window after its resolution.
 func (s *Service) Reopen(ctx context.Context, code, note string) (Report, error) {
+	if strings.TrimSpace(note) == "" {
+		return Report{}, fmt.Errorf("%w: note: lý do mở lại là bắt buộc / a reason is required to reopen", ErrInvalid)
+	}
 	r, err := s.byCode(ctx, code)
 	if err != nil {
 		return Report{}, fmt.Errorf("report %s: %w", code, err)

@@ -124,18 +124,18 @@ func (s *sqlStore) bind(q string) string { return sqldb.Rebind(s.pg, q) }
 
 const reportCols = `id, code, service_code, status, description, lon, lat, address, address_id, areas, attributes,
 	photos, media_url, unit, duplicate_of, client, contact, created_us, updated_us, due_us, resolved_us, escalated_us, version,
-	severity, receive_due_us, respond_due_us, received_us, escalation_level, escalation_for_us, next_escalation_us, located_by`
+	severity, receive_due_us, respond_due_us, received_us, escalation_level, escalation_for_us, next_escalation_us, located_by, result, rating, rated_us`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanReport(sc scanner) (Report, error) {
 	var r Report
 	var areas, attrs, photos, contact string
-	var created, updated, due, resolved, escalated, receiveDue, respondDue, received, escFor, nextEsc int64
+	var created, updated, due, resolved, escalated, receiveDue, respondDue, received, escFor, nextEsc, rated int64
 	err := sc.Scan(&r.ID, &r.Code, &r.Service, &r.Status, &r.Description, &r.Location[0], &r.Location[1],
 		&r.Address, &r.AddressID, &areas, &attrs, &photos, &r.MediaURL, &r.Unit, &r.DuplicateOf, &r.Client,
 		&contact, &created, &updated, &due, &resolved, &escalated, &r.Version,
-		&r.Severity, &receiveDue, &respondDue, &received, &r.EscalationLevel, &escFor, &nextEsc, &r.LocatedBy)
+		&r.Severity, &receiveDue, &respondDue, &received, &r.EscalationLevel, &escFor, &nextEsc, &r.LocatedBy, &r.Result, &r.Rating, &rated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
@@ -156,7 +156,7 @@ func scanReport(sc scanner) (Report, error) {
 	r.Created, r.Updated, r.Due = fromMicro(created), fromMicro(updated), fromMicro(due)
 	r.Resolved, r.Escalated = fromMicro(resolved), fromMicro(escalated)
 	r.ReceiveDue, r.RespondDue, r.Received = fromMicro(receiveDue), fromMicro(respondDue), fromMicro(received)
-	r.EscalationFor, r.NextEscalation = fromMicro(escFor), fromMicro(nextEsc)
+	r.EscalationFor, r.NextEscalation, r.Rated = fromMicro(escFor), fromMicro(nextEsc), fromMicro(rated)
 	return r, nil
 }
 
@@ -221,14 +221,14 @@ func (s *sqlStore) Create(ctx context.Context, r Report, idemKey string, first E
 	err = tx.QueryRowContext(ctx, s.bind(`INSERT INTO reports (code, idem_key, service_code, status, description,
 		lon, lat, address, address_id, areas, attributes, photos, media_url, unit, duplicate_of, client, contact,
 		created_us, updated_us, due_us, resolved_us, escalated_us, version, severity, receive_due_us, respond_due_us, received_us,
-		escalation_level, escalation_for_us, next_escalation_us, located_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		escalation_level, escalation_for_us, next_escalation_us, located_by, result, rating, rated_us)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (idem_key) DO NOTHING RETURNING id`),
 		r.Code, key, r.Service, r.Status, r.Description, r.Location[0], r.Location[1], r.Address, r.AddressID,
 		mustJSON(r.Areas), mustJSON(r.Attributes), mustJSON(r.Photos), r.MediaURL, r.Unit, r.DuplicateOf,
 		r.Client, mustJSON(r.Contact), toMicro(r.Created), toMicro(r.Updated), toMicro(r.Due),
 		toMicro(r.Resolved), toMicro(r.Escalated), r.Version, r.Severity, toMicro(r.ReceiveDue), toMicro(r.RespondDue),
-		toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor), toMicro(r.NextEscalation), r.LocatedBy).Scan(&r.ID)
+		toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor), toMicro(r.NextEscalation), r.LocatedBy, r.Result, r.Rating, toMicro(r.Rated)).Scan(&r.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The key exists: a retry. Read the first report outside this transaction, after the
 		// competing insert committed (PostgreSQL made us wait for it).
@@ -293,12 +293,12 @@ func (s *sqlStore) Update(ctx context.Context, r Report, e Entry) (Report, error
 	res, err := tx.ExecContext(ctx, s.bind(`UPDATE reports SET status = ?, description = ?, unit = ?, duplicate_of = ?,
 		areas = ?, photos = ?, updated_us = ?, due_us = ?, resolved_us = ?, escalated_us = ?, severity = ?,
 		receive_due_us = ?, respond_due_us = ?, received_us = ?, escalation_level = ?, escalation_for_us = ?,
-		next_escalation_us = ?, located_by = ?, version = version + 1
+		next_escalation_us = ?, located_by = ?, result = ?, rating = ?, rated_us = ?, version = version + 1
 		WHERE id = ? AND version = ?`),
 		r.Status, r.Description, r.Unit, r.DuplicateOf, mustJSON(r.Areas), mustJSON(r.Photos), toMicro(r.Updated),
 		toMicro(r.Due), toMicro(r.Resolved), toMicro(r.Escalated), r.Severity, toMicro(r.ReceiveDue),
 		toMicro(r.RespondDue), toMicro(r.Received), r.EscalationLevel, toMicro(r.EscalationFor),
-		toMicro(r.NextEscalation), r.LocatedBy, r.ID, r.Version)
+		toMicro(r.NextEscalation), r.LocatedBy, r.Result, r.Rating, toMicro(r.Rated), r.ID, r.Version)
 	if err != nil {
 		return r, fmt.Errorf("update report %d: %w", r.ID, err)
 	}

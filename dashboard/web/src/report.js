@@ -25,6 +25,8 @@ addTexts({
     "r.name": "Họ tên",
     "r.phone": "Số điện thoại",
     "r.email": "Email",
+    "r.private": "Thông tin liên hệ chỉ cán bộ tiếp nhận được xem; đơn vị xử lý thấy “ẩn danh”.",
+    "r.share": "Cho phép đơn vị xử lý liên hệ với tôi",
     "r.submit": "Gửi phản ánh",
     "r.sending": "Đang gửi…",
     "r.thanks": "Cảm ơn bạn! Phản ánh đã được tiếp nhận.",
@@ -59,6 +61,8 @@ addTexts({
     "r.name": "Name",
     "r.phone": "Phone",
     "r.email": "Email",
+    "r.private": "Only the intake staff see your contact details; the unit handling the report sees “anonymous”.",
+    "r.share": "Let the handling unit contact me",
     "r.submit": "Send report",
     "r.sending": "Sending…",
     "r.thanks": "Thank you! Your report was received.",
@@ -270,6 +274,7 @@ form.addEventListener("submit", async (e) => {
   }
   for (const f of files) fd.append("photos", f, f.name);
   for (const k of ["name", "phone", "email", "website"]) fd.set(k, $(k).value);
+  if ($("share").checked) fd.set("share_contact", "on"); // the reporter lets the handling unit see who they are
   fd.set("form_token", token);
   msg.textContent = t("r.sending");
   msg.className = "msg";
