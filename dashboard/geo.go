@@ -29,6 +29,7 @@ const maxEntities = 100000
 // mountGeo adds the admin area, entity and geofence routes.
 func (s *Server) mountGeo(mux *http.ServeMux, h func(httpapi.HandlerFunc) http.Handler) {
 	mux.Handle("GET /api/v1/areas", h(s.areas))
+	mux.Handle("GET /api/v1/boundaries", h(s.boundaries))
 	mux.Handle("GET /api/v1/areas/lookup", h(s.areaLookup))
 	mux.Handle("GET /api/v1/areas/{code}", h(s.area))
 	mux.Handle("GET /api/v1/areas/{code}/summary", h(s.areaSummary))
@@ -53,6 +54,8 @@ type featureCollection struct {
 	Type      string    `json:"type"`
 	Features  []feature `json:"features"`
 	Truncated bool      `json:"truncated,omitempty"` // foreign member: the answer hit its limit
+	Level     string    `json:"level,omitempty"`     // foreign member of /api/v1/boundaries: the level drawn
+	Levels    []string  `json:"levels,omitempty"`    // foreign member of /api/v1/boundaries: all levels, top down
 }
 
 func areaFeature(a *geo.Area, g orb.Geometry) feature {
@@ -78,14 +81,54 @@ func (s *Server) areas(w http.ResponseWriter, r *http.Request) error {
 	if level != "" && !slices.Contains(set.Levels(), level) {
 		return httpapi.BadRequest("cấp không có / unknown level %q (one of %s)", level, strings.Join(set.Levels(), ", "))
 	}
-	tolerance := 0.0
-	if zs := q.Get("zoom"); zs != "" {
-		z, err := strconv.ParseFloat(zs, 64)
-		if err != nil || math.IsNaN(z) || z < 0 || z > MaxZoom {
-			return httpapi.BadRequest("zoom: %q is not a number between 0 and %d", zs, MaxZoom)
-		}
-		tolerance = 360 / math.Exp2(z) / 256 // one 256-pixel tile spans 360/2^z degrees
+	tolerance, err := zoomTolerance(q.Get("zoom"))
+	if err != nil {
+		return err
 	}
+	return httpapi.WriteJSON(w, http.StatusOK, areaCollection(set, level, tolerance))
+}
+
+// boundaries serves GET /api/v1/boundaries?level=&zoom=, the public base map of the staff pages and
+// the citizen page: the outlines of one level of the areas in use (the lowest, communes in a
+// province → commune set, unless level names another), with code, name, level, type and parent and
+// nothing else: no entity, count or state. The answer only changes when the boundaries are reloaded,
+// so browsers and proxies may keep it a few minutes.
+func (s *Server) boundaries(w http.ResponseWriter, r *http.Request) error {
+	set := s.d.Geo.Areas()
+	q := r.URL.Query()
+	levels := set.Levels()
+	level := q.Get("level")
+	switch {
+	case level == "" && len(levels) > 0:
+		level = levels[len(levels)-1]
+	case level != "" && !slices.Contains(levels, level):
+		return httpapi.BadRequest("cấp không có / unknown level %q (one of %s)", level, strings.Join(levels, ", "))
+	}
+	tolerance, err := zoomTolerance(q.Get("zoom"))
+	if err != nil {
+		return err
+	}
+	fc := areaCollection(set, level, tolerance)
+	fc.Level, fc.Levels = level, levels
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	return httpapi.WriteJSON(w, http.StatusOK, fc)
+}
+
+// zoomTolerance is the simplification tolerance of about a pixel at map zoom zs; 0 (none) when zs is empty.
+func zoomTolerance(zs string) (float64, error) {
+	if zs == "" {
+		return 0, nil
+	}
+	z, err := strconv.ParseFloat(zs, 64)
+	if err != nil || math.IsNaN(z) || z < 0 || z > MaxZoom {
+		return 0, httpapi.BadRequest("zoom: %q is not a number between 0 and %d", zs, MaxZoom)
+	}
+	return 360 / math.Exp2(z) / 256, nil // one 256-pixel tile spans 360/2^z degrees
+}
+
+// areaCollection is the areas of level (every level when empty) as a FeatureCollection, simplified
+// with tolerance when it is positive.
+func areaCollection(set *geo.Areas, level string, tolerance float64) featureCollection {
 	fc := featureCollection{Type: "FeatureCollection", Features: []feature{}}
 	for _, a := range set.List(level) {
 		var g orb.Geometry = a.Geom
@@ -94,7 +137,7 @@ func (s *Server) areas(w http.ResponseWriter, r *http.Request) error {
 		}
 		fc.Features = append(fc.Features, areaFeature(a, g))
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, fc)
+	return fc
 }
 
 // simplified is mp with Douglas-Peucker simplification; rings that collapse are left out, and the

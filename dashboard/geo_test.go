@@ -106,6 +106,25 @@ func TestGeoRoutes(t *testing.T) {
 			}
 		}},
 		{"unknown level", "/api/v1/areas?level=commune", 400, nil},
+		{"boundaries: the lowest level, outlines and names only", "/api/v1/boundaries?zoom=10", 200, func(t *testing.T, b map[string]any) {
+			fs := b["features"].([]any)
+			if b["level"] != "district" || len(fs) != 9 {
+				t.Fatalf("level %v, %d features", b["level"], len(fs))
+			}
+			for _, f := range fs {
+				for k := range f.(map[string]any)["properties"].(map[string]any) {
+					if k != "code" && k != "name" && k != "level" && k != "parent" && k != "type" {
+						t.Fatalf("boundaries carry %q: %v", k, f)
+					}
+				}
+			}
+		}},
+		{"boundaries of a named level", "/api/v1/boundaries?level=province", 200, func(t *testing.T, b map[string]any) {
+			if fs := b["features"].([]any); b["level"] != "province" || len(fs) != 1 {
+				t.Fatalf("level %v, %d features", b["level"], len(fs))
+			}
+		}},
+		{"boundaries of an unknown level", "/api/v1/boundaries?level=ward", 400, nil},
 		{"bad zoom", "/api/v1/areas?zoom=99", 400, nil},
 		{"one area", "/api/v1/areas/829", 200, func(t *testing.T, b map[string]any) {
 			if b["properties"].(map[string]any)["name"] != "Thành phố Bến Tre" {
@@ -221,5 +240,36 @@ func TestReloadAndFenceRoutes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBoundariesOfCommunes serves the new province's 124 communes, cacheable, as the public base map.
+func TestBoundariesOfCommunes(t *testing.T) {
+	g := newGeoServer(t, nil)
+	set, err := geo.Load("../configs/admin/86-2025.geojson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.areas.Store(set)
+	rec := httptest.NewRecorder()
+	g.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/boundaries?zoom=9", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Header().Get("Cache-Control"), "public") {
+		t.Fatalf("%d, Cache-Control %q", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+	var fc struct {
+		Level    string `json:"level"`
+		Features []struct {
+			Properties map[string]string `json:"properties"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &fc); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]int{}
+	for _, f := range fc.Features {
+		types[f.Properties["type"]]++
+	}
+	if fc.Level != "commune" || len(fc.Features) != 124 || types["Xã"] == 0 || types["Phường"] == 0 {
+		t.Fatalf("level %q, %d features, types %v", fc.Level, len(fc.Features), types)
 	}
 }

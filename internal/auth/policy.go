@@ -125,6 +125,7 @@ func DefaultPolicy() Policy {
 		"GET /api/v1/live":                 get(Staff),
 		"GET /api/v1/entities":             get(Staff),
 		"GET /api/v1/areas":                get(Staff),
+		"GET /api/v1/boundaries":           get(Anyone), // outlines and names only: the citizen page's base map
 		"GET /api/v1/areas/lookup":         get(Staff),
 		"GET /api/v1/areas/{code}":         get(Staff),
 		"GET /api/v1/areas/{code}/summary": get(Staff),
