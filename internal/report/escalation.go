@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -183,4 +186,27 @@ func (s *Service) escalate(ctx context.Context, r Report, now time.Time) error {
 		r = out
 	}
 	return nil
+}
+
+// warnUnknownUnits logs the units named in reports.calendar.units and reports.escalation.supervisors
+// that no category of the catalogue routes to: most likely a typo, and then that override does
+// nothing.
+func warnUnknownUnits(log *slog.Logger, cat *Catalogue, cfg Config) {
+	known := map[string]bool{DefaultUnit: true}
+	for _, c := range cat.Services {
+		for _, u := range c.Units {
+			known[u] = true
+		}
+	}
+	for _, list := range []struct {
+		key   string
+		names []string
+	}{{"calendar.units", slices.Collect(maps.Keys(cfg.Calendar.Units))}, {"escalation.supervisors", slices.Collect(maps.Keys(cfg.Escalation.Supervisors))}} {
+		slices.Sort(list.names)
+		for _, n := range list.names {
+			if !known[n] {
+				log.Warn("unknown unit in the reports config: no category routes to it", "key", list.key, "unit", n)
+			}
+		}
+	}
 }

@@ -141,6 +141,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 			return nil, fmt.Errorf("report calendar: %w", err)
 		}
 	}
+	warnUnknownUnits(d.Log, d.Catalogue, cfg)
 	year := d.Now().In(loc).Year()
 	if missing := d.Calendars.Default.Missing(year, year+1); len(missing) > 0 {
 		d.Log.Warn("no holiday list for these years: deadlines count holidays as working days; add them to the holiday list",

@@ -181,7 +181,7 @@ func newBareService(t *testing.T, cfg Config, cat *Catalogue, now time.Time, log
 }
 
 // TestStartupChecksTheCalendar: a category naming an unknown class is refused; a year without a
-// holiday list is a warning at startup, a listed one is not.
+// holiday list is a warning at startup, a listed one is not; so is a unit no category routes to.
 func TestStartupChecksTheCalendar(t *testing.T) {
 	cfg := testConfig(t)
 	cat, err := LoadCatalogue(cfg.Catalogue)
@@ -201,6 +201,15 @@ func TestStartupChecksTheCalendar(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "no holiday list") || !strings.Contains(log.String(), "2028") {
 		t.Errorf("no warning for 2028: %q", log.String())
+	}
+	log.Reset()
+	typo := cfg
+	typo.Escalation.Supervisors = map[string]string{DefaultUnit: "UBND tỉnh", "Phòng Quản lý đô thị TP Bến Tre": "UBND TP"}
+	if _, err := newBareService(t, typo, cat, vnTime("2026-05-01 09:00"), &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "unknown unit") || !strings.Contains(log.String(), "Phòng Quản lý đô thị TP Bến Tre") {
+		t.Errorf("no warning for a unit no category routes to: %q", log.String())
 	}
 
 	bad := *cat
