@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ioc-vn/ioc/stream"
@@ -13,8 +14,14 @@ import (
 const (
 	ByTotal    = ""
 	ByCategory = "category"
-	ByArea     = "area" // district code
+	// ByArea groups by area code at one level: "area:<level>" names the level (as the boundary data
+	// does: "commune", "district" …); plain "area" takes the finest level in the reports read, the
+	// one with the most distinct codes among them.
+	ByArea = "area"
 )
+
+// ByLevel is the grouping by the area codes of one level.
+func ByLevel(level string) string { return ByArea + ":" + level }
 
 // KPIRow is one line of the leaders' scorecard for [From, To).
 type KPIRow struct {
@@ -79,8 +86,12 @@ func InArea(areas map[string]string, code string) bool {
 // Rows computes the scorecard for [from, to) grouped by ByTotal, ByCategory or ByArea; to must not be
 // after the time the set was read up to.
 func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
-	if by != ByTotal && by != ByCategory && by != ByArea {
-		return nil, fmt.Errorf("%w: by: must be %q, %q or empty", ErrInvalid, ByCategory, ByArea)
+	level, byLevel := strings.CutPrefix(by, ByArea+":")
+	if by != ByTotal && by != ByCategory && by != ByArea && (!byLevel || level == "") {
+		return nil, fmt.Errorf("%w: by: must be %q, %q, %q or empty", ErrInvalid, ByCategory, ByArea, ByLevel("<level>"))
+	}
+	if by == ByArea {
+		level, byLevel = k.FinestLevel(), true
 	}
 	if !to.After(from) {
 		return nil, fmt.Errorf("%w: to must be after from", ErrInvalid)
@@ -99,12 +110,11 @@ func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
 			continue
 		}
 		key := ""
-		switch by {
-		case ByCategory:
+		switch {
+		case by == ByCategory:
 			key = r.Service
-		case ByArea:
-			key = r.Areas["district"]
-			if key == "" {
+		case byLevel:
+			if key = r.Areas[level]; key == "" {
 				key = stream.AreaOutside
 			}
 		}
@@ -148,6 +158,30 @@ func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
 		return 0
 	})
 	return out, nil
+}
+
+// FinestLevel is the level with the most distinct area codes among the reports (by name on a tie),
+// "" when none has areas.
+func (k *KPISet) FinestLevel() string {
+	codes := map[string]map[string]bool{}
+	for _, r := range k.reports {
+		for lvl, code := range r.Areas {
+			if code == stream.AreaOutside || code == "" {
+				continue
+			}
+			if codes[lvl] == nil {
+				codes[lvl] = map[string]bool{}
+			}
+			codes[lvl][code] = true
+		}
+	}
+	best := ""
+	for lvl, c := range codes {
+		if n, m := len(c), len(codes[best]); best == "" || n > m || n == m && lvl < best {
+			best = lvl
+		}
+	}
+	return best
 }
 
 func median(xs []float64) float64 {

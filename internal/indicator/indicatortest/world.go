@@ -172,6 +172,7 @@ func NewReports(tb testing.TB, dir string, locate func(lon, lat float64) map[str
 	cfg := report.Defaults()
 	cfg.Store.Path = filepath.Join(dir, "reports.db")
 	cfg.Catalogue = filepath.Join(Root(), "configs", "services.yaml")
+	cfg.Calendar.Holidays = filepath.Join(Root(), "configs", "holidays-vn.yaml")
 	cfg.FormSecret = "indicator-test-secret-0123456789abcdef"
 	cat, err := report.LoadCatalogue(cfg.Catalogue)
 	if err != nil {
