@@ -611,7 +611,7 @@ document.getElementById("area").addEventListener("change", (e) => {
   state.area = e.target.value;
   const d = state.units.get(state.area);
   state.userMoved = true;
-  if (d) map.fitBounds(d.layer.getBounds());
+  if (d) map.fitBounds(d.layer.getBounds(), { animate: false }); // at once: a view asked for by link right after wins
   redrawAll();
 });
 
