@@ -43,10 +43,11 @@ rules:
     when: {threshold: {field: salinity, op: ">", value: 4, clear: 3.5}}
 `
 
-// TestBrowser builds the web pages from dashboard/web, starts ioc on free loopback ports with an
-// embedded broker and temporary stores, and runs the browser tests in e2e/*.test.mjs (node's test
-// runner, playwright-core, Debian chromium). A small control server lets the browser tests publish
-// MQTT readings like a field device. Screenshots go to test-artifacts/.
+// TestBrowser builds the web pages from dashboard/web and, for each boundary set, starts ioc on free
+// loopback ports with an embedded broker and temporary stores, and runs browser tests (node's test
+// runner, playwright-core, Debian chromium): e2e/pages.test.mjs on the old Bến Tre districts (83),
+// e2e/communes.test.mjs on the new Tỉnh Vĩnh Long's communes (86-2025). A small control server lets
+// the browser tests publish MQTT readings like a field device. Screenshots go to test-artifacts/.
 func TestBrowser(t *testing.T) {
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -73,13 +74,26 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("build web pages: %v\n%s", err, out)
 	}
 
+	for _, tc := range []struct{ name, admin, script string }{
+		{"districts", "83.geojson", "pages.test.mjs"},
+		{"communes", "86-2025.geojson", "communes.test.mjs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			browse(t, root, node, web, filepath.Join(root, "configs", "admin", tc.admin), tc.script)
+		})
+	}
+}
+
+// browse starts ioc with the boundary file admin and runs the browser tests of script on it.
+func browse(t *testing.T, root, node, web, admin, script string) {
 	cfg := testConfig(t, root)
+	cfg.Geo.AdminFiles = []string{admin}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("IOC_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.Start(ctx, cfg, log, app.Options{Web: os.DirFS(web), AdminFile: filepath.Join(root, "configs", "admin", "83.geojson")})
+	a, err := app.Start(ctx, cfg, log, app.Options{Web: os.DirFS(web), AdminFile: admin})
 	if err != nil {
 		cancel()
 		t.Fatalf("start ioc: %v", err)
@@ -120,7 +134,7 @@ func TestBrowser(t *testing.T) {
 	}
 	runCtx, stop := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer stop()
-	cmd := exec.CommandContext(runCtx, node, "--test", "--test-reporter=spec", filepath.Join("e2e", "pages.test.mjs"))
+	cmd := exec.CommandContext(runCtx, node, "--test", "--test-reporter=spec", filepath.Join("e2e", script))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(),
 		"IOC_URL="+strings.TrimSuffix(a.URL(), "/"),
@@ -131,7 +145,7 @@ func TestBrowser(t *testing.T) {
 		"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1",
 	)
 	out, err := cmd.CombinedOutput()
-	t.Logf("node --test e2e/pages.test.mjs:\n%s", out)
+	t.Logf("node --test e2e/%s:\n%s", script, out)
 	if err != nil {
 		t.Fatalf("browser tests failed: %v", err)
 	}

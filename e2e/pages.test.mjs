@@ -4,53 +4,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { base, foreign, getJSON, launch, newPage, publish, signIn } from "./browser.mjs";
 
-const base = process.env.IOC_URL;
-const control = process.env.IOC_CONTROL;
 const artifacts = process.env.IOC_ARTIFACTS;
-if (!base || !control || !artifacts) throw new Error("run through `go test ./e2e/` (IOC_URL, IOC_CONTROL, IOC_ARTIFACTS unset)");
-
-const foreign = []; // every request that tried to leave loopback
 let browser;
 let operator; // the operator map page, open through all tests
 const sal = "e2e-sal-ham-luong";
 const photo = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGOQqziBFTEMLQkABkZXgRDDjAEAAAAASUVORK5CYII=", "base64"); // an 8×8 PNG
 const where = { lat: 10.2415, lon: 106.3759 }; // Thành phố Bến Tre
-
-function loopback(url) {
-  const u = new URL(url);
-  if (u.protocol === "data:" || u.protocol === "blob:" || u.protocol === "about:") return true;
-  return ["127.0.0.1", "localhost", "[::1]"].includes(u.hostname) || /^127\./.test(u.hostname);
-}
-
-async function newPage(opts = {}) {
-  const ctx = await browser.newContext({ viewport: { width: 1600, height: 900 }, locale: "vi-VN", timezoneId: "Asia/Ho_Chi_Minh", ...opts });
-  await ctx.route("**/*", (route) => {
-    const url = route.request().url();
-    if (loopback(url)) return route.continue();
-    foreign.push(url);
-    return route.abort("blockedbyclient");
-  });
-  const page = await ctx.newPage();
-  page.on("websocket", (ws) => {
-    if (!loopback(ws.url().replace(/^ws/, "http"))) foreign.push(ws.url());
-  });
-  page.on("pageerror", (err) => console.error("page error:", err.message));
-  return page;
-}
-
-// signIn fills the sign-in form that staff pages show to a browser without a session (the first
-// admin unless told).
-async function signIn(page, user = process.env.IOC_USER, password = process.env.IOC_PASSWORD) {
-  await page.waitForSelector("#login");
-  assert.equal(await page.evaluate(() => document.activeElement?.id), "login-user");
-  await page.keyboard.type(user);
-  await page.keyboard.press("Tab");
-  await page.keyboard.type(password);
-  await page.keyboard.press("Enter");
-  await page.waitForSelector("#login", { state: "detached" });
-}
 
 // home reloads the operator map on the station's neighbourhood (zoom 14: single entities, no clusters).
 async function home() {
@@ -58,17 +19,6 @@ async function home() {
   await operator.reload();
   await operator.waitForSelector("#conn[data-state=on]");
   await operator.waitForSelector(`[data-id="${sal}"]`);
-}
-
-async function publish(topic, payload) {
-  const resp = await fetch(control + "/publish", { method: "POST", body: JSON.stringify({ topic, payload }) });
-  assert.equal(resp.status, 204, await resp.text());
-}
-
-async function getJSON(path) {
-  const resp = await fetch(base + path, { headers: { Authorization: "Bearer " + process.env.IOC_TOKEN } });
-  assert.equal(resp.status, 200, path + ": " + (await resp.clone().text()));
-  return resp.json();
 }
 
 // addOperator creates an operator scoped to areas through the admin API.
@@ -82,11 +32,7 @@ async function addOperator(name, areas, password) {
 }
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.IOC_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-  });
+  browser = await launch();
 });
 
 after(async () => {
@@ -103,8 +49,8 @@ test("the operator map loads with district boundaries and no request leaves loop
     assert.ok(areas.includes(code), `Bến Tre district ${code} is drawn as a vector layer (have ${areas})`);
   }
   await operator.waitForSelector("#conn[data-state=on]", { timeout: 10000 });
-  const options = await operator.locator("#district option").count();
-  assert.ok(options >= 10, `district filter has ${options} options`);
+  const options = await operator.locator("#area option").count();
+  assert.ok(options >= 10, `area filter has ${options} options`);
   assert.deepEqual(foreign, []);
 });
 
@@ -154,6 +100,15 @@ test("a new critical alarm is signalled and acknowledged by clicking", async () 
   assert.equal((stored.alarm || stored).assignee, "ca-truc-1");
   await operator.screenshot({ path: join(artifacts, "operator-map.png") });
   await operator.click("#panel-close");
+});
+
+test("/report draws the lowest level's outlines without signing in", async () => {
+  const page = await newPage({ viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true });
+  await page.goto(base + "/report");
+  await page.waitForFunction(() => Number(document.body.dataset.boundaries) > 0, null, { timeout: 10000 });
+  const drawn = await page.$$eval("path[data-area]", (ps) => ps.map((p) => p.dataset.area));
+  assert.ok(drawn.includes("829"), `Thành phố Bến Tre among the outlines (have ${drawn})`);
+  await page.context().close();
 });
 
 // fillReport fills the citizen form with the keyboard only: Tab between fields, arrows in the
@@ -372,16 +327,16 @@ test("the time slider replays the last 24 hours", async () => {
   assert.equal(await operator.evaluate(() => document.body.classList.contains("replay")), false);
 });
 
-test("the district filter narrows the map and the alarm list", async () => {
+test("the area filter narrows the map and the alarm list", async () => {
   await home();
   assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 1);
-  await operator.selectOption("#district", "836"); // Ba Tri: nothing there
+  await operator.selectOption("#area", "836"); // Ba Tri: nothing there
   await operator.waitForSelector(`[data-id="${sal}"]`, { state: "detached" });
   assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 0);
-  await operator.selectOption("#district", "829"); // Thành phố Bến Tre: the station
+  await operator.selectOption("#area", "829"); // Thành phố Bến Tre: the station
   await operator.waitForSelector(`[data-id="${sal}"]`);
   assert.equal(await operator.locator("#alarm-list li.sev-critical").count(), 1);
-  await operator.selectOption("#district", "");
+  await operator.selectOption("#area", "");
 });
 
 test("the connection indicator shows a lost connection and the map resumes after it", async () => {

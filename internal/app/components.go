@@ -133,7 +133,7 @@ func (a *App) mount(mux *http.ServeMux) {
 	a.Briefings.Register(mux)
 	a.Auth.Register(mux, a.cfg.HTTP.TLSCert != "")
 	mux.Handle("GET /api/v1/kpi", kpi.Handler(kpi.Deps{Reports: a.Reports, Alarms: a.alarmStore, Registry: a.Registry,
-		OnlineWindow: a.cfg.Web.OnlineWindow, Location: dashboard.VietnamTime}, a.log))
+		AreaLevel: a.lowestLevel, OnlineWindow: a.cfg.Web.OnlineWindow, Location: dashboard.VietnamTime}, a.log))
 	for pattern, h := range a.handlers {
 		mux.Handle(pattern, h)
 	}

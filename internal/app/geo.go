@@ -61,3 +61,12 @@ func (a *App) ReloadAreas() error {
 func (a *App) geoDeps() *dashboard.GeoDeps {
 	return &dashboard.GeoDeps{Areas: a.Geo.Areas, Reload: a.ReloadAreas, Fences: a.Fences}
 }
+
+// lowestLevel is the lowest level of the boundaries in use (the KPI screen groups by it).
+func (a *App) lowestLevel() string {
+	levels := a.Geo.Areas().Levels()
+	if len(levels) == 0 {
+		return ""
+	}
+	return levels[len(levels)-1]
+}

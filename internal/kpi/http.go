@@ -112,8 +112,8 @@ func WriteCSV(w http.ResponseWriter, sc Scorecard) error {
 	for _, k := range sc.Reports.ByCategory {
 		reportRow("category:"+k.Key, k)
 	}
-	for _, k := range sc.Reports.ByDistrict {
-		reportRow("district:"+k.Key, k)
+	for _, k := range sc.Reports.ByArea {
+		reportRow("area:"+k.Key, k)
 	}
 	row("alarms", "total", "active", sc.Alarms.Active)
 	for _, sev := range sortedKeys(sc.Alarms.ActiveBySeverity) {
@@ -127,7 +127,7 @@ func WriteCSV(w http.ResponseWriter, sc Scorecard) error {
 	row("sensors", "total", "online_pct", sc.Sensors.OnlinePct)
 	for _, m := range sc.Maxima {
 		for _, f := range sortedKeys(m.Fields) {
-			row("maxima", "district:"+m.District, f, m.Fields[f].Value)
+			row("maxima", "area:"+m.Area, f, m.Fields[f].Value)
 		}
 	}
 	for _, d := range sc.Trend {

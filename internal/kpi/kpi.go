@@ -1,5 +1,6 @@
 // Package kpi computes the leaders' scorecard served at GET /api/v1/kpi: citizen report figures, alarm
-// figures, the share of sensors online and the latest environmental maxima by district. It combines
+// figures, the share of sensors online and the latest environmental maxima by area (at the lowest level
+// of the boundaries in use: communes in a province → commune set). It combines
 // what the report and alarm components already compute; it stores nothing itself.
 package kpi
 
@@ -27,6 +28,9 @@ type Deps struct {
 	Reports  Reports
 	Alarms   alarm.Store
 	Registry *registry.Registry
+	// AreaLevel names the level the scorecard groups by area (the lowest level of the boundaries in
+	// use); nil or "": the finest level found in the reports' areas.
+	AreaLevel func() string
 	// OnlineWindow is how recently a sensor must have reported to count as online.
 	OnlineWindow time.Duration
 	Location     *time.Location   // days start at midnight here (Asia/Ho_Chi_Minh)
@@ -36,7 +40,7 @@ type Deps struct {
 // MaxTrendDays bounds the daily trend series.
 const MaxTrendDays = 92
 
-// MaximaFields are the readings whose latest district maxima the scorecard shows.
+// MaximaFields are the readings whose latest maxima by area the scorecard shows.
 var MaximaFields = []string{"salinity", "water_level", "pm25"}
 
 // Scorecard is the answer of GET /api/v1/kpi. Times are RFC 3339 in Asia/Ho_Chi_Minh.
@@ -57,7 +61,8 @@ type Reporting struct {
 	report.KPIRow
 	Windows    map[string]Window `json:"windows"` // today, 7d, 30d
 	ByCategory []report.KPIRow   `json:"by_category"`
-	ByDistrict []report.KPIRow   `json:"by_district"`
+	ByArea     []report.KPIRow   `json:"by_area"`    // keyed by the area codes of AreaLevel
+	AreaLevel  string            `json:"area_level"` // the level of ByArea and Maxima ("commune" …)
 }
 
 // Window is what was received and resolved in one period ending at To.
@@ -85,10 +90,10 @@ type Sensors struct {
 	OnlineWindow string  `json:"online_window"`
 }
 
-// Maxima is the highest latest value of each field among one district's devices.
+// Maxima is the highest latest value of each field among one area's devices (at the scorecard's level).
 type Maxima struct {
-	District string          `json:"district"`
-	Fields   map[string]Peak `json:"fields"`
+	Area   string          `json:"area"`
+	Fields map[string]Peak `json:"fields"`
 }
 
 // Peak is one maximum and the device that reported it.
@@ -141,7 +146,11 @@ func Compute(ctx context.Context, d Deps, q Query) (Scorecard, error) {
 	if q.Area != "" {
 		set = set.In(q.Area)
 	}
-	if sc.Reports, err = reporting(set, q, loc); err != nil {
+	level := ""
+	if d.AreaLevel != nil {
+		level = d.AreaLevel()
+	}
+	if sc.Reports, err = reporting(set, q, loc, level); err != nil {
 		return Scorecard{}, err
 	}
 	if sc.Alarms, err = alarming(ctx, d.Alarms, q); err != nil {
@@ -152,7 +161,7 @@ func Compute(ctx context.Context, d Deps, q Query) (Scorecard, error) {
 		ents = slices.DeleteFunc(ents, func(e registry.Entity) bool { return !report.InArea(e.Areas, q.Area) })
 	}
 	sc.Sensors = sensors(ents, now, d.OnlineWindow)
-	sc.Maxima = maxima(ents, loc)
+	sc.Maxima = maxima(ents, loc, sc.Reports.AreaLevel)
 	if sc.Trend, err = trend(ctx, d.Alarms, set, q, loc); err != nil {
 		return Scorecard{}, err
 	}
@@ -173,7 +182,7 @@ func pick(set *report.KPISet, from, to time.Time, area string) (report.KPIRow, e
 	return row, nil
 }
 
-func reporting(set *report.KPISet, q Query, loc *time.Location) (Reporting, error) {
+func reporting(set *report.KPISet, q Query, loc *time.Location, level string) (Reporting, error) {
 	var out Reporting
 	var err error
 	if out.KPIRow, err = pick(set, q.From, q.To, q.Area); err != nil {
@@ -197,9 +206,17 @@ func reporting(set *report.KPISet, q Query, loc *time.Location) (Reporting, erro
 	if out.ByCategory, err = set.Rows(q.From, q.To, report.ByCategory); err != nil {
 		return out, fmt.Errorf("report kpi: %w", err)
 	}
-	if out.ByDistrict, err = set.Rows(q.From, q.To, report.ByArea); err != nil {
+	if level == "" {
+		level = set.FinestLevel()
+	}
+	by := report.ByArea // no reports with areas: every row is outside
+	if level != "" {
+		by = report.ByLevel(level)
+	}
+	if out.ByArea, err = set.Rows(q.From, q.To, by); err != nil {
 		return out, fmt.Errorf("report kpi: %w", err)
 	}
+	out.AreaLevel = level
 	return out, nil
 }
 
@@ -243,22 +260,22 @@ func sensors(ents []registry.Entity, now time.Time, window time.Duration) Sensor
 	return out
 }
 
-func maxima(ents []registry.Entity, loc *time.Location) []Maxima {
+func maxima(ents []registry.Entity, loc *time.Location, level string) []Maxima {
 	by := map[string]map[string]Peak{}
 	for _, e := range ents {
-		district := e.Areas["district"]
-		if district == "" {
-			district = stream.AreaOutside
+		area := e.Areas[level]
+		if area == "" {
+			area = stream.AreaOutside
 		}
 		for _, f := range MaximaFields {
 			v, ok := e.Values[f]
 			if !ok {
 				continue
 			}
-			m := by[district]
+			m := by[area]
 			if m == nil {
 				m = map[string]Peak{}
-				by[district] = m
+				by[area] = m
 			}
 			if p, seen := m[f]; !seen || v > p.Value {
 				m[f] = Peak{Value: v, Device: e.ID, At: e.Time.In(loc)}
@@ -267,9 +284,9 @@ func maxima(ents []registry.Entity, loc *time.Location) []Maxima {
 	}
 	out := make([]Maxima, 0, len(by))
 	for d, fields := range by {
-		out = append(out, Maxima{District: d, Fields: fields})
+		out = append(out, Maxima{Area: d, Fields: fields})
 	}
-	slices.SortFunc(out, func(a, b Maxima) int { return strings.Compare(a.District, b.District) })
+	slices.SortFunc(out, func(a, b Maxima) int { return strings.Compare(a.Area, b.Area) })
 	return out
 }
 

@@ -1,6 +1,7 @@
 package kpi
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -150,11 +152,11 @@ func TestKPIJSON(t *testing.T) {
 		t.Errorf("by category %+v", r.ByCategory)
 	}
 	byDist := map[string]report.KPIRow{}
-	for _, row := range r.ByDistrict {
+	for _, row := range r.ByArea {
 		byDist[row.Key] = row
 	}
 	if byDist["829"].Received != 2 || byDist["829"].Backlog != 1 || byDist["831"].Received != 1 || byDist["831"].Resolved != 0 {
-		t.Errorf("by district %+v", r.ByDistrict)
+		t.Errorf("by district %+v", r.ByArea)
 	}
 	a := sc.Alarms
 	if a.Active != 2 || a.ActiveBySeverity["critical"] != 1 || a.ActiveBySeverity["major"] != 1 || a.Raised != 2 || a.Acked != 1 || a.MeanTimeToAckS != 600 {
@@ -165,7 +167,7 @@ func TestKPIJSON(t *testing.T) {
 	}
 	max := map[string]map[string]Peak{}
 	for _, m := range sc.Maxima {
-		max[m.District] = m.Fields
+		max[m.Area] = m.Fields
 	}
 	if p := max["829"]["salinity"]; p.Value != 6.1 || p.Device != "sal-2" {
 		t.Errorf("829 salinity max %+v, want 6.1 from sal-2", p)
@@ -195,8 +197,8 @@ func TestKPIJSON(t *testing.T) {
 	if code := getJSON(t, h, url.Values{"area": {"829"}}, &one); code != http.StatusOK {
 		t.Fatalf("area status %d", code)
 	}
-	if one.Reports.Received != 2 || one.Reports.Resolved != 1 || one.Reports.Backlog != 1 || len(one.Reports.ByDistrict) != 1 {
-		t.Errorf("area 829 reports %+v %+v", one.Reports.KPIRow, one.Reports.ByDistrict)
+	if one.Reports.Received != 2 || one.Reports.Resolved != 1 || one.Reports.Backlog != 1 || len(one.Reports.ByArea) != 1 {
+		t.Errorf("area 829 reports %+v %+v", one.Reports.KPIRow, one.Reports.ByArea)
 	}
 	if one.Alarms.Active != 1 || one.Alarms.ActiveBySeverity["critical"] != 1 || one.Alarms.MeanTimeToAckS != 600 {
 		t.Errorf("area 829 alarms %+v", one.Alarms)
@@ -212,8 +214,8 @@ func TestKPIJSON(t *testing.T) {
 	if code := getJSON(t, h, url.Values{"area": {"83"}}, &province); code != http.StatusOK {
 		t.Fatalf("province status %d", code)
 	}
-	if province.Reports.Received != 3 || len(province.Reports.ByDistrict) != 2 || province.Sensors.Total != 4 {
-		t.Errorf("province 83: reports %+v by district %+v sensors %+v", province.Reports.KPIRow, province.Reports.ByDistrict, province.Sensors)
+	if province.Reports.Received != 3 || len(province.Reports.ByArea) != 2 || province.Sensors.Total != 4 {
+		t.Errorf("province 83: reports %+v by district %+v sensors %+v", province.Reports.KPIRow, province.Reports.ByArea, province.Sensors)
 	}
 
 	// A range before anything happened.
@@ -221,6 +223,38 @@ func TestKPIJSON(t *testing.T) {
 	getJSON(t, h, url.Values{"from": {"2025-01-01T00:00:00+07:00"}, "to": {"2025-01-02T00:00:00+07:00"}}, &empty)
 	if empty.Reports.Received != 0 || empty.Alarms.Raised != 0 || len(empty.Trend) != 1 {
 		t.Errorf("empty range %+v %+v", empty.Reports.KPIRow, empty.Alarms)
+	}
+}
+
+// TestKPIAreaLevel groups by the level the boundaries name, whatever it is called: by default the
+// finest level in the data (the districts of this world), or the one AreaLevel gives.
+func TestKPIAreaLevel(t *testing.T) {
+	w := newWorld(t)
+	for _, tc := range []struct {
+		name, level string
+		keys        []string
+	}{
+		{"finest level in the data", "", []string{"829", "831"}},
+		{"the level the boundaries name", "province", []string{"83"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := w.deps
+			d.AreaLevel = func() string { return tc.level }
+			var sc Scorecard
+			if code := getJSON(t, Handler(d, slog.New(slog.DiscardHandler)), url.Values{}, &sc); code != http.StatusOK {
+				t.Fatalf("status %d", code)
+			}
+			var keys, maxima []string
+			for _, row := range sc.Reports.ByArea {
+				keys = append(keys, row.Key)
+			}
+			for _, m := range sc.Maxima {
+				maxima = append(maxima, m.Area)
+			}
+			if want := cmp.Or(tc.level, "district"); sc.Reports.AreaLevel != want || !slices.Equal(keys, tc.keys) || !slices.Equal(maxima, tc.keys) {
+				t.Errorf("level %q, by area %v, maxima %v; want %s %v", sc.Reports.AreaLevel, keys, maxima, want, tc.keys)
+			}
+		})
 	}
 }
 
@@ -281,12 +315,12 @@ func TestKPICSV(t *testing.T) {
 		{"reports", "window:today", "received"}:     2,
 		{"reports", "window:30d", "received"}:       3,
 		{"reports", "category:O_GA", "backlog"}:     1,
-		{"reports", "district:829", "received"}:     2,
+		{"reports", "area:829", "received"}:         2,
 		{"alarms", "severity:critical", "active"}:   1,
 		{"alarms", "total", "mean_time_to_ack_s"}:   600,
 		{"sensors", "total", "online_pct"}:          60,
-		{"maxima", "district:829", "salinity"}:      6.1,
-		{"maxima", "district:831", "pm25"}:          35,
+		{"maxima", "area:829", "salinity"}:          6.1,
+		{"maxima", "area:831", "pm25"}:              35,
 		{"trend", "2026-03-10", "alarms_raised"}:    2,
 		{"trend", "2026-02-28", "received"}:         1,
 	} {

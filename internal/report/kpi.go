@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ioc-vn/ioc/stream"
@@ -13,10 +14,16 @@ import (
 const (
 	ByTotal    = ""
 	ByCategory = "category"
-	ByArea     = "area" // district code
-	ByCommune  = "commune"
-	ByUnit     = "unit" // the unit handling the report
+	// ByArea groups by area code at one level: "area:<level>" names the level (as the boundary data
+	// does: "commune", "district" …); plain "area" takes the finest level in the reports read, the
+	// one with the most distinct codes among them.
+	ByArea    = "area"
+	ByCommune = "commune" // the commune level: ByLevel("commune")
+	ByUnit    = "unit"    // the unit handling the report
 )
+
+// ByLevel is the grouping by the area codes of one level.
+func ByLevel(level string) string { return ByArea + ":" + level }
 
 // KPIRow is one line of the leaders' scorecard for [From, To).
 type KPIRow struct {
@@ -84,8 +91,16 @@ func InArea(areas map[string]string, code string) bool {
 // Rows computes the scorecard for [from, to) grouped by ByTotal, ByCategory or ByArea; to must not be
 // after the time the set was read up to.
 func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
-	if !slices.Contains([]string{ByTotal, ByCategory, ByArea, ByCommune, ByUnit}, by) {
-		return nil, fmt.Errorf("%w: by: must be %q, %q, %q, %q or empty", ErrInvalid, ByCategory, ByArea, ByCommune, ByUnit)
+	level, byLevel := strings.CutPrefix(by, ByArea+":")
+	switch {
+	case by == ByTotal, by == ByCategory, by == ByUnit:
+	case by == ByArea:
+		level, byLevel = k.FinestLevel(), true
+	case by == ByCommune:
+		level, byLevel = "commune", true
+	case byLevel && level != "":
+	default:
+		return nil, fmt.Errorf("%w: by: must be %q, %q, %q, %q, %q or empty", ErrInvalid, ByCategory, ByArea, ByLevel("<level>"), ByCommune, ByUnit)
 	}
 	if !to.After(from) {
 		return nil, fmt.Errorf("%w: to must be after from", ErrInvalid)
@@ -104,19 +119,14 @@ func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
 			continue
 		}
 		key := ""
-		switch by {
-		case ByCategory:
+		switch {
+		case by == ByCategory:
 			key = r.Service
-		case ByArea, ByCommune:
-			level := "district"
-			if by == ByCommune {
-				level = "commune"
-			}
-			key = r.Areas[level]
-			if key == "" {
+		case byLevel:
+			if key = r.Areas[level]; key == "" {
 				key = stream.AreaOutside
 			}
-		case ByUnit:
+		case by == ByUnit:
 			key = r.Unit
 		}
 		g := groups[key]
@@ -170,6 +180,30 @@ func (k *KPISet) Rows(from, to time.Time, by string) ([]KPIRow, error) {
 		return 0
 	})
 	return out, nil
+}
+
+// FinestLevel is the level with the most distinct area codes among the reports (by name on a tie),
+// "" when none has areas.
+func (k *KPISet) FinestLevel() string {
+	codes := map[string]map[string]bool{}
+	for _, r := range k.reports {
+		for lvl, code := range r.Areas {
+			if code == stream.AreaOutside || code == "" {
+				continue
+			}
+			if codes[lvl] == nil {
+				codes[lvl] = map[string]bool{}
+			}
+			codes[lvl][code] = true
+		}
+	}
+	best := ""
+	for lvl, c := range codes {
+		if n, m := len(c), len(codes[best]); best == "" || n > m || n == m && lvl < best {
+			best = lvl
+		}
+	}
+	return best
 }
 
 func median(xs []float64) float64 {

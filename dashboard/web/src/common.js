@@ -12,8 +12,9 @@ const dict = {
     "layer.alarm": "Cảnh báo",
     "layer.report": "Phản ánh",
     "layer.cluster": "Cụm",
-    "district.all": "Toàn tỉnh",
-    "district.label": "Huyện / thành phố",
+    "area.all": "Toàn tỉnh",
+    "area.label": "Đơn vị hành chính",
+    "area.search": "Tìm đơn vị hành chính…",
     "alarms.title": "Cảnh báo đang mở",
     "alarms.none": "Không có cảnh báo",
     "alarm.new_critical": "Cảnh báo nghiêm trọng mới",
@@ -81,8 +82,9 @@ const dict = {
     "layer.alarm": "Alarms",
     "layer.report": "Reports",
     "layer.cluster": "Clusters",
-    "district.all": "Whole province",
-    "district.label": "District",
+    "area.all": "Whole province",
+    "area.label": "Administrative unit",
+    "area.search": "Search units…",
     "alarms.title": "Open alarms",
     "alarms.none": "No alarms",
     "alarm.new_critical": "New critical alarm",
@@ -370,27 +372,47 @@ export async function signOut() {
 }
 
 /**
- * boundaries returns the district boundaries as a GeoJSON FeatureCollection: from GET
- * /api/v1/areas?level=district, or, where that route does not exist yet, from the admin files built
- * into the page assets.
+ * boundaries returns the outlines of the lowest level of the boundaries in use (communes, in a
+ * province → commune set) as a GeoJSON FeatureCollection: from the public GET /api/v1/boundaries, or,
+ * where that route does not exist, from the admin files built into the page assets (the features no
+ * other feature names as its parent). Levels are whatever the data says; none is assumed.
  */
 export async function boundaries(adminFile = "") {
   try {
-    const fc = await api("/api/v1/areas?level=district");
+    const fc = await api("/api/v1/boundaries");
     if (fc && Array.isArray(fc.features)) return fc;
   } catch (err) {
     if (!(err instanceof APIError) || err.status !== 404) throw err;
   }
   let files = await api("/admin/index.json");
   if (adminFile && files.includes(adminFile)) files = [adminFile];
-  const features = [];
-  for (const f of files) {
-    const fc = await api("/admin/" + f);
-    for (const ft of fc.features || []) {
-      if (ft.properties?.level === "district") features.push(ft);
-    }
+  const all = [];
+  for (const f of files) all.push(...((await api("/admin/" + f)).features || []));
+  const parents = new Set(all.map((ft) => ft.properties?.parent).filter(Boolean));
+  const features = all.filter((ft) => ft.properties?.code && !parents.has(ft.properties.code));
+  return { type: "FeatureCollection", features, level: features[0]?.properties?.level || "" };
+}
+
+/**
+ * unitTexts names the units of a boundary collection by the unit types in its data, most common
+ * first ("Xã / Phường / Đặc khu"), "Đơn vị hành chính" when the data has none; it sets the
+ * "area.label" text in both languages and returns the types joined ("" when the data has none).
+ */
+export function unitTexts(fc) {
+  const count = new Map();
+  for (const ft of fc.features || []) {
+    const ty = ft.properties?.type;
+    if (ty) count.set(ty, (count.get(ty) || 0) + 1);
   }
-  return { type: "FeatureCollection", features };
+  const types = [...count.entries()].sort((a, b) => b[1] - a[1]).map((e) => e[0]).join(" / ");
+  if (!types) return "";
+  addTexts({ vi: { "area.label": types }, en: { "area.label": "Administrative unit (" + types + ")" } });
+  return types;
+}
+
+/** inArea says whether an item's areas (level → code) hold code at any level; always for no code. */
+export function inArea(areas, code) {
+  return !code || Object.values(areas || {}).includes(code);
 }
 
 /** uiConfig is the server's answer at /api/v1/ui/config ({} when unavailable). */

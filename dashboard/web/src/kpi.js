@@ -1,10 +1,10 @@
-// Leader KPI screen (/kpi): large cards, a district choropleth, trend charts and tables, all from
+// Leader KPI screen (/kpi): large cards, a choropleth of the lowest level (communes), trend charts and tables, all from
 // GET /api/v1/kpi; it refreshes itself every 15 seconds.
 import L from "leaflet";
 import "leaflet/dist/leaflet.css";
 import "./base.css";
 import "./kpi.css";
-import { addTexts, api, applyTexts, bi, boundaries, duration, el, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, when } from "./common.js";
+import { addTexts, api, applyTexts, bi, boundaries, duration, el, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, unitTexts, when } from "./common.js";
 import { lines } from "./spark.js";
 
 addTexts({
@@ -12,24 +12,24 @@ addTexts({
     "k.title": "Chỉ số điều hành", "k.updated": "Cập nhật", "k.csv": "Tải CSV", "k.received": "Phản ánh nhận", "k.resolved": "Đã xử lý",
     "k.today": "Hôm nay", "k.7d": "7 ngày", "k.30d": "30 ngày", "k.backlog": "Tồn đọng", "k.overdue": "Quá hạn", "k.sla": "Đúng hạn (SLA)",
     "k.median": "Trung vị xử lý", "k.alarms": "Cảnh báo đang mở", "k.mtta": "TG xác nhận TB", "k.sensors": "Cảm biến trực tuyến",
-    "k.choro": "Tồn đọng theo huyện", "k.trend": "Xu hướng phản ánh theo ngày", "k.trend_alarms": "Cảnh báo theo ngày",
-    "k.by_district": "Theo huyện", "k.by_category": "Theo lĩnh vực", "k.maxima": "Giá trị cao nhất mới nhất",
-    "k.area": "Huyện", "k.cat": "Lĩnh vực", "k.h": "giờ", "k.min": "phút", "k.of": "trên", "k.outside": "Ngoài địa bàn",
+    "k.choro": "Tồn đọng theo đơn vị hành chính", "k.trend": "Xu hướng phản ánh theo ngày", "k.trend_alarms": "Cảnh báo theo ngày",
+    "k.by_area": "Theo đơn vị hành chính", "k.by_category": "Theo lĩnh vực", "k.maxima": "Giá trị cao nhất mới nhất",
+    "k.cat": "Lĩnh vực", "k.h": "giờ", "k.min": "phút", "k.of": "trên", "k.outside": "Ngoài địa bàn",
     "k.salinity": "Độ mặn (‰)", "k.water_level": "Mực nước (m)", "k.pm25": "PM2.5 (µg/m³)", "k.raised": "Cảnh báo phát sinh",
   },
   en: {
     "k.title": "Operations KPIs", "k.updated": "Updated", "k.csv": "Download CSV", "k.received": "Reports received", "k.resolved": "Resolved",
     "k.today": "Today", "k.7d": "7 days", "k.30d": "30 days", "k.backlog": "Backlog", "k.overdue": "Overdue", "k.sla": "Within SLA",
     "k.median": "Median time to resolve", "k.alarms": "Active alarms", "k.mtta": "Mean time to ack", "k.sensors": "Sensors online",
-    "k.choro": "Backlog by district", "k.trend": "Reports per day", "k.trend_alarms": "Alarms per day",
-    "k.by_district": "By district", "k.by_category": "By category", "k.maxima": "Latest maxima",
-    "k.area": "District", "k.cat": "Category", "k.h": "h", "k.min": "min", "k.of": "of", "k.outside": "Outside",
+    "k.choro": "Backlog by administrative unit", "k.trend": "Reports per day", "k.trend_alarms": "Alarms per day",
+    "k.by_area": "By administrative unit", "k.by_category": "By category", "k.maxima": "Latest maxima",
+    "k.cat": "Category", "k.h": "h", "k.min": "min", "k.of": "of", "k.outside": "Outside",
     "k.salinity": "Salinity (‰)", "k.water_level": "Water level (m)", "k.pm25": "PM2.5 (µg/m³)", "k.raised": "Alarms raised",
   },
 });
 
 const $ = (id) => document.getElementById(id);
-const names = new Map(); // district code → name
+const names = new Map(); // area code → name (the outlines drawn: the lowest level of the data)
 let catNames = new Map();
 let data = null;
 let choroLayer = null;
@@ -41,7 +41,7 @@ function set(id, v) {
   $(id).textContent = v;
 }
 
-function districtName(code) {
+function areaName(code) {
   if (code === "outside" || code === "unknown") return t("k.outside");
   return names.get(code) || code;
 }
@@ -77,13 +77,13 @@ function render() {
     el("tr", { dataset: { key: k.key } }, el("td", {}, label), el("td", {}, num(k.received, 0)), el("td", {}, num(k.resolved, 0)),
       el("td", {}, num(k.backlog, 0)), el("td", {}, k.resolved ? num(k.within_sla_pct, 0) + "%" : "—"), el("td", {}, hours(k.median_resolution_h)));
   const cols = [t("k.received"), t("k.resolved"), t("k.backlog"), t("k.sla"), t("k.median")];
-  $("t-district").replaceChildren(head(t("k.area"), ...cols), ...(r.by_district || []).map((k) => rowOf(districtName(k.key), k)));
+  $("t-area").replaceChildren(head(t("area.label"), ...cols), ...(r.by_area || []).map((k) => rowOf(areaName(k.key), k)));
   $("t-category").replaceChildren(head(t("k.cat"), ...cols), ...(r.by_category || []).map((k) => rowOf(bi(catNames.get(k.key) || k.key), k)));
   const fields = ["salinity", "water_level", "pm25"];
   $("t-maxima").replaceChildren(
-    head(t("k.area"), ...fields.map((f) => t("k." + f))),
+    head(t("area.label"), ...fields.map((f) => t("k." + f))),
     ...(data.maxima || []).map((m) =>
-      el("tr", { dataset: { key: m.district } }, el("td", {}, districtName(m.district)),
+      el("tr", { dataset: { key: m.area } }, el("td", {}, areaName(m.area)),
         fields.map((f) => el("td", { title: m.fields[f]?.device || "" }, m.fields[f] ? num(m.fields[f].value, 2) : "—"))),
     ),
   );
@@ -93,7 +93,7 @@ function render() {
 
 function paintChoro() {
   if (!choroLayer) return;
-  const backlog = new Map((data.reports.by_district || []).map((k) => [k.key, k.backlog]));
+  const backlog = new Map((data.reports.by_area || []).map((k) => [k.key, k.backlog]));
   const max = Math.max(1, ...backlog.values());
   choroLayer.eachLayer((l) => {
     const code = l.feature.properties.code;
@@ -124,7 +124,7 @@ function drawTrends() {
   );
 }
 
-// fillAreas offers the province's districts, or to an operator scoped to areas only those (codes at
+// fillAreas offers the units drawn (the lowest level), or to an operator scoped to areas only those (codes at
 // any level): the KPI API answers them for one of their areas at a time, so they get no "whole
 // province" and the page always sends area=, the first of theirs to begin with.
 function fillAreas(own) {
@@ -162,6 +162,9 @@ async function init() {
   try {
     const fc = await boundaries((await uiConfig()).admin_file);
     for (const f of fc.features) names.set(f.properties.code, f.properties.name);
+    const types = unitTexts(fc).toLocaleLowerCase("vi");
+    if (types) addTexts({ vi: { "k.choro": "Tồn đọng theo " + types, "k.by_area": "Theo " + types } });
+    applyTexts();
     choroLayer = L.geoJSON(fc).addTo(choro);
     if (choroLayer.getLayers().length) choro.fitBounds(choroLayer.getBounds());
   } catch {

@@ -1,10 +1,10 @@
 // Operator live map: boundaries as the base map, live entities by layer, viewport subscription,
-// server clusters, side panel with actions, alarm list with sound, district filter, 24 h replay.
+// server clusters, side panel with actions, alarm list with sound, area filter with search, 24 h replay.
 import L from "leaflet";
 import "leaflet/dist/leaflet.css";
 import "./base.css";
 import "./map.css";
-import { Live, api, applyTexts, bi, boundaries, el, fieldLabel, fieldUnit, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, when } from "./common.js";
+import { Live, api, applyTexts, bi, boundaries, el, inArea, unitTexts, fieldLabel, fieldUnit, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, when } from "./common.js";
 import { sparkline } from "./spark.js";
 
 const LAYERS = ["telemetry", "camera", "alarm", "report"];
@@ -16,12 +16,12 @@ const state = {
   items: new Map(), // id → item (live)
   markers: new Map(), // id → L.Marker
   replay: null, // Map id → item while replaying, else null
-  district: "",
+  area: "", // the area filter: a code at any level, "" for the whole province
   selected: "",
   known: new Set(), // alarm ids seen, to tell new ones
   away: null, // while the live connection is lost: the alarm ids known when it went (a Set), else null
   alarms: new Map(), // id → alarm as a map item: every open alarm, in view or not
-  districts: new Map(), // code → {name, layer}
+  units: new Map(), // code → {name, type, layer}: the outlines drawn (the lowest level of the data)
   fitted: false,
 };
 
@@ -44,27 +44,27 @@ function setConn(s) {
   conn.textContent = t("conn." + s);
 }
 
-// Base map: a configured tile server, or the district boundaries drawn as vectors.
+// Base map: a configured tile server, or the outlines of the lowest level (communes) drawn as vectors.
 async function base() {
   const ui = await uiConfig();
   if (ui.tile_url) {
     L.tileLayer(ui.tile_url, { attribution: ui.tile_attribution || "", maxZoom: 19 }).addTo(map);
   }
   const fc = await boundaries(ui.admin_file);
-  const sel = document.getElementById("district");
   const layer = L.geoJSON(fc, {
     style: () => ({ color: "#38bdf8", weight: 1.5, fillColor: "#1e3a5f", fillOpacity: ui.tile_url ? 0.05 : 0.55 }),
     onEachFeature: (f, lyr) => {
       const p = f.properties || {};
-      state.districts.set(p.code, { name: p.name, layer: lyr });
+      state.units.set(p.code, { name: p.name, type: p.type || "", layer: lyr });
       lyr.bindTooltip(p.name, { sticky: true, className: "area-tip" });
       if (lyr.getElement) lyr.on("add", () => lyr.getElement()?.setAttribute("data-area", p.code));
     },
   }).addTo(map);
   layer.bringToBack();
   for (const l of layer.getLayers()) l.getElement()?.setAttribute("data-area", l.feature.properties.code);
-  const opts = [...state.districts.entries()].sort((a, b) => a[1].name.localeCompare(b[1].name, "vi"));
-  for (const [code, d] of opts) sel.append(el("option", { value: code }, d.name));
+  unitTexts(fc);
+  applyTexts(document.querySelector("label.area"));
+  fillAreaOptions("");
   if (hashView) map.setView([Number(hashView[2]), Number(hashView[3])], Number(hashView[1]));
   else if (layer.getLayers().length) map.fitBounds(layer.getBounds());
   document.body.dataset.boundaries = String(layer.getLayers().length);
@@ -98,7 +98,7 @@ function layerOf(it) {
 function visible(it) {
   if (!it.location) return false;
   if (it.type === "alarm" && !String(it.attrs?.state || "").startsWith("active")) return false;
-  if (state.district && !isCluster(it) && it.areas?.district !== state.district) return false;
+  if (state.area && !isCluster(it) && !inArea(it.areas, state.area)) return false;
   return isCluster(it) || shown.has(layerOf(it));
 }
 
@@ -363,7 +363,7 @@ function renderAlarms() {
   const source = state.replay ? [...state.replay.values()].filter((i) => i.type === "alarm") : [...state.alarms.values()];
   const alarms = source
     .filter(needsOperator)
-    .filter((i) => !state.district || i.areas?.district === state.district)
+    .filter((i) => inArea(i.areas, state.area))
     .sort((a, b) => (SEVERITY[severityOf(b)] || 0) - (SEVERITY[severityOf(a)] || 0) || String(b.ts).localeCompare(String(a.ts)));
   document.getElementById("alarm-count").textContent = alarms.length;
   if (!alarms.length) {
@@ -428,9 +428,8 @@ function renderPanel(it, fresh) {
     el("p", { class: "muted" }, t("panel.kind"), ": ", it.kind, " · ", it.id),
     el("p", { class: "muted" }, t("panel.time"), ": ", when(it.ts)),
   ];
-  if (it.areas?.district) {
-    head.push(el("p", { class: "muted" }, t("panel.areas"), ": ", state.districts.get(it.areas.district)?.name || it.areas.district));
-  }
+  const unit = Object.values(it.areas || {}).find((code) => state.units.has(code));
+  if (unit) head.push(el("p", { class: "muted" }, t("panel.areas"), ": ", state.units.get(unit).name));
   const parts = [...head];
   if (it.type === "telemetry") {
     parts.push(el("h3", {}, t("panel.values")), valuesTable(it), el("h3", {}, t("panel.history")));
@@ -571,7 +570,7 @@ async function loadReport(it, box) {
   );
 }
 
-// Layer toggles, district filter, viewport subscription.
+// Layer toggles, area filter, viewport subscription.
 for (const cb of document.querySelectorAll("[data-layer]")) {
   cb.addEventListener("change", () => {
     if (cb.checked) shown.add(cb.dataset.layer);
@@ -581,11 +580,38 @@ for (const cb of document.querySelectorAll("[data-layer]")) {
   });
 }
 
-document.getElementById("district").addEventListener("change", (e) => {
-  state.district = e.target.value;
-  const d = state.districts.get(state.district);
+// fold is a name for searching: lower case, without diacritics (đ as d).
+function fold(s) {
+  return s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/gi, "d").toLowerCase();
+}
+
+// fillAreaOptions lists the units whose name holds the search text (all for none), by name; the
+// chosen one stays listed.
+function fillAreaOptions(query) {
+  const sel = document.getElementById("area");
+  const q = fold(query.trim());
+  const opts = [...state.units.entries()]
+    .filter(([code, u]) => !q || code === state.area || fold(u.name).includes(q) || code.startsWith(q))
+    .sort((a, b) => a[1].name.localeCompare(b[1].name, "vi"));
+  sel.replaceChildren(sel.options[0], ...opts.map(([code, u]) => el("option", { value: code }, u.name)));
+  sel.value = state.area;
+  sel.dataset.count = String(opts.length);
+}
+
+document.getElementById("area-q").addEventListener("input", (e) => {
+  fillAreaOptions(e.target.value);
+  const sel = document.getElementById("area");
+  if (sel.options.length === 2 && e.target.value.trim()) { // one match: choose it
+    sel.value = sel.options[1].value;
+    sel.dispatchEvent(new Event("change"));
+  }
+});
+
+document.getElementById("area").addEventListener("change", (e) => {
+  state.area = e.target.value;
+  const d = state.units.get(state.area);
   state.userMoved = true;
-  if (d) map.fitBounds(d.layer.getBounds());
+  if (d) map.fitBounds(d.layer.getBounds(), { animate: false }); // at once: a view asked for by link right after wins
   redrawAll();
 });
 

@@ -154,10 +154,23 @@ let marker = null;
 uiConfig()
   .then((ui) => boundaries(ui.admin_file))
   .then((fc) => {
-    const layer = L.geoJSON(fc, { style: { color: "#0f5132", weight: 1, fillColor: "#bbf7d0", fillOpacity: 0.5 } }).addTo(pick);
+    // The outlines of the lowest level (communes) with their names, from the public boundaries route.
+    const layer = L.geoJSON(fc, {
+      style: { color: "#0f5132", weight: 1, fillColor: "#bbf7d0", fillOpacity: 0.5 },
+      onEachFeature: (f, lyr) => {
+        const p = f.properties || {};
+        lyr.bindTooltip(p.name || p.code, { sticky: true });
+        lyr.on("add", () => lyr.getElement()?.setAttribute("data-area", p.code));
+      },
+    }).addTo(pick);
+    for (const l of layer.getLayers()) l.getElement()?.setAttribute("data-area", l.feature.properties.code);
     if (layer.getLayers().length) pick.fitBounds(layer.getBounds());
+    document.body.dataset.boundaries = String(layer.getLayers().length);
   })
-  .catch(() => {});
+  .catch((err) => {
+    document.body.dataset.boundaries = "error";
+    console.error("boundaries", err);
+  });
 pick.on("click", (e) => setLocation(e.latlng.lat, e.latlng.lng));
 
 function setLocation(lat, lon, fromInput) {
