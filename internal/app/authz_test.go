@@ -218,6 +218,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"GET GET /report", "GET GET /track/{code}", "GET GET /kpi", "GET GET /api/v1/ui/config", "GET GET /{$}",
 		"POST POST /api/v1/auth/login", "POST POST /api/v1/auth/logout",
 		"GET GET /auth/oidc/login", "GET GET /auth/oidc/callback", // single sign-on; 404 unless configured
+		"POST POST /auth/oidc/backchannel-logout", // the provider's logout token, verified (signature, issuer, audience, events, jti)
+		"GET GET /api/v1/boundaries",              // admin boundaries only (no entities), for the citizen page's map
 		"GET GET /api/v1/reports/services", "GET GET /api/v1/reports/form-token", "POST POST /api/v1/reports",
 		"GET GET /api/v1/reports/track/{code}", "POST POST /api/v1/reports/track/{code}/reopen", "POST POST /api/v1/reports/track/{code}/rating",
 		"GET GET /api/v1/reports/nearby", "GET GET /api/v1/reports/map",

@@ -206,3 +206,26 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 }
+
+// TestRelabel: after a boundary reload every located entity gets its new areas, only the changed ones
+// are published, and entities without a location are left alone.
+func TestRelabel(t *testing.T) {
+	var published []Entity
+	r := New(true, func(es []Entity) { published = append(published, es...) })
+	r.Register(Device{ID: "a", Kind: "salinity", Location: []float64{106.3759, 10.2415}})
+	r.Register(Device{ID: "b", Kind: "salinity", Location: []float64{106.5939, 10.0431}})
+	r.Register(Device{ID: "c", Kind: "salinity"})
+	n := r.Relabel(func(e Entity) map[string]string {
+		if e.ID == "a" {
+			return map[string]string{"province": "86", "commune": "28777"}
+		}
+		return e.Areas // b: unchanged
+	})
+	a, _ := r.Get("a")
+	if n != 1 || len(published) != 1 || published[0].ID != "a" || a.Areas["commune"] != "28777" {
+		t.Fatalf("relabelled %d, published %v, a's areas %v", n, published, a.Areas)
+	}
+	if c, _ := r.Get("c"); c.Areas != nil {
+		t.Fatalf("entity without a location got areas %v", c.Areas)
+	}
+}
