@@ -452,7 +452,16 @@ function renderPanel(it, fresh) {
     loadReport(it, box);
   }
   if (!fresh && it.type !== "alarm") return;
+  // A refresh of an alarm's panel (a live update, the reloaded alarm list) keeps what the operator is
+  // typing: the note and the assignee would otherwise be emptied between typing and clicking.
+  const typed = fresh ? [] : ["alarm-note", "alarm-assignee"].map((k) => document.getElementById(k)).filter(Boolean);
+  const focused = fresh ? "" : document.activeElement?.id || "";
   body.replaceChildren(...parts);
+  for (const old of typed) {
+    const now = document.getElementById(old.id);
+    if (now) now.value = old.value;
+  }
+  if (focused) document.getElementById(focused)?.focus();
 }
 
 async function loadSparks(it, box) {
