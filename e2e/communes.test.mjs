@@ -10,6 +10,8 @@ const artifacts = process.env.IOC_ARTIFACTS;
 const sal = "e2e-sal-commune";
 const where = { lat: 10.2415, lon: 106.3759 }; // on the Bến Tre river, in one of the new wards
 let browser;
+// fold drops the diacritics, as someone typing without Telex does.
+const fold = (s) => s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/gi, "d").toLowerCase();
 let commune; // {code, name} of the commune the station is in, as the server locates it
 
 before(async () => {
@@ -36,7 +38,7 @@ test("the operator map draws the 124 communes by name and filters by a commune f
   await page.waitForSelector(`[data-id="${sal}"]`, { timeout: 10000 });
 
   // Search by the name without diacritics, as typed on a keyboard without Telex.
-  const plain = commune.name.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/gi, "d").toLowerCase();
+  const plain = fold(commune.name);
   await page.fill("#area-q", plain);
   const listed = await page.$$eval("#area option", (os) => os.map((o) => [o.value, o.textContent]));
   assert.ok(listed.length < 20 && listed.some(([code, name]) => code === commune.code && name === commune.name), `search "${plain}" lists ${JSON.stringify(listed)}`);
@@ -100,6 +102,12 @@ test("/kpi names its rows and choropleth by commune", async () => {
   await page.waitForFunction(() => document.querySelectorAll("#choro path").length >= 100, null, { timeout: 10000 });
   assert.equal(await page.locator('[data-t="k.choro"]').textContent(), "Tồn đọng theo xã / phường");
   assert.equal(await page.locator('[data-t="k.by_area"]').textContent(), "Theo xã / phường");
+  assert.ok((await page.locator("#area option").count()) >= 101, "every commune and the whole province");
+  await page.fill("#area-q", fold(commune.name));
+  const listed = await page.$$eval("#area option", (os) => os.map((o) => o.value));
+  assert.ok(listed.length < 20 && listed.includes(commune.code), `the search lists ${listed}`);
+  await page.selectOption("#area", commune.code);
+  await page.waitForFunction((code) => document.getElementById("csv").href.includes("area=" + code), commune.code);
   const row = page.locator(`#t-maxima tr[data-key="${commune.code}"]`);
   assert.match(await row.textContent(), new RegExp(commune.name + ".*3,1"), "the station's commune by name");
   await page.screenshot({ path: join(artifacts, "communes-kpi.png") });

@@ -410,6 +410,26 @@ export function unitTexts(fc) {
   return types;
 }
 
+/** fold is a name for searching: lower case, without diacritics (đ as d). */
+export function fold(s) {
+  return s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/gi, "d").toLowerCase();
+}
+
+/**
+ * filterSelect lists in sel, after its "" option when it has one, the entries ([code, name], in
+ * order) whose name (diacritics optional) or code holds query, all for none; the chosen one stays
+ * listed. It returns how many entries it lists.
+ */
+export function filterSelect(sel, entries, query) {
+  const q = fold(query.trim());
+  const cur = sel.value;
+  const fixed = [...sel.options].filter((o) => o.value === "");
+  const opts = entries.filter(([code, name]) => !q || code === cur || fold(name).includes(q) || code.startsWith(q));
+  sel.replaceChildren(...fixed, ...opts.map(([code, name]) => el("option", { value: code }, name)));
+  if ([...sel.options].some((o) => o.value === cur)) sel.value = cur; // else the first option, as a new select
+  return opts.length;
+}
+
 /** inArea says whether an item's areas (level → code) hold code at any level; always for no code. */
 export function inArea(areas, code) {
   return !code || Object.values(areas || {}).includes(code);

@@ -4,7 +4,7 @@ import L from "leaflet";
 import "leaflet/dist/leaflet.css";
 import "./base.css";
 import "./kpi.css";
-import { addTexts, api, applyTexts, bi, boundaries, duration, el, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, unitTexts, when } from "./common.js";
+import { addTexts, api, applyTexts, bi, boundaries, duration, el, filterSelect, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, unitTexts, when } from "./common.js";
 import { lines } from "./spark.js";
 
 addTexts({
@@ -127,11 +127,23 @@ function drawTrends() {
 // fillAreas offers the units drawn (the lowest level), or to an operator scoped to areas only those (codes at
 // any level): the KPI API answers them for one of their areas at a time, so they get no "whole
 // province" and the page always sends area=, the first of theirs to begin with.
+// The search box above narrows the list by name (diacritics optional); one match is chosen.
+let areaEntries = [];
 function fillAreas(own) {
   const codes = own.length ? own : [...names.keys()];
-  const options = codes.map((code) => [code, names.get(code) || code]).sort((a, b) => a[1].localeCompare(b[1], "vi"));
+  areaEntries = codes.map((code) => [code, names.get(code) || code]).sort((a, b) => a[1].localeCompare(b[1], "vi"));
   if (own.length) $("area").replaceChildren();
-  $("area").append(...options.map(([code, name]) => el("option", { value: code }, name)));
+  filterSelect($("area"), areaEntries, "");
+}
+
+function searchAreas() {
+  const query = $("area-q").value;
+  filterSelect($("area"), areaEntries, query);
+  const matches = [...$("area").options].filter((o) => o.value !== "");
+  if (query.trim() && matches.length === 1 && $("area").value !== matches[0].value) {
+    $("area").value = matches[0].value;
+    load();
+  }
 }
 
 async function load() {
@@ -172,6 +184,7 @@ async function init() {
   }
   fillAreas(me.areas || []);
   $("area").addEventListener("change", load);
+  $("area-q").addEventListener("input", searchAreas);
   await load();
   setInterval(load, 15000);
   document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && load());

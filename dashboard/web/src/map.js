@@ -4,7 +4,7 @@ import L from "leaflet";
 import "leaflet/dist/leaflet.css";
 import "./base.css";
 import "./map.css";
-import { Live, api, applyTexts, bi, boundaries, el, inArea, unitTexts, fieldLabel, fieldUnit, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, when } from "./common.js";
+import { Live, api, applyTexts, bi, boundaries, el, fold, inArea, unitTexts, fieldLabel, fieldUnit, num, onLang, setupLangButton, signOut, signedIn, t, uiConfig, when } from "./common.js";
 import { sparkline } from "./spark.js";
 
 const LAYERS = ["telemetry", "camera", "alarm", "report"];
@@ -587,11 +587,6 @@ for (const cb of document.querySelectorAll("[data-layer]")) {
     redrawAll();
     subscribe();
   });
-}
-
-// fold is a name for searching: lower case, without diacritics (đ as d).
-function fold(s) {
-  return s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/đ/gi, "d").toLowerCase();
 }
 
 // fillAreaOptions lists the units whose name holds the search text (all for none), by name; the
