@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/ioc-vn/ioc/internal/waittest"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -100,11 +101,7 @@ func (r *rig) count(t *testing.T, query string, args ...any) int {
 
 func waitUntil(t *testing.T, limit time.Duration, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(limit); !ok(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, limit)
-		}
-	}
+	waittest.For(t, limit, what, ok)
 }
 
 // publishAll publishes every message at QoS 1 without waiting in between (the broker takes them as

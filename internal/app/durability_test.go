@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/ioc-vn/ioc/internal/waittest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,9 +193,7 @@ func (p *countedPublisher) checkExactlyOnce(t testing.TB, stored []storedReading
 // awaitCount waits until count() reaches want, or 30 s, after which the caller's check says what is
 // missing.
 func awaitCount(want int, count func() int) {
-	for deadline := time.Now().Add(30 * time.Second); count() < want && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-	}
+	waittest.Until(30*time.Second, func() bool { return count() >= want })
 }
 
 // durableConfig writes the config of an ioc child process: its HTTP and embedded-broker ports, InfluxDB

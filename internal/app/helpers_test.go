@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ioc-vn/ioc/internal/waittest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -187,13 +188,7 @@ func readings(t testing.TB, addr, device, field string, from, to time.Time) read
 
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waittest.For(t, d, what, cond)
 }
 
 // metricValue sums a metric's samples whose labels include want.

@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/ioc-vn/ioc/internal/waittest"
 	"io"
 	"net"
 	"net/http"
@@ -653,12 +654,7 @@ func (s *sso) liveCheck(c *http.Client) func(context.Context) bool {
 // waitFor polls cond until it holds or a deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waittest.For(t, 10*time.Second, what, cond)
 }
 
 // TestSingleSignOnBackchannelLogout: when the user signs out at the provider (not through ioc), the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/ioc-vn/ioc/internal/waittest"
 	"io"
 	"log/slog"
 	"net"
@@ -86,12 +87,7 @@ func (s *testServer) refused(reason string) float64 {
 // eventually polls cond until it holds, failing after 20 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waittest.For(t, 20*time.Second, what, cond)
 }
 
 func openFDs(t *testing.T) int {
